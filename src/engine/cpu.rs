@@ -1,0 +1,187 @@
+//! The CPU engine: exact integer sums over rows split between threads, with an inner loop
+//! specialised per sample type and channel count so the compiler can vectorise it.
+
+use rayon::prelude::*;
+
+use super::{Band, Bounds, Engine, EngineInfo, Stats};
+use crate::error::Error;
+use crate::pixel::{Sample, Samples};
+
+/// Rows handed to one thread at a time: enough work to outweigh the hand-over.
+const MIN_SAMPLES_PER_TASK: usize = 1 << 16;
+
+/// Pixels whose differences fit a `u32` accumulator per channel: 65535 * 65536 < 2^32.
+const SEGMENT_PIXELS: usize = 1 << 16;
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CpuEngine;
+
+impl Engine for CpuEngine {
+    fn info(&self) -> EngineInfo {
+        EngineInfo::Cpu
+    }
+
+    fn diff_band(
+        &mut self,
+        band: &Band,
+        ignore_alpha: bool,
+        diff: Option<&mut Samples>,
+    ) -> Result<Stats, Error> {
+        let range = band.counted();
+        let len = range.len();
+        let mask = band.layout.counted_mask(ignore_alpha);
+        let alpha_max = ignore_alpha && band.layout.has_alpha();
+        let rows = Rows { width: band.width as usize, y: band.y, mask, alpha_max };
+        if let Some(out) = diff.as_deref() {
+            debug_assert_eq!(out.depth(), band.layout.depth);
+        }
+        let stats = match (&band.a, &band.b, diff) {
+            (Samples::U8(a), Samples::U8(b), None) => {
+                rows.run::<u8>(band.layout.channels, &a[range.clone()], &b[range], None)
+            }
+            (Samples::U16(a), Samples::U16(b), None) => {
+                rows.run::<u16>(band.layout.channels, &a[range.clone()], &b[range], None)
+            }
+            (Samples::U8(a), Samples::U8(b), Some(out)) => {
+                out.reset(band.layout.depth, len);
+                let Samples::U8(out) = out else { unreachable!() };
+                rows.run::<u8>(band.layout.channels, &a[range.clone()], &b[range], Some(out))
+            }
+            (Samples::U16(a), Samples::U16(b), Some(out)) => {
+                out.reset(band.layout.depth, len);
+                let Samples::U16(out) = out else { unreachable!() };
+                rows.run::<u16>(band.layout.channels, &a[range.clone()], &b[range], Some(out))
+            }
+            _ => unreachable!("both images of a band share one layout"),
+        };
+        Ok(stats)
+    }
+}
+
+/// What every row of a band shares.
+#[derive(Clone, Copy)]
+struct Rows {
+    width: usize,
+    y: u32,
+    mask: u8,
+    alpha_max: bool,
+}
+
+impl Rows {
+    fn run<T: Sample>(self, channels: u8, a: &[T], b: &[T], out: Option<&mut [T]>) -> Stats {
+        match channels {
+            1 => self.split::<T, 1>(a, b, out),
+            2 => self.split::<T, 2>(a, b, out),
+            3 => self.split::<T, 3>(a, b, out),
+            _ => self.split::<T, 4>(a, b, out),
+        }
+    }
+
+    /// Splits the rows into tasks for the thread pool and merges their figures.
+    fn split<T: Sample, const C: usize>(self, a: &[T], b: &[T], out: Option<&mut [T]>) -> Stats {
+        let row_len = self.width * C;
+        if row_len == 0 {
+            return Stats::default();
+        }
+        let rows_per_task = MIN_SAMPLES_PER_TASK.div_ceil(row_len);
+        let chunk = rows_per_task * row_len;
+        let task = |(i, (a, b)): (usize, (&[T], &[T])), out: Option<&mut [T]>| {
+            let y = self.y + (i * rows_per_task) as u32;
+            self.rows::<T, C>(y, a, b, out)
+        };
+        match out {
+            Some(out) => a
+                .par_chunks(chunk)
+                .zip(b.par_chunks(chunk))
+                .enumerate()
+                .zip(out.par_chunks_mut(chunk))
+                .map(|(ab, out)| task(ab, Some(out)))
+                .reduce(Stats::default, Stats::merge),
+            None => a
+                .par_chunks(chunk)
+                .zip(b.par_chunks(chunk))
+                .enumerate()
+                .map(|ab| task(ab, None))
+                .reduce(Stats::default, Stats::merge),
+        }
+    }
+
+    fn rows<T: Sample, const C: usize>(
+        self,
+        y: u32,
+        a: &[T],
+        b: &[T],
+        mut out: Option<&mut [T]>,
+    ) -> Stats {
+        let row_len = self.width * C;
+        let masks: [u32; C] = std::array::from_fn(|c| if self.mask >> c & 1 == 1 { !0 } else { 0 });
+        let mut stats = Stats::default();
+        for (r, (ra, rb)) in a.chunks_exact(row_len).zip(b.chunks_exact(row_len)).enumerate() {
+            let mut row_differing = 0;
+            let segments = ra.chunks(SEGMENT_PIXELS * C).zip(rb.chunks(SEGMENT_PIXELS * C));
+            for (sa, sb) in segments {
+                let seg = segment::<T, C>(sa, sb, &masks);
+                for c in 0..C {
+                    stats.sums[c] += u64::from(seg.sums[c]);
+                }
+                stats.max = stats.max.max(seg.max);
+                row_differing += u64::from(seg.differing);
+            }
+            if row_differing > 0 {
+                let differs = |(pa, pb): (&[T], &[T])| {
+                    (0..C).any(|c| pa[c] != pb[c] && masks[c] != 0)
+                };
+                let pixels = || ra.chunks_exact(C).zip(rb.chunks_exact(C));
+                // Both exist: this row has a differing pixel.
+                let x0 = pixels().position(differs).unwrap_or(0) as u32;
+                let x1 = (self.width - 1 - pixels().rev().position(differs).unwrap_or(0)) as u32;
+                let y = y + r as u32;
+                let row = Bounds { x0, y0: y, x1, y1: y };
+                stats.bounds = Some(stats.bounds.map_or(row, |b| b.union(row)));
+                stats.differing += row_differing;
+            }
+            if let Some(out) = out.as_deref_mut() {
+                let ro = &mut out[r * row_len..(r + 1) * row_len];
+                write_diff::<T, C>(ra, rb, ro, self.alpha_max);
+            }
+        }
+        stats
+    }
+}
+
+/// Figures of a run of at most `SEGMENT_PIXELS` pixels, in `u32`.
+struct Segment<const C: usize> {
+    sums: [u32; C],
+    differing: u32,
+    max: u32,
+}
+
+#[inline(always)]
+fn segment<T: Sample, const C: usize>(a: &[T], b: &[T], masks: &[u32; C]) -> Segment<C> {
+    let mut sums = [0u32; C];
+    let mut differing = 0u32;
+    let mut max = 0u32;
+    for (pa, pb) in a.chunks_exact(C).zip(b.chunks_exact(C)) {
+        let mut any = 0u32;
+        for c in 0..C {
+            let d = pa[c].into().abs_diff(pb[c].into());
+            sums[c] += d;
+            let counted = d & masks[c];
+            any |= counted;
+            max = max.max(counted);
+        }
+        differing += u32::from(any != 0);
+    }
+    Segment { sums, differing, max }
+}
+
+fn write_diff<T: Sample, const C: usize>(a: &[T], b: &[T], out: &mut [T], alpha_max: bool) {
+    for ((o, x), y) in out.iter_mut().zip(a).zip(b) {
+        *o = x.abs_diff(*y);
+    }
+    if alpha_max {
+        for px in out.chunks_exact_mut(C) {
+            px[C - 1] = T::MAX;
+        }
+    }
+}

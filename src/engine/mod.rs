@@ -1,0 +1,110 @@
+//! The engine interface: exact per-channel sums and, when asked, the diff pixels of one band of
+//! rows of two images. The CPU and the GPU engine implement it; results are equal bit for bit.
+
+pub mod cpu;
+pub mod gpu;
+
+use crate::error::Error;
+use crate::pixel::{Layout, Samples};
+
+/// A band: the same rows of both images, in one layout. `a` and `b` hold
+/// `halo_above + rows + halo_below` rows of `width` pixels; the halo rows are context an engine
+/// may read but never counts or writes.
+#[derive(Clone, Debug)]
+pub struct Band {
+    pub width: u32,
+    /// Index in the image of the first counted row.
+    pub y: u32,
+    /// Counted rows.
+    pub rows: u32,
+    pub halo_above: u32,
+    pub halo_below: u32,
+    pub layout: Layout,
+    pub a: Samples,
+    pub b: Samples,
+}
+
+impl Band {
+    /// Samples in one row.
+    pub fn row_len(&self) -> usize {
+        self.width as usize * self.layout.channels as usize
+    }
+
+    /// The range of samples in `a` and `b` that belong to the counted rows.
+    pub fn counted(&self) -> std::ops::Range<usize> {
+        let start = self.halo_above as usize * self.row_len();
+        start..start + self.rows as usize * self.row_len()
+    }
+}
+
+/// Inclusive pixel bounds of the differing pixels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bounds {
+    pub x0: u32,
+    pub y0: u32,
+    pub x1: u32,
+    pub y1: u32,
+}
+
+impl Bounds {
+    pub fn union(self, other: Bounds) -> Bounds {
+        Bounds {
+            x0: self.x0.min(other.x0),
+            y0: self.y0.min(other.y0),
+            x1: self.x1.max(other.x1),
+            y1: self.y1.max(other.y1),
+        }
+    }
+}
+
+/// Exact figures for a band (or, merged, for a whole image). "Differing" and "max" look only at
+/// the counted channels; `sums` holds every channel, alpha included.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Sum of `|a - b|` per channel index.
+    pub sums: [u64; 4],
+    /// Pixels where any counted channel differs.
+    pub differing: u64,
+    /// Largest counted channel difference.
+    pub max: u32,
+    /// Bounding box of the differing pixels, in image coordinates.
+    pub bounds: Option<Bounds>,
+}
+
+impl Stats {
+    pub fn merge(mut self, other: Stats) -> Stats {
+        for (s, o) in self.sums.iter_mut().zip(other.sums) {
+            *s += o;
+        }
+        self.differing += other.differing;
+        self.max = self.max.max(other.max);
+        self.bounds = match (self.bounds, other.bounds) {
+            (Some(a), Some(b)) => Some(a.union(b)),
+            (a, b) => a.or(b),
+        };
+        self
+    }
+}
+
+/// Which engine computed a result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EngineInfo {
+    Cpu,
+    Gpu { adapter: String, backend: String },
+}
+
+/// One way of diffing bands.
+pub trait Engine {
+    fn info(&self) -> EngineInfo;
+
+    /// Diffs the counted rows of `band`. With `diff`, also writes their diff pixels there
+    /// (resized to `rows * width` pixels in the band's layout): per channel `|a - b|`, and alpha
+    /// at its maximum when `ignore_alpha`. Channels counted in `Stats::differing`, `max` and
+    /// `bounds` are all of them, or all but alpha when `ignore_alpha`.
+    fn diff_band(
+        &mut self,
+        band: &Band,
+        ignore_alpha: bool,
+        diff: Option<&mut Samples>,
+    ) -> Result<Stats, Error>;
+}

@@ -1,0 +1,238 @@
+//! Pixel layouts (channels and bit depth), sample buffers, and promotion of one layout to another.
+
+use std::fmt;
+
+/// Bits per sample.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Depth {
+    Eight,
+    Sixteen,
+}
+
+impl Depth {
+    /// The largest sample value.
+    pub fn max_value(self) -> u32 {
+        match self {
+            Depth::Eight => 255,
+            Depth::Sixteen => 65535,
+        }
+    }
+
+    pub fn bits(self) -> u32 {
+        match self {
+            Depth::Eight => 8,
+            Depth::Sixteen => 16,
+        }
+    }
+}
+
+/// How a pixel is stored: 1 (grey), 2 (grey + alpha), 3 (RGB) or 4 (RGBA) samples of one depth.
+/// Alpha, when present, is the last sample.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Layout {
+    pub channels: u8,
+    pub depth: Depth,
+}
+
+impl Layout {
+    pub const fn new(channels: u8, depth: Depth) -> Layout {
+        Layout { channels, depth }
+    }
+
+    pub fn has_alpha(self) -> bool {
+        self.channels == 2 || self.channels == 4
+    }
+
+    pub fn has_colour(self) -> bool {
+        self.channels >= 3
+    }
+
+    /// Bytes of one pixel.
+    pub fn bytes_per_pixel(self) -> usize {
+        self.channels as usize * (self.depth.bits() as usize / 8)
+    }
+
+    /// The smallest layout both `self` and `other` convert to without loss: colour if either
+    /// has colour, alpha if either has alpha, the deeper of the two depths.
+    pub fn common(self, other: Layout) -> Layout {
+        let colour = self.has_colour() || other.has_colour();
+        let alpha = self.has_alpha() || other.has_alpha();
+        let channels = match (colour, alpha) {
+            (false, false) => 1,
+            (false, true) => 2,
+            (true, false) => 3,
+            (true, true) => 4,
+        };
+        Layout::new(channels, Ord::max(self.depth, other.depth))
+    }
+
+    /// Which channels count towards the ratio: a bit per channel index.
+    pub fn counted_mask(self, ignore_alpha: bool) -> u8 {
+        let all = (1u8 << self.channels) - 1;
+        if ignore_alpha && self.has_alpha() {
+            all >> 1
+        } else {
+            all
+        }
+    }
+}
+
+impl fmt::Display for Layout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self.channels {
+            1 => "L",
+            2 => "LA",
+            3 => "RGB",
+            _ => "RGBA",
+        };
+        write!(f, "{name}{}", self.depth.bits())
+    }
+}
+
+/// Samples of whole rows, row-major and interleaved, at 8 or 16 bits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Samples {
+    U8(Vec<u8>),
+    U16(Vec<u16>),
+}
+
+impl Samples {
+    /// A zeroed buffer of `len` samples at `depth`.
+    pub fn zeroed(depth: Depth, len: usize) -> Samples {
+        match depth {
+            Depth::Eight => Samples::U8(vec![0; len]),
+            Depth::Sixteen => Samples::U16(vec![0; len]),
+        }
+    }
+
+    pub fn depth(&self) -> Depth {
+        match self {
+            Samples::U8(_) => Depth::Eight,
+            Samples::U16(_) => Depth::Sixteen,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Samples::U8(v) => v.len(),
+            Samples::U16(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Makes this buffer hold `len` samples at `depth`, reusing its allocation when it can.
+    /// The contents are unspecified afterwards.
+    pub fn reset(&mut self, depth: Depth, len: usize) {
+        match (self, depth) {
+            (Samples::U8(v), Depth::Eight) => v.resize(len, 0),
+            (Samples::U16(v), Depth::Sixteen) => v.resize(len, 0),
+            (this, _) => *this = Samples::zeroed(depth, len),
+        }
+    }
+
+    /// The samples as native-endian bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Samples::U8(v) => v,
+            Samples::U16(v) => bytemuck::cast_slice(v),
+        }
+    }
+}
+
+/// A sample type: `u8` or `u16`.
+pub trait Sample: bytemuck::Pod + Ord + Send + Sync + Into<u32> {
+    const MAX: Self;
+    fn abs_diff(self, other: Self) -> Self;
+}
+
+impl Sample for u8 {
+    const MAX: u8 = u8::MAX;
+    fn abs_diff(self, other: u8) -> u8 {
+        u8::abs_diff(self, other)
+    }
+}
+
+impl Sample for u16 {
+    const MAX: u16 = u16::MAX;
+    fn abs_diff(self, other: u16) -> u16 {
+        u16::abs_diff(self, other)
+    }
+}
+
+/// Converts `src` samples in layout `from` into `dst` in layout `to`, which must be
+/// `from.common(..)` of some layout: grey is replicated into RGB, missing alpha is opaque,
+/// 8-bit samples are scaled to 16 bits (`v * 257`, so 255 becomes 65535).
+pub fn promote(src: &Samples, from: Layout, to: Layout, dst: &mut Samples) {
+    let pixels = src.len() / from.channels as usize;
+    dst.reset(to.depth, pixels * to.channels as usize);
+    match (src, dst) {
+        (Samples::U8(s), Samples::U8(d)) => promote_pixels(s, from, to, d, |v| v),
+        (Samples::U8(s), Samples::U16(d)) => promote_pixels(s, from, to, d, |v| u16::from(v) * 257),
+        (Samples::U16(s), Samples::U16(d)) => promote_pixels(s, from, to, d, |v| v),
+        (Samples::U16(_), Samples::U8(_)) => unreachable!("promotion never lowers the depth"),
+    }
+}
+
+fn promote_pixels<S: Sample, D: Sample>(
+    src: &[S],
+    from: Layout,
+    to: Layout,
+    dst: &mut [D],
+    scale: impl Fn(S) -> D,
+) {
+    let (fc, tc) = (from.channels as usize, to.channels as usize);
+    let grey = !from.has_colour();
+    for (s, d) in src.chunks_exact(fc).zip(dst.chunks_exact_mut(tc)) {
+        let colour = |i: usize| scale(if grey { s[0] } else { s[i] });
+        let alpha = if from.has_alpha() { scale(s[fc - 1]) } else { D::MAX };
+        match tc {
+            1 => d[0] = colour(0),
+            2 => d.copy_from_slice(&[colour(0), alpha]),
+            3 => d.copy_from_slice(&[colour(0), colour(1), colour(2)]),
+            _ => d.copy_from_slice(&[colour(0), colour(1), colour(2), alpha]),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const L8: Layout = Layout::new(1, Depth::Eight);
+    const LA8: Layout = Layout::new(2, Depth::Eight);
+    const RGB8: Layout = Layout::new(3, Depth::Eight);
+    const RGBA8: Layout = Layout::new(4, Depth::Eight);
+    const RGB16: Layout = Layout::new(3, Depth::Sixteen);
+    const RGBA16: Layout = Layout::new(4, Depth::Sixteen);
+
+    #[test]
+    fn common_layout_keeps_colour_alpha_and_depth() {
+        assert_eq!(L8.common(RGB8), RGB8);
+        assert_eq!(L8.common(LA8), LA8);
+        assert_eq!(LA8.common(RGB8), RGBA8);
+        assert_eq!(RGB8.common(RGB16), RGB16);
+        assert_eq!(LA8.common(RGB16), RGBA16);
+    }
+
+    #[test]
+    fn counted_mask_drops_only_alpha() {
+        assert_eq!(RGBA8.counted_mask(true), 0b0111);
+        assert_eq!(RGBA8.counted_mask(false), 0b1111);
+        assert_eq!(LA8.counted_mask(true), 0b01);
+        assert_eq!(RGB8.counted_mask(true), 0b111);
+    }
+
+    #[test]
+    fn promotion_replicates_grey_adds_opaque_alpha_and_scales() {
+        let mut out = Samples::U8(Vec::new());
+        promote(&Samples::U8(vec![7, 9]), L8, RGBA8, &mut out);
+        assert_eq!(out, Samples::U8(vec![7, 7, 7, 255, 9, 9, 9, 255]));
+        promote(&Samples::U8(vec![7, 100]), LA8, RGBA8, &mut out);
+        assert_eq!(out, Samples::U8(vec![7, 7, 7, 100]));
+        promote(&Samples::U8(vec![1, 2, 255]), RGB8, RGBA16, &mut out);
+        assert_eq!(out, Samples::U16(vec![257, 514, 65535, 65535]));
+    }
+}
