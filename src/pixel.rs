@@ -187,7 +187,11 @@ fn promote_pixels<S: Sample, D: Sample>(
     let grey = !from.has_colour();
     for (s, d) in src.chunks_exact(fc).zip(dst.chunks_exact_mut(tc)) {
         let colour = |i: usize| scale(if grey { s[0] } else { s[i] });
-        let alpha = if from.has_alpha() { scale(s[fc - 1]) } else { D::MAX };
+        let alpha = if from.has_alpha() {
+            scale(s[fc - 1])
+        } else {
+            D::MAX
+        };
         match tc {
             1 => d[0] = colour(0),
             2 => d.copy_from_slice(&[colour(0), alpha]),

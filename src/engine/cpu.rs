@@ -31,7 +31,12 @@ impl Engine for CpuEngine {
         let len = range.len();
         let mask = band.layout.counted_mask(ignore_alpha);
         let alpha_max = ignore_alpha && band.layout.has_alpha();
-        let rows = Rows { width: band.width as usize, y: band.y, mask, alpha_max };
+        let rows = Rows {
+            width: band.width as usize,
+            y: band.y,
+            mask,
+            alpha_max,
+        };
         if let Some(out) = diff.as_deref() {
             debug_assert_eq!(out.depth(), band.layout.depth);
         }
@@ -44,13 +49,27 @@ impl Engine for CpuEngine {
             }
             (Samples::U8(a), Samples::U8(b), Some(out)) => {
                 out.reset(band.layout.depth, len);
-                let Samples::U8(out) = out else { unreachable!() };
-                rows.run::<u8>(band.layout.channels, &a[range.clone()], &b[range], Some(out))
+                let Samples::U8(out) = out else {
+                    unreachable!()
+                };
+                rows.run::<u8>(
+                    band.layout.channels,
+                    &a[range.clone()],
+                    &b[range],
+                    Some(out),
+                )
             }
             (Samples::U16(a), Samples::U16(b), Some(out)) => {
                 out.reset(band.layout.depth, len);
-                let Samples::U16(out) = out else { unreachable!() };
-                rows.run::<u16>(band.layout.channels, &a[range.clone()], &b[range], Some(out))
+                let Samples::U16(out) = out else {
+                    unreachable!()
+                };
+                rows.run::<u16>(
+                    band.layout.channels,
+                    &a[range.clone()],
+                    &b[range],
+                    Some(out),
+                )
             }
             _ => unreachable!("both images of a band share one layout"),
         };
@@ -116,9 +135,15 @@ impl Rows {
         let row_len = self.width * C;
         let masks: [u32; C] = std::array::from_fn(|c| if self.mask >> c & 1 == 1 { !0 } else { 0 });
         let mut stats = Stats::default();
-        for (r, (ra, rb)) in a.chunks_exact(row_len).zip(b.chunks_exact(row_len)).enumerate() {
+        for (r, (ra, rb)) in a
+            .chunks_exact(row_len)
+            .zip(b.chunks_exact(row_len))
+            .enumerate()
+        {
             let mut row_differing = 0;
-            let segments = ra.chunks(SEGMENT_PIXELS * C).zip(rb.chunks(SEGMENT_PIXELS * C));
+            let segments = ra
+                .chunks(SEGMENT_PIXELS * C)
+                .zip(rb.chunks(SEGMENT_PIXELS * C));
             for (sa, sb) in segments {
                 let seg = segment::<T, C>(sa, sb, &masks);
                 for c in 0..C {
@@ -128,15 +153,19 @@ impl Rows {
                 row_differing += u64::from(seg.differing);
             }
             if row_differing > 0 {
-                let differs = |(pa, pb): (&[T], &[T])| {
-                    (0..C).any(|c| pa[c] != pb[c] && masks[c] != 0)
-                };
+                let differs =
+                    |(pa, pb): (&[T], &[T])| (0..C).any(|c| pa[c] != pb[c] && masks[c] != 0);
                 let pixels = || ra.chunks_exact(C).zip(rb.chunks_exact(C));
                 // Both exist: this row has a differing pixel.
                 let x0 = pixels().position(differs).unwrap_or(0) as u32;
                 let x1 = (self.width - 1 - pixels().rev().position(differs).unwrap_or(0)) as u32;
                 let y = y + r as u32;
-                let row = Bounds { x0, y0: y, x1, y1: y };
+                let row = Bounds {
+                    x0,
+                    y0: y,
+                    x1,
+                    y1: y,
+                };
                 stats.bounds = Some(stats.bounds.map_or(row, |b| b.union(row)));
                 stats.differing += row_differing;
             }
@@ -172,7 +201,11 @@ fn segment<T: Sample, const C: usize>(a: &[T], b: &[T], masks: &[u32; C]) -> Seg
         }
         differing += u32::from(any != 0);
     }
-    Segment { sums, differing, max }
+    Segment {
+        sums,
+        differing,
+        max,
+    }
 }
 
 fn write_diff<T: Sample, const C: usize>(a: &[T], b: &[T], out: &mut [T], alpha_max: bool) {

@@ -1,0 +1,289 @@
+//! Reading images as rows: PNG is decoded row by row as it is read; every other format is
+//! decoded whole by the `image` crate and then handed out row by row.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Seek};
+use std::path::{Path, PathBuf};
+
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
+
+use crate::error::Error;
+use crate::pixel::{Depth, Layout, Samples};
+
+/// What an image's header says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    pub width: u32,
+    pub height: u32,
+    pub layout: Layout,
+}
+
+impl Header {
+    pub fn pixels(&self) -> u64 {
+        u64::from(self.width) * u64::from(self.height)
+    }
+
+    pub fn row_len(&self) -> usize {
+        self.width as usize * self.layout.channels as usize
+    }
+}
+
+/// A source of an image's rows, top to bottom.
+pub trait RowSource: Send {
+    fn header(&self) -> Header;
+
+    /// Reads the next `rows` rows into `dst`, resized to hold them.
+    fn read_rows(&mut self, rows: u32, dst: &mut Samples) -> Result<(), Error>;
+}
+
+/// Byte streams the decoders read.
+pub trait Stream: BufRead + Seek + Send {}
+impl<T: BufRead + Seek + Send> Stream for T {}
+
+/// Opens the image at `path`, refusing headers of more than `max_pixels` pixels.
+pub fn open(path: &Path, max_pixels: u64) -> Result<Box<dyn RowSource>, Error> {
+    let read_error = |cause| Error::Read {
+        path: path.to_owned(),
+        cause,
+    };
+    let file = File::open(path).map_err(read_error)?;
+    if file.metadata().map_err(read_error)?.is_dir() {
+        return Err(Error::decode(path, "is a directory, not an image"));
+    }
+    from_stream(path, BufReader::with_capacity(1 << 18, file), max_pixels)
+}
+
+/// Reads an image from `stream`; `name` is what errors call it.
+pub fn from_stream<R: Stream + 'static>(
+    name: &Path,
+    stream: R,
+    max_pixels: u64,
+) -> Result<Box<dyn RowSource>, Error> {
+    let reader = ImageReader::new(stream)
+        .with_guessed_format()
+        .map_err(|e| Error::Read {
+            path: name.to_owned(),
+            cause: e,
+        })?;
+    match reader.format() {
+        Some(ImageFormat::Png) => Ok(Box::new(PngRows::new(
+            name,
+            reader.into_inner(),
+            max_pixels,
+        )?)),
+        Some(_) => Ok(Box::new(WholeRows::decode(name, reader, max_pixels)?)),
+        None => Err(Error::decode(name, "not an image in a supported format")),
+    }
+}
+
+fn check_size(name: &Path, width: u32, height: u32, max_pixels: u64) -> Result<(), Error> {
+    if width == 0 || height == 0 {
+        return Err(Error::decode(
+            name,
+            format!("image has no pixels ({width}x{height})"),
+        ));
+    }
+    if u64::from(width) * u64::from(height) > max_pixels {
+        let (path, limit) = (name.to_owned(), max_pixels);
+        return Err(Error::TooLarge {
+            path,
+            width,
+            height,
+            limit,
+        });
+    }
+    Ok(())
+}
+
+/// A PNG decoded row by row. Interlaced images are decoded whole first, since their rows
+/// arrive in seven passes.
+struct PngRows<R: Stream> {
+    name: PathBuf,
+    header: Header,
+    reader: png::Reader<R>,
+    /// Rows decoded but not yet handed out: the whole image when interlaced.
+    frame: Option<Vec<u8>>,
+    next_row: u32,
+    scratch: Vec<u8>,
+}
+
+impl<R: Stream> PngRows<R> {
+    fn new(name: &Path, stream: R, max_pixels: u64) -> Result<Self, Error> {
+        let mut decoder = png::Decoder::new_with_limits(stream, png::Limits { bytes: usize::MAX });
+        decoder.set_transformations(png::Transformations::EXPAND);
+        let reader = decoder.read_info().map_err(|e| Error::decode(name, e))?;
+        let info = reader.info();
+        check_size(name, info.width, info.height, max_pixels)?;
+        let (colour, bits) = reader.output_color_type();
+        let channels = match colour {
+            png::ColorType::Grayscale => 1,
+            png::ColorType::GrayscaleAlpha => 2,
+            png::ColorType::Rgb => 3,
+            png::ColorType::Rgba => 4,
+            png::ColorType::Indexed => {
+                return Err(Error::decode(name, "palette PNG was not expanded"));
+            }
+        };
+        let depth = if bits == png::BitDepth::Sixteen {
+            Depth::Sixteen
+        } else {
+            Depth::Eight
+        };
+        let header = Header {
+            width: info.width,
+            height: info.height,
+            layout: Layout::new(channels, depth),
+        };
+        let interlaced = info.interlaced;
+        let mut rows = PngRows {
+            name: name.to_owned(),
+            header,
+            reader,
+            frame: None,
+            next_row: 0,
+            scratch: Vec::new(),
+        };
+        if interlaced {
+            let size = rows
+                .reader
+                .output_buffer_size()
+                .ok_or_else(|| Error::decode(name, "interlaced image too large to decode"))?;
+            let mut frame = vec![0; size];
+            rows.reader
+                .next_frame(&mut frame)
+                .map_err(|e| Error::decode(name, e))?;
+            rows.frame = Some(frame);
+        }
+        Ok(rows)
+    }
+
+    /// Bytes of one decoded row.
+    fn row_bytes(&self) -> usize {
+        self.header.row_len() * self.header.layout.depth.bits() as usize / 8
+    }
+
+    /// Decodes the next row into `out` (exactly `row_bytes` long).
+    fn decode_row(&mut self, out: &mut [u8]) -> Result<(), Error> {
+        let row = self.next_row;
+        if let Some(frame) = &self.frame {
+            let start = row as usize * out.len();
+            out.copy_from_slice(&frame[start..start + out.len()]);
+        } else {
+            let fail = |cause: String| Error::decode(&self.name, format!("row {row}: {cause}"));
+            match self.reader.read_row(out) {
+                Ok(Some(_)) => {}
+                Ok(None) => return Err(fail("image data ends early".into())),
+                Err(png::DecodingError::IoError(e))
+                    if e.kind() == std::io::ErrorKind::UnexpectedEof =>
+                {
+                    return Err(fail("file is truncated".into()));
+                }
+                Err(e) => return Err(fail(e.to_string())),
+            }
+        }
+        self.next_row += 1;
+        Ok(())
+    }
+}
+
+impl<R: Stream> RowSource for PngRows<R> {
+    fn header(&self) -> Header {
+        self.header
+    }
+
+    fn read_rows(&mut self, rows: u32, dst: &mut Samples) -> Result<(), Error> {
+        let row_len = self.header.row_len();
+        let row_bytes = self.row_bytes();
+        dst.reset(self.header.layout.depth, rows as usize * row_len);
+        match dst {
+            Samples::U8(d) => {
+                for out in d.chunks_exact_mut(row_len) {
+                    self.decode_row(out)?;
+                }
+            }
+            Samples::U16(d) => {
+                let mut scratch = std::mem::take(&mut self.scratch);
+                scratch.resize(row_bytes, 0);
+                for out in d.chunks_exact_mut(row_len) {
+                    self.decode_row(&mut scratch)?;
+                    for (o, be) in out.iter_mut().zip(scratch.chunks_exact(2)) {
+                        *o = u16::from_be_bytes([be[0], be[1]]);
+                    }
+                }
+                self.scratch = scratch;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An image decoded whole, handed out row by row.
+pub struct WholeRows {
+    header: Header,
+    samples: Samples,
+    next_row: u32,
+}
+
+impl WholeRows {
+    fn decode<R: Stream>(
+        name: &Path,
+        reader: ImageReader<R>,
+        max_pixels: u64,
+    ) -> Result<Self, Error> {
+        let mut decoder = reader.into_decoder().map_err(|e| Error::decode(name, e))?;
+        let (width, height) = decoder.dimensions();
+        check_size(name, width, height, max_pixels)?;
+        decoder
+            .set_limits(image::Limits::no_limits())
+            .map_err(|e| Error::decode(name, e))?;
+        let image = DynamicImage::from_decoder(decoder).map_err(|e| Error::decode(name, e))?;
+        Ok(WholeRows::from_image(image))
+    }
+
+    /// Rows of an image already in memory, in the nearest layout this crate has.
+    pub fn from_image(image: DynamicImage) -> WholeRows {
+        use DynamicImage as D;
+        let (width, height) = (image.width(), image.height());
+        let (channels, samples) = match image {
+            D::ImageLuma8(i) => (1, Samples::U8(i.into_raw())),
+            D::ImageLumaA8(i) => (2, Samples::U8(i.into_raw())),
+            D::ImageRgb8(i) => (3, Samples::U8(i.into_raw())),
+            D::ImageRgba8(i) => (4, Samples::U8(i.into_raw())),
+            D::ImageLuma16(i) => (1, Samples::U16(i.into_raw())),
+            D::ImageLumaA16(i) => (2, Samples::U16(i.into_raw())),
+            D::ImageRgb16(i) => (3, Samples::U16(i.into_raw())),
+            D::ImageRgba16(i) => (4, Samples::U16(i.into_raw())),
+            D::ImageRgb32F(_) => (3, Samples::U16(image.to_rgb16().into_raw())),
+            _ => (4, Samples::U16(image.to_rgba16().into_raw())),
+        };
+        let layout = Layout::new(channels, samples.depth());
+        WholeRows {
+            header: Header {
+                width,
+                height,
+                layout,
+            },
+            samples,
+            next_row: 0,
+        }
+    }
+}
+
+impl RowSource for WholeRows {
+    fn header(&self) -> Header {
+        self.header
+    }
+
+    fn read_rows(&mut self, rows: u32, dst: &mut Samples) -> Result<(), Error> {
+        let row_len = self.header.row_len();
+        let range = self.next_row as usize * row_len..(self.next_row + rows) as usize * row_len;
+        dst.reset(self.header.layout.depth, range.len());
+        match (&self.samples, dst) {
+            (Samples::U8(s), Samples::U8(d)) => d.copy_from_slice(&s[range]),
+            (Samples::U16(s), Samples::U16(d)) => d.copy_from_slice(&s[range]),
+            _ => unreachable!("reset gives dst the source's depth"),
+        }
+        self.next_row += rows;
+        Ok(())
+    }
+}

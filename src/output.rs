@@ -1,0 +1,246 @@
+//! Writing the diff image. PNG is encoded as a stream, band by band; other formats are collected
+//! and encoded at the end. Either way the bytes go to a temporary file beside the target, which
+//! replaces the target only once complete, so a failed run leaves nothing behind.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use image::{DynamicImage, ImageBuffer, ImageFormat};
+use tempfile::NamedTempFile;
+
+use crate::decode::Header;
+use crate::error::Error;
+use crate::pixel::{Depth, Samples};
+
+/// How hard the PNG encoder works on the diff image.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Compression {
+    /// Fast, light compression: the default.
+    #[default]
+    Fast,
+    /// Smaller files, several times slower to write.
+    Best,
+}
+
+/// A diff image being written.
+pub struct DiffWriter {
+    target: PathBuf,
+    file: NamedTempFile,
+    sink: Sink,
+}
+
+enum Sink {
+    Png {
+        stream: png::StreamWriter<'static, BufWriter<File>>,
+        scratch: Vec<u8>,
+    },
+    Whole {
+        format: ImageFormat,
+        header: Header,
+        samples: Samples,
+    },
+}
+
+impl DiffWriter {
+    /// Checks that a diff image of `header`'s size and layout can be written to `target` and
+    /// opens its temporary file. Refuses a target that is one of `inputs`.
+    pub fn create(
+        target: &Path,
+        header: Header,
+        compression: Compression,
+        inputs: [&Path; 2],
+    ) -> Result<DiffWriter, Error> {
+        let format = output_format(target)?;
+        if target.is_dir() {
+            return Err(Error::output(target, "is a directory"));
+        }
+        if inputs.iter().any(|input| same_file(target, input)) {
+            return Err(Error::output(
+                target,
+                "is one of the input images; refusing to overwrite it",
+            ));
+        }
+        let folder = match target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        if !folder.is_dir() {
+            return Err(Error::output(target, format!("folder {} does not exist", folder.display())));
+        }
+        let file = tempfile::Builder::new()
+            .prefix(".diffimg-")
+            .suffix(".tmp")
+            .tempfile_in(folder)
+            .map_err(|e| {
+                Error::output(target, format!("cannot write in {}: {e}", folder.display()))
+            })?;
+        let sink = if format == ImageFormat::Png {
+            let handle = file
+                .as_file()
+                .try_clone()
+                .map_err(|e| Error::output(target, e))?;
+            let stream = png_stream(
+                BufWriter::with_capacity(1 << 18, handle),
+                header,
+                compression,
+            )
+            .map_err(|e| Error::output(target, e))?;
+            Sink::Png {
+                stream,
+                scratch: Vec::new(),
+            }
+        } else {
+            Sink::Whole {
+                format,
+                header,
+                samples: Samples::zeroed(header.layout.depth, 0),
+            }
+        };
+        Ok(DiffWriter {
+            target: target.to_owned(),
+            file,
+            sink,
+        })
+    }
+
+    /// Appends rows of diff pixels.
+    pub fn write_rows(&mut self, rows: &Samples) -> Result<(), Error> {
+        match &mut self.sink {
+            Sink::Png { stream, scratch } => {
+                let bytes = match rows {
+                    Samples::U8(v) => v.as_slice(),
+                    Samples::U16(v) => {
+                        scratch.clear();
+                        scratch.extend(v.iter().flat_map(|s| s.to_be_bytes()));
+                        scratch.as_slice()
+                    }
+                };
+                stream
+                    .write_all(bytes)
+                    .map_err(|e| Error::output(&self.target, e))
+            }
+            Sink::Whole { samples, .. } => {
+                match (samples, rows) {
+                    (Samples::U8(all), Samples::U8(v)) => all.extend_from_slice(v),
+                    (Samples::U16(all), Samples::U16(v)) => all.extend_from_slice(v),
+                    _ => unreachable!("diff rows keep the image's depth"),
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Finishes encoding and puts the file in place of the target.
+    pub fn finish(self) -> Result<(), Error> {
+        let DiffWriter { target, file, sink } = self;
+        let fail = |e: &dyn std::fmt::Display| Error::output(&target, e);
+        match sink {
+            Sink::Png { stream, .. } => stream.finish().map_err(|e| fail(&e))?,
+            Sink::Whole {
+                format,
+                header,
+                samples,
+            } => {
+                let image =
+                    to_image(header, samples).ok_or_else(|| fail(&"image buffer size mismatch"))?;
+                let handle = file.as_file().try_clone().map_err(|e| fail(&e))?;
+                let mut out = BufWriter::new(handle);
+                for_format(image, format)
+                    .write_to(&mut out, format)
+                    .map_err(|e| fail(&e))?;
+                out.flush().map_err(|e| fail(&e))?;
+            }
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::Permissions::from_mode(0o644);
+            file.as_file().set_permissions(mode).map_err(|e| fail(&e))?;
+        }
+        file.persist(&target).map_err(|e| fail(&e.error))?;
+        Ok(())
+    }
+}
+
+/// The format a diff image is written in: from the extension, PNG without one.
+fn output_format(target: &Path) -> Result<ImageFormat, Error> {
+    let Some(ext) = target.extension() else {
+        return Ok(ImageFormat::Png);
+    };
+    match ImageFormat::from_extension(ext) {
+        Some(format) if format.writing_enabled() => Ok(format),
+        _ => Err(Error::output(
+            target,
+            format!(
+                "cannot write images with extension '{}'",
+                ext.to_string_lossy()
+            ),
+        )),
+    }
+}
+
+/// Whether `a` and `b` name the same existing file.
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+fn png_stream(
+    out: BufWriter<File>,
+    header: Header,
+    compression: Compression,
+) -> Result<png::StreamWriter<'static, BufWriter<File>>, png::EncodingError> {
+    let mut encoder = png::Encoder::new(out, header.width, header.height);
+    encoder.set_color(match header.layout.channels {
+        1 => png::ColorType::Grayscale,
+        2 => png::ColorType::GrayscaleAlpha,
+        3 => png::ColorType::Rgb,
+        _ => png::ColorType::Rgba,
+    });
+    encoder.set_depth(match header.layout.depth {
+        Depth::Eight => png::BitDepth::Eight,
+        Depth::Sixteen => png::BitDepth::Sixteen,
+    });
+    encoder.set_compression(match compression {
+        Compression::Fast => png::Compression::Fast,
+        Compression::Best => png::Compression::High,
+    });
+    encoder
+        .write_header()?
+        .into_stream_writer_with_size(1 << 18)
+}
+
+/// Samples of a whole image as the `image` crate's type.
+pub(crate) fn to_image(header: Header, samples: Samples) -> Option<DynamicImage> {
+    use DynamicImage as D;
+    let (w, h) = (header.width, header.height);
+    Some(match (samples, header.layout.channels) {
+        (Samples::U8(v), 1) => D::ImageLuma8(ImageBuffer::from_raw(w, h, v)?),
+        (Samples::U8(v), 2) => D::ImageLumaA8(ImageBuffer::from_raw(w, h, v)?),
+        (Samples::U8(v), 3) => D::ImageRgb8(ImageBuffer::from_raw(w, h, v)?),
+        (Samples::U8(v), _) => D::ImageRgba8(ImageBuffer::from_raw(w, h, v)?),
+        (Samples::U16(v), 1) => D::ImageLuma16(ImageBuffer::from_raw(w, h, v)?),
+        (Samples::U16(v), 2) => D::ImageLumaA16(ImageBuffer::from_raw(w, h, v)?),
+        (Samples::U16(v), 3) => D::ImageRgb16(ImageBuffer::from_raw(w, h, v)?),
+        (Samples::U16(v), _) => D::ImageRgba16(ImageBuffer::from_raw(w, h, v)?),
+    })
+}
+
+/// Converts a diff image to a layout `format` can encode: JPEG drops alpha, formats without
+/// 16-bit samples get 8, and those without grey get RGB.
+fn for_format(image: DynamicImage, format: ImageFormat) -> DynamicImage {
+    let colour = image.color();
+    let (grey, alpha) = (colour.channel_count() <= 2, colour.has_alpha());
+    match format {
+        ImageFormat::Tiff | ImageFormat::Pnm => image,
+        ImageFormat::Jpeg if grey => image.to_luma8().into(),
+        ImageFormat::Jpeg => image.to_rgb8().into(),
+        ImageFormat::Bmp | ImageFormat::Tga if grey && alpha => image.to_luma_alpha8().into(),
+        ImageFormat::Bmp | ImageFormat::Tga if grey => image.to_luma8().into(),
+        _ if alpha => image.to_rgba8().into(),
+        _ => image.to_rgb8().into(),
+    }
+}

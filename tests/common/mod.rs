@@ -1,0 +1,108 @@
+//! Helpers shared by the integration tests: the binary, fixtures, tiny images, and the switch
+//! that decides whether a missing GPU adapter fails a test or skips it.
+#![allow(dead_code)] // Each test binary uses its own subset.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use diffimg::pixel::{Layout, Samples};
+
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+/// Runs the `diffimg` binary with `args`.
+pub fn diffimg<I, S>(args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    Command::new(env!("CARGO_BIN_EXE_diffimg"))
+        .args(args)
+        .env_remove("WGPU_ADAPTER_NAME")
+        .output()
+        .expect("the diffimg binary runs")
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Asserts a run failed as bad input should: exit 2, nothing on stdout, and one `error:` line
+/// on stderr that mentions `mentions`.
+pub fn assert_error(out: &Output, mentions: &str) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    assert_eq!(stdout(out), "", "stderr: {err}");
+    assert_eq!(err.lines().count(), 1, "one line expected, got:\n{err}");
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(err.contains(mentions), "{err:?} should mention {mentions:?}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+/// Writes a PNG of `width` x `height` pixels in `layout` with `samples`.
+pub fn write_png(path: &Path, width: u32, height: u32, layout: Layout, samples: &Samples) {
+    let mut encoder = png::Encoder::new(std::fs::File::create(path).unwrap(), width, height);
+    encoder.set_color(match layout.channels {
+        1 => png::ColorType::Grayscale,
+        2 => png::ColorType::GrayscaleAlpha,
+        3 => png::ColorType::Rgb,
+        _ => png::ColorType::Rgba,
+    });
+    let bytes: Vec<u8> = match samples {
+        Samples::U8(v) => {
+            encoder.set_depth(png::BitDepth::Eight);
+            v.clone()
+        }
+        Samples::U16(v) => {
+            encoder.set_depth(png::BitDepth::Sixteen);
+            v.iter().flat_map(|s| s.to_be_bytes()).collect()
+        }
+    };
+    let mut writer = encoder.write_header().unwrap();
+    writer.write_image_data(&bytes).unwrap();
+    writer.finish().unwrap();
+}
+
+/// Random samples from a fixed seed, with about `equal_percent` of the samples equal to those
+/// of `like` (when given), so that both differing and equal pixels occur.
+pub fn random_samples(rng: &mut fastrand::Rng, len: usize, sixteen: bool) -> Samples {
+    if sixteen {
+        Samples::U16((0..len).map(|_| rng.u16(..)).collect())
+    } else {
+        Samples::U8((0..len).map(|_| rng.u8(..)).collect())
+    }
+}
+
+/// A copy of `samples` with roughly one sample in `every` changed at random.
+pub fn perturb(rng: &mut fastrand::Rng, samples: &Samples, every: usize) -> Samples {
+    let mut out = samples.clone();
+    match &mut out {
+        Samples::U8(v) => v.iter_mut().for_each(|s| {
+            if rng.usize(..every) == 0 {
+                *s = rng.u8(..)
+            }
+        }),
+        Samples::U16(v) => v.iter_mut().for_each(|s| {
+            if rng.usize(..every) == 0 {
+                *s = rng.u16(..)
+            }
+        }),
+    }
+    out
+}
+
+/// Whether the GPU tests must run: `DIFFIMG_REQUIRE_GPU=1` makes a missing adapter a failure.
+pub fn gpu_required() -> bool {
+    std::env::var("DIFFIMG_REQUIRE_GPU").is_ok_and(|v| v == "1")
+}
+
+/// Says a GPU test was skipped, or fails it when a GPU is required.
+pub fn skip_without_gpu(why: &str) {
+    assert!(!gpu_required(), "no GPU adapter, and DIFFIMG_REQUIRE_GPU=1: {why}");
+    eprintln!("skipped: no GPU adapter ({why}); set DIFFIMG_REQUIRE_GPU=1 to require one");
+}
