@@ -1,0 +1,160 @@
+//! Streaming: every band size, on both engines, gives the figures and the diff image bytes of a
+//! single band covering the whole image.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{perturb, random_samples, skip_without_gpu, write_png};
+use diffimg::engine::gpu::GpuOptions;
+use diffimg::pixel::{Depth, Layout};
+use diffimg::{Backend, Error, Options, Report};
+
+struct Pair {
+    _dir: tempfile::TempDir,
+    a: PathBuf,
+    b: PathBuf,
+    width: u32,
+    height: u32,
+}
+
+fn pair(seed: u64, width: u32, height: u32, layout_a: Layout, layout_b: Layout) -> Pair {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.png"), dir.path().join("b.png"));
+    let pixels = (width * height) as usize;
+    let sixteen = |l: Layout| l.depth == Depth::Sixteen;
+    let sa = random_samples(&mut rng, pixels * layout_a.channels as usize, sixteen(layout_a));
+    let sb = if layout_a == layout_b {
+        perturb(&mut rng, &sa, 5)
+    } else {
+        random_samples(&mut rng, pixels * layout_b.channels as usize, sixteen(layout_b))
+    };
+    write_png(&a, width, height, layout_a, &sa);
+    write_png(&b, width, height, layout_b, &sb);
+    Pair { _dir: dir, a, b, width, height }
+}
+
+/// Runs a comparison writing its diff image beside the pair; returns the report and the bytes.
+fn run(pair: &Pair, backend: Backend, band_rows: u32, ignore_alpha: bool) -> Result<(Report, Vec<u8>), Error> {
+    let diff = pair.a.with_file_name(format!("diff-{band_rows}.png"));
+    let options = Options {
+        backend,
+        ignore_alpha,
+        band_pixels: u64::from(band_rows * pair.width),
+        diff_image: Some(diff.clone()),
+        gpu: GpuOptions { max_tile: Some((16, 8)) },
+        ..Options::default()
+    };
+    let report = diffimg::compare(&pair.a, &pair.b, &options)?;
+    let bytes = std::fs::read(&diff).unwrap();
+    std::fs::remove_file(&diff).unwrap();
+    Ok((report, bytes))
+}
+
+/// Asserts every band size on `backend` matches one band on the CPU. False when the GPU is
+/// missing (and allowed to be).
+fn assert_band_sizes_agree(pair: &Pair, backend: Backend, ignore_alpha: bool) -> bool {
+    let (whole, whole_bytes) = run(pair, Backend::Cpu, pair.height, ignore_alpha).unwrap();
+    for rows in [1, 2, 3, 7, pair.height - 1, pair.height, pair.height + 5].into_iter().filter(|&r| r > 0) {
+        match run(pair, backend, rows, ignore_alpha) {
+            Ok((report, bytes)) => {
+                assert_eq!(report.stats, whole.stats, "{backend:?}, {rows} rows per band");
+                assert_eq!(report.ratio().to_bits(), whole.ratio().to_bits());
+                assert!(bytes == whole_bytes, "diff image differs: {backend:?}, {rows} rows per band");
+            }
+            Err(Error::Gpu(why)) if backend == Backend::Gpu => {
+                skip_without_gpu(&why);
+                return false;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    true
+}
+
+const RGBA8: Layout = Layout::new(4, Depth::Eight);
+const RGB8: Layout = Layout::new(3, Depth::Eight);
+const LA16: Layout = Layout::new(2, Depth::Sixteen);
+const L8: Layout = Layout::new(1, Depth::Eight);
+
+#[test]
+fn cpu_band_sizes_agree() {
+    let p = pair(1, 37, 23, RGBA8, RGBA8);
+    assert_band_sizes_agree(&p, Backend::Cpu, false);
+    assert_band_sizes_agree(&p, Backend::Cpu, true);
+    let p = pair(2, 19, 11, LA16, LA16);
+    assert_band_sizes_agree(&p, Backend::Cpu, false);
+}
+
+#[test]
+fn gpu_band_sizes_agree() {
+    let p = pair(3, 37, 23, RGBA8, RGBA8);
+    if assert_band_sizes_agree(&p, Backend::Gpu, false) {
+        assert_band_sizes_agree(&p, Backend::Gpu, true);
+        assert_band_sizes_agree(&pair(4, 19, 11, LA16, LA16), Backend::Gpu, false);
+        assert_band_sizes_agree(&pair(5, 21, 9, L8, RGB8), Backend::Gpu, false);
+    }
+}
+
+#[test]
+fn mixed_layouts_promote_in_every_band() {
+    let p = pair(6, 21, 9, L8, RGB8);
+    assert_band_sizes_agree(&p, Backend::Cpu, false);
+    let p = pair(7, 13, 6, RGB8, LA16);
+    assert_band_sizes_agree(&p, Backend::Cpu, true);
+}
+
+#[test]
+fn one_row_and_one_column() {
+    for (w, h) in [(57, 1), (1, 43), (1, 1)] {
+        let p = pair(8, w, h, RGBA8, RGBA8);
+        assert_band_sizes_agree(&p, Backend::Cpu, false);
+        if !assert_band_sizes_agree(&p, Backend::Gpu, false) {
+            return;
+        }
+    }
+}
+
+#[test]
+fn auto_matches_cpu() {
+    let p = pair(9, 40, 30, RGBA8, RGBA8);
+    let (cpu, cpu_bytes) = run(&p, Backend::Cpu, 4, false).unwrap();
+    let (auto, auto_bytes) = run(&p, Backend::Auto, 4, false).unwrap();
+    assert_eq!(auto.stats, cpu.stats);
+    assert!(auto_bytes == cpu_bytes);
+}
+
+#[test]
+fn gpu_reports_its_adapter() {
+    let p = pair(10, 8, 8, RGBA8, RGBA8);
+    match run(&p, Backend::Gpu, 8, false) {
+        Ok((report, _)) => match report.engine {
+            diffimg::engine::EngineInfo::Gpu { adapter, backend } => {
+                assert!(!adapter.is_empty());
+                assert!(!backend.is_empty());
+                assert_eq!(report.gpu_bands, 1);
+            }
+            other => panic!("expected the GPU engine, got {other:?}"),
+        },
+        Err(Error::Gpu(why)) => skip_without_gpu(&why),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// The band path's reading and the image crate's whole-image decoding agree.
+#[test]
+fn streamed_png_decodes_like_the_image_crate() {
+    let p = pair(11, 33, 17, RGBA8, RGBA8);
+    let (report, _) = run(&p, Backend::Cpu, 5, false).unwrap();
+    let a = image::open(&p.a).unwrap().to_rgba8();
+    let b = image::open(&p.b).unwrap().to_rgba8();
+    let mut sums = [0u64; 4];
+    for (pa, pb) in a.pixels().zip(b.pixels()) {
+        for c in 0..4 {
+            sums[c] += u64::from(pa.0[c].abs_diff(pb.0[c]));
+        }
+    }
+    assert_eq!(report.stats.sums, sums);
+    assert_eq!(Path::new(&p.a).extension().unwrap(), "png");
+}
