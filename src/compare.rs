@@ -208,10 +208,10 @@ fn run_bands(
                     .unwrap_or_else(|_| Samples::zeroed(header.layout.depth, 0))
             });
             stats = stats.merge(engines.diff_band(&band, options.ignore_alpha, diff.as_mut())?);
-            if let (Some((diff_tx, ..)), Some(diff)) = (&output, diff) {
-                if diff_tx.send(diff).is_err() {
-                    break; // The writer stopped on an error, collected below.
-                }
+            if let (Some((diff_tx, ..)), Some(diff)) = (&output, diff)
+                && diff_tx.send(diff).is_err()
+            {
+                break; // The writer stopped on an error, collected below.
             }
             // A decoder that has stopped needs no spare buffers.
             let _ = inputs[0].spare.send(band.a);
@@ -352,12 +352,11 @@ impl Engines {
         let Some(probe) = self.probe.take() else {
             return;
         };
-        if let Ok(Ok(adapter)) = probe.join() {
-            if !adapter.software {
-                if let Err(e) = self.start_gpu() {
-                    self.notes.push(format!("warning: {e}; using the CPU"));
-                }
-            }
+        if let Ok(Ok(adapter)) = probe.join()
+            && !adapter.software
+            && let Err(e) = self.start_gpu()
+        {
+            self.notes.push(format!("warning: {e}; using the CPU"));
         }
     }
 

@@ -31,15 +31,60 @@ pub struct DiffWriter {
 }
 
 enum Sink {
-    Png {
-        stream: png::StreamWriter<'static, BufWriter<File>>,
-        scratch: Vec<u8>,
-    },
+    Png(Box<PngSink>),
     Whole {
         format: ImageFormat,
         header: Header,
         samples: Samples,
     },
+}
+
+/// A PNG encoded as a stream. The encoder starts with the first rows, which decide how hard it
+/// compresses.
+struct PngSink {
+    /// The file until the encoder starts.
+    out: Option<BufWriter<File>>,
+    stream: Option<png::StreamWriter<'static, BufWriter<File>>>,
+    header: Header,
+    compression: Compression,
+    scratch: Vec<u8>,
+}
+
+impl PngSink {
+    /// The encoder, started if need be. With `Compression::Fast`, first rows that do not
+    /// compress (noise) make it store rows as they are: several times faster than compressing
+    /// them, and a smaller file.
+    fn stream(
+        &mut self,
+        first_rows: &[u8],
+    ) -> Result<&mut png::StreamWriter<'static, BufWriter<File>>, png::EncodingError> {
+        if let Some(out) = self.out.take() {
+            let stored = self.compression == Compression::Fast && incompressible(first_rows);
+            self.stream = Some(png_stream(out, self.header, self.compression, stored)?);
+        }
+        let finished = || std::io::Error::other("the encoder could not start").into();
+        self.stream.as_mut().ok_or_else(finished)
+    }
+
+    fn write(&mut self, rows: &Samples) -> Result<(), png::EncodingError> {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let bytes = match rows {
+            Samples::U8(v) => v.as_slice(),
+            Samples::U16(v) => {
+                scratch.clear();
+                scratch.extend(v.iter().flat_map(|s| s.to_be_bytes()));
+                scratch.as_slice()
+            }
+        };
+        self.stream(bytes)?.write_all(bytes)?;
+        self.scratch = scratch;
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<(), png::EncodingError> {
+        self.stream(&[])?;
+        self.stream.map_or(Ok(()), |stream| stream.finish())
+    }
 }
 
 impl DiffWriter {
@@ -66,30 +111,34 @@ impl DiffWriter {
             _ => Path::new("."),
         };
         if !folder.is_dir() {
-            return Err(Error::output(target, format!("folder {} does not exist", folder.display())));
+            return Err(Error::output(
+                target,
+                format!("folder {} does not exist", folder.display()),
+            ));
         }
         let file = tempfile::Builder::new()
             .prefix(".diffimg-")
             .suffix(".tmp")
             .tempfile_in(folder)
             .map_err(|e| {
-                Error::output(target, format!("cannot write in {}: {e}", folder.display()))
+                let cause = std::io::Error::from(e.kind());
+                Error::output(
+                    target,
+                    format!("cannot write in {}: {cause}", folder.display()),
+                )
             })?;
         let sink = if format == ImageFormat::Png {
             let handle = file
                 .as_file()
                 .try_clone()
                 .map_err(|e| Error::output(target, e))?;
-            let stream = png_stream(
-                BufWriter::with_capacity(1 << 18, handle),
+            Sink::Png(Box::new(PngSink {
+                out: Some(BufWriter::with_capacity(1 << 18, handle)),
+                stream: None,
                 header,
                 compression,
-            )
-            .map_err(|e| Error::output(target, e))?;
-            Sink::Png {
-                stream,
                 scratch: Vec::new(),
-            }
+            }))
         } else {
             Sink::Whole {
                 format,
@@ -107,19 +156,7 @@ impl DiffWriter {
     /// Appends rows of diff pixels.
     pub fn write_rows(&mut self, rows: &Samples) -> Result<(), Error> {
         match &mut self.sink {
-            Sink::Png { stream, scratch } => {
-                let bytes = match rows {
-                    Samples::U8(v) => v.as_slice(),
-                    Samples::U16(v) => {
-                        scratch.clear();
-                        scratch.extend(v.iter().flat_map(|s| s.to_be_bytes()));
-                        scratch.as_slice()
-                    }
-                };
-                stream
-                    .write_all(bytes)
-                    .map_err(|e| Error::output(&self.target, e))
-            }
+            Sink::Png(png) => png.write(rows).map_err(|e| Error::output(&self.target, e)),
             Sink::Whole { samples, .. } => {
                 match (samples, rows) {
                     (Samples::U8(all), Samples::U8(v)) => all.extend_from_slice(v),
@@ -136,7 +173,7 @@ impl DiffWriter {
         let DiffWriter { target, file, sink } = self;
         let fail = |e: &dyn std::fmt::Display| Error::output(&target, e);
         match sink {
-            Sink::Png { stream, .. } => stream.finish().map_err(|e| fail(&e))?,
+            Sink::Png(png) => png.finish().map_err(|e| fail(&e))?,
             Sink::Whole {
                 format,
                 header,
@@ -192,6 +229,7 @@ fn png_stream(
     out: BufWriter<File>,
     header: Header,
     compression: Compression,
+    stored: bool,
 ) -> Result<png::StreamWriter<'static, BufWriter<File>>, png::EncodingError> {
     let mut encoder = png::Encoder::new(out, header.width, header.height);
     encoder.set_color(match header.layout.channels {
@@ -205,12 +243,19 @@ fn png_stream(
         Depth::Sixteen => png::BitDepth::Sixteen,
     });
     encoder.set_compression(match compression {
+        Compression::Fast if stored => png::Compression::NoCompression,
         Compression::Fast => png::Compression::Fast,
         Compression::Best => png::Compression::High,
     });
     encoder
         .write_header()?
         .into_stream_writer_with_size(1 << 18)
+}
+
+/// Whether `bytes` barely compress: the fastest deflate saves less than a twentieth.
+fn incompressible(bytes: &[u8]) -> bool {
+    let sample = &bytes[..bytes.len().min(1 << 20)];
+    !sample.is_empty() && fdeflate::compress_to_vec(sample).len() * 20 > sample.len() * 19
 }
 
 /// Samples of a whole image as the `image` crate's type.

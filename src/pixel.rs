@@ -143,12 +143,22 @@ impl Samples {
 }
 
 /// A sample type: `u8` or `u16`.
-pub trait Sample: bytemuck::Pod + Ord + Send + Sync + Into<u32> {
+pub trait Sample:
+    bytemuck::Pod
+    + Ord
+    + Send
+    + Sync
+    + Into<u32>
+    + std::ops::BitAnd<Output = Self>
+    + std::ops::BitOr<Output = Self>
+{
+    const ZERO: Self;
     const MAX: Self;
     fn abs_diff(self, other: Self) -> Self;
 }
 
 impl Sample for u8 {
+    const ZERO: u8 = 0;
     const MAX: u8 = u8::MAX;
     fn abs_diff(self, other: u8) -> u8 {
         u8::abs_diff(self, other)
@@ -156,6 +166,7 @@ impl Sample for u8 {
 }
 
 impl Sample for u16 {
+    const ZERO: u16 = 0;
     const MAX: u16 = u16::MAX;
     fn abs_diff(self, other: u16) -> u16 {
         u16::abs_diff(self, other)

@@ -33,14 +33,20 @@ mod seed {
 
     #[test]
     fn mario_matches_diffimg_digits() {
-        let (a, b) = (fixture("mario-circle-cs.png"), fixture("mario-circle-node.png"));
+        let (a, b) = (
+            fixture("mario-circle-cs.png"),
+            fixture("mario-circle-node.png"),
+        );
         assert_eq!(ratio(&a, &b, &[]), "0.007319618135968298\n");
         assert_eq!(ratio(&a, &b, &["--ignore-alpha"]), "0.008675405566134298\n");
     }
 
     #[test]
     fn percent_sentence() {
-        let (a, b) = (fixture("mario-circle-cs.png"), fixture("mario-circle-node.png"));
+        let (a, b) = (
+            fixture("mario-circle-cs.png"),
+            fixture("mario-circle-node.png"),
+        );
         let expected = format!("Images differ by {:?}%\n", 0.007319618135968298 * 100.0);
         assert_eq!(ratio(&a, &b, &["--percent"]), expected);
         let (a, b) = (fixture("black.png"), fixture("white.png"));
@@ -57,7 +63,10 @@ mod seed {
     fn mario_diff_image_equals_diffimg_output() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("diff.png");
-        let (a, b) = (fixture("mario-circle-cs.png"), fixture("mario-circle-node.png"));
+        let (a, b) = (
+            fixture("mario-circle-cs.png"),
+            fixture("mario-circle-node.png"),
+        );
         ratio(&a, &b, &["-f", out.to_str().unwrap()]);
         let ours = image::open(&out).unwrap();
         let theirs = image::open(fixture("mario-diff-raw.png")).unwrap();
@@ -69,10 +78,15 @@ mod seed {
     fn ignore_alpha_diff_image_is_opaque() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("diff.png");
-        let (a, b) = (fixture("mario-circle-cs.png"), fixture("mario-circle-node.png"));
+        let (a, b) = (
+            fixture("mario-circle-cs.png"),
+            fixture("mario-circle-node.png"),
+        );
         ratio(&a, &b, &["--ignore-alpha", "-f", out.to_str().unwrap()]);
         let ours = image::open(&out).unwrap().to_rgba8();
-        let raw = image::open(fixture("mario-diff-raw.png")).unwrap().to_rgba8();
+        let raw = image::open(fixture("mario-diff-raw.png"))
+            .unwrap()
+            .to_rgba8();
         for (o, r) in ours.pixels().zip(raw.pixels()) {
             assert_eq!(o.0[..3], r.0[..3]);
             assert_eq!(o.0[3], 255);
@@ -85,7 +99,10 @@ mod output {
 
     #[test]
     fn json_has_every_figure() {
-        let (a, b) = (fixture("mario-circle-cs.png"), fixture("mario-circle-node.png"));
+        let (a, b) = (
+            fixture("mario-circle-cs.png"),
+            fixture("mario-circle-node.png"),
+        );
         let line = ratio(&a, &b, &["--json", "--backend", "cpu"]);
         let json: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(json["ratio"], 0.007319618135968298);
@@ -119,18 +136,37 @@ mod output {
 
     #[test]
     fn max_ratio_gates_exit_code() {
-        let (a, b) = (fixture("mario-circle-cs.png"), fixture("mario-circle-node.png"));
-        let over = diffimg([a.as_os_str(), b.as_os_str(), "--max-ratio".as_ref(), "0.007".as_ref()]);
+        let (a, b) = (
+            fixture("mario-circle-cs.png"),
+            fixture("mario-circle-node.png"),
+        );
+        let over = diffimg([
+            a.as_os_str(),
+            b.as_os_str(),
+            "--max-ratio".as_ref(),
+            "0.007".as_ref(),
+        ]);
         assert_eq!(over.status.code(), Some(1));
         assert_eq!(stdout(&over), "0.007319618135968298\n");
-        let within = diffimg([a.as_os_str(), b.as_os_str(), "--max-ratio".as_ref(), "0.008".as_ref()]);
+        let within = diffimg([
+            a.as_os_str(),
+            b.as_os_str(),
+            "--max-ratio".as_ref(),
+            "0.008".as_ref(),
+        ]);
         assert_eq!(within.status.code(), Some(0));
     }
 
     #[test]
     fn verbose_names_engine_on_stderr_only() {
         let (a, b) = (fixture("black.png"), fixture("white.png"));
-        let out = diffimg([a.as_os_str(), b.as_os_str(), "-v".as_ref(), "--backend".as_ref(), "cpu".as_ref()]);
+        let out = diffimg([
+            a.as_os_str(),
+            b.as_os_str(),
+            "-v".as_ref(),
+            "--backend".as_ref(),
+            "cpu".as_ref(),
+        ]);
         assert_eq!(stdout(&out), "1.0\n");
         assert!(stderr(&out).contains("engine: cpu"), "{}", stderr(&out));
         assert!(stderr(&out).contains("10x10"), "{}", stderr(&out));
@@ -139,7 +175,10 @@ mod output {
     #[test]
     fn diff_formats_follow_the_extension() {
         let dir = tempfile::tempdir().unwrap();
-        let (a, b) = (fixture("mario-circle-cs.png"), fixture("mario-circle-node.png"));
+        let (a, b) = (
+            fixture("mario-circle-cs.png"),
+            fixture("mario-circle-node.png"),
+        );
         for (name, format) in [
             ("d.jpg", image::ImageFormat::Jpeg),
             ("d.bmp", image::ImageFormat::Bmp),
@@ -148,7 +187,10 @@ mod output {
         ] {
             let out = dir.path().join(name);
             ratio(&a, &b, &["-f", out.to_str().unwrap()]);
-            let read = image::ImageReader::open(&out).unwrap().with_guessed_format().unwrap();
+            let read = image::ImageReader::open(&out)
+                .unwrap()
+                .with_guessed_format()
+                .unwrap();
             assert_eq!(read.format(), Some(format), "{name}");
             let decoded = read.decode().unwrap();
             assert_eq!((decoded.width(), decoded.height()), (381, 480));
@@ -156,7 +198,10 @@ mod output {
                 assert!(!decoded.color().has_alpha());
             }
         }
-        let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let files: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(files.len(), 4, "no temporary files left: {files:?}");
     }
 
@@ -177,7 +222,13 @@ mod layouts {
     use super::*;
 
     /// Writes two one-row images and returns what diffimg prints for them.
-    fn run(layout_a: Layout, a: Samples, layout_b: Layout, b: Samples, extra: &[&str]) -> (String, String) {
+    fn run(
+        layout_a: Layout,
+        a: Samples,
+        layout_b: Layout,
+        b: Samples,
+        extra: &[&str],
+    ) -> (String, String) {
         let dir = tempfile::tempdir().unwrap();
         let width = (a.len() / layout_a.channels as usize) as u32;
         let (pa, pb) = (dir.path().join("a.png"), dir.path().join("b.png"));
@@ -205,7 +256,13 @@ mod layouts {
 
     #[test]
     fn grey() {
-        let (out, _) = run(L8, Samples::U8(vec![0, 10, 200]), L8, Samples::U8(vec![5, 10, 100]), &[]);
+        let (out, _) = run(
+            L8,
+            Samples::U8(vec![0, 10, 200]),
+            L8,
+            Samples::U8(vec![5, 10, 100]),
+            &[],
+        );
         assert_eq!(out, expected(&[105], 3, 255.0));
     }
 
@@ -240,7 +297,13 @@ mod layouts {
     #[test]
     fn sixteen_bit_is_not_truncated() {
         // 1 and 256 share the same high byte as 0 and 257; at 8 bits both would look equal.
-        let (out, _) = run(L16, Samples::U16(vec![0, 257, 65535]), L16, Samples::U16(vec![1, 256, 0]), &[]);
+        let (out, _) = run(
+            L16,
+            Samples::U16(vec![0, 257, 65535]),
+            L16,
+            Samples::U16(vec![1, 256, 0]),
+            &[],
+        );
         assert_eq!(out, expected(&[1 + 1 + 65535], 3, 65535.0));
         let a = Samples::U16(vec![0, 0, 0, 65535]);
         let b = Samples::U16(vec![65535, 65535, 65535, 0]);
@@ -250,20 +313,38 @@ mod layouts {
 
     #[test]
     fn grey_against_rgb_is_promoted_with_a_note() {
-        let (out, err) = run(L8, Samples::U8(vec![100]), RGB8, Samples::U8(vec![100, 110, 90]), &[]);
+        let (out, err) = run(
+            L8,
+            Samples::U8(vec![100]),
+            RGB8,
+            Samples::U8(vec![100, 110, 90]),
+            &[],
+        );
         assert_eq!(out, expected(&[0, 10, 10], 1, 255.0));
         assert!(err.contains("comparing both as RGB8"), "{err}");
     }
 
     #[test]
     fn rgb_against_rgba_gets_opaque_alpha() {
-        let (out, _) = run(RGB8, Samples::U8(vec![0, 0, 0]), RGBA8, Samples::U8(vec![0, 0, 0, 55]), &[]);
+        let (out, _) = run(
+            RGB8,
+            Samples::U8(vec![0, 0, 0]),
+            RGBA8,
+            Samples::U8(vec![0, 0, 0, 55]),
+            &[],
+        );
         assert_eq!(out, expected(&[0, 0, 0, 200], 1, 255.0));
     }
 
     #[test]
     fn eight_against_sixteen_scales_to_sixteen() {
-        let (out, err) = run(L8, Samples::U8(vec![255, 1]), L16, Samples::U16(vec![65535, 0]), &[]);
+        let (out, err) = run(
+            L8,
+            Samples::U8(vec![255, 1]),
+            L16,
+            Samples::U16(vec![65535, 0]),
+            &[],
+        );
         assert_eq!(out, expected(&[257], 2, 65535.0));
         assert!(err.contains("L16"), "{err}");
     }
@@ -276,7 +357,13 @@ mod sizes {
     fn different_sizes_name_both() {
         let dir = tempfile::tempdir().unwrap();
         let small = dir.path().join("small.png");
-        write_png(&small, 2, 3, Layout::new(3, Depth::Eight), &Samples::U8(vec![0; 18]));
+        write_png(
+            &small,
+            2,
+            3,
+            Layout::new(3, Depth::Eight),
+            &Samples::U8(vec![0; 18]),
+        );
         let big = fixture("black.png");
         let out = diffimg([big.as_os_str(), small.as_os_str()]);
         assert_error(&out, "10x10");
@@ -288,12 +375,26 @@ mod sizes {
     fn resize_compares_at_the_first_size() {
         let dir = tempfile::tempdir().unwrap();
         let small = dir.path().join("small.png");
-        write_png(&small, 2, 3, Layout::new(3, Depth::Eight), &Samples::U8(vec![255; 18]));
+        write_png(
+            &small,
+            2,
+            3,
+            Layout::new(3, Depth::Eight),
+            &Samples::U8(vec![255; 18]),
+        );
         let black = fixture("black.png");
-        let out = diffimg([black.as_os_str(), small.as_os_str(), "--resize".as_ref(), "--json".as_ref()]);
+        let out = diffimg([
+            black.as_os_str(),
+            small.as_os_str(),
+            "--resize".as_ref(),
+            "--json".as_ref(),
+        ]);
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
-        assert_eq!((json["width"].as_u64(), json["height"].as_u64()), (Some(10), Some(10)));
+        assert_eq!(
+            (json["width"].as_u64(), json["height"].as_u64()),
+            (Some(10), Some(10))
+        );
         assert_eq!(json["ratio"], 1.0);
     }
 }
@@ -330,7 +431,10 @@ mod bad_input {
     #[test]
     fn a_directory() {
         let dir = tempfile::tempdir().unwrap();
-        assert_error(&diffimg([dir.path().to_owned(), fixture("black.png")]), "directory");
+        assert_error(
+            &diffimg([dir.path().to_owned(), fixture("black.png")]),
+            "directory",
+        );
     }
 
     #[test]
@@ -340,7 +444,12 @@ mod bad_input {
         let cut = dir.path().join("cut.png");
         std::fs::write(&cut, &whole[..whole.len() / 2]).unwrap();
         let diff = dir.path().join("diff.png");
-        let out = diffimg([fixture("mario-circle-cs.png"), cut.clone(), "-f".into(), diff.clone()]);
+        let out = diffimg([
+            fixture("mario-circle-cs.png"),
+            cut.clone(),
+            "-f".into(),
+            diff.clone(),
+        ]);
         assert_error(&out, "cut.png");
         assert!(stderr(&out).contains("row"), "{}", stderr(&out));
         no_files_but(dir.path(), &["cut.png"]);
@@ -354,7 +463,12 @@ mod bad_input {
         std::fs::write(&cut, &whole[..whole.len() * 3 / 4]).unwrap();
         let diff = dir.path().join("diff.png");
         std::fs::write(&diff, b"previous").unwrap();
-        let out = diffimg([fixture("mario-circle-cs.png"), cut, "-f".into(), diff.clone()]);
+        let out = diffimg([
+            fixture("mario-circle-cs.png"),
+            cut,
+            "-f".into(),
+            diff.clone(),
+        ]);
         assert_eq!(out.status.code(), Some(2));
         assert_eq!(std::fs::read(&diff).unwrap(), b"previous");
         no_files_but(dir.path(), &["cut.png", "diff.png"]);
@@ -364,7 +478,12 @@ mod bad_input {
     fn unknown_output_extension() {
         let dir = tempfile::tempdir().unwrap();
         let diff = dir.path().join("diff.xyz");
-        let out = diffimg([fixture("black.png"), fixture("white.png"), "-f".into(), diff]);
+        let out = diffimg([
+            fixture("black.png"),
+            fixture("white.png"),
+            "-f".into(),
+            diff,
+        ]);
         assert_error(&out, "diff.xyz");
         no_files_but(dir.path(), &[]);
     }
@@ -373,7 +492,12 @@ mod bad_input {
     fn output_in_missing_folder() {
         let dir = tempfile::tempdir().unwrap();
         let diff = dir.path().join("missing/diff.png");
-        let out = diffimg([fixture("black.png"), fixture("white.png"), "-f".into(), diff]);
+        let out = diffimg([
+            fixture("black.png"),
+            fixture("white.png"),
+            "-f".into(),
+            diff,
+        ]);
         assert_error(&out, "missing");
     }
 
@@ -397,7 +521,12 @@ mod bad_input {
     fn bad_arguments_exit_two() {
         let out = diffimg(["only-one.png"]);
         assert_eq!(out.status.code(), Some(2));
-        let out = diffimg([fixture("black.png"), fixture("white.png"), "--max-ratio".into(), "lots".into()]);
+        let out = diffimg([
+            fixture("black.png"),
+            fixture("white.png"),
+            "--max-ratio".into(),
+            "lots".into(),
+        ]);
         assert_eq!(out.status.code(), Some(2));
     }
 }

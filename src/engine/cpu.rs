@@ -185,27 +185,55 @@ struct Segment<const C: usize> {
     max: u32,
 }
 
+/// Pixels processed side by side: the accumulators of a block fill whole vector registers.
+const BLOCK: usize = 16;
+
 #[inline(always)]
 fn segment<T: Sample, const C: usize>(a: &[T], b: &[T], masks: &[u32; C]) -> Segment<C> {
-    let mut sums = [0u32; C];
-    let mut differing = 0u32;
-    let mut max = 0u32;
-    for (pa, pb) in a.chunks_exact(C).zip(b.chunks_exact(C)) {
-        let mut any = 0u32;
-        for c in 0..C {
-            let d = pa[c].into().abs_diff(pb[c].into());
-            sums[c] += d;
-            let counted = d & masks[c];
-            any |= counted;
-            max = max.max(counted);
+    let masks: [T; C] = masks.map(|m| if m == 0 { T::ZERO } else { T::MAX });
+    // One accumulator per lane of the block; added up across lanes at the end.
+    let mut sums = [[0u32; C]; BLOCK];
+    let mut maxes = [[T::ZERO; C]; BLOCK];
+    let mut differing = [0u32; BLOCK];
+    let blocks = a.chunks_exact(BLOCK * C).zip(b.chunks_exact(BLOCK * C));
+    let tail = a.len() / (BLOCK * C) * BLOCK * C;
+    for (ba, bb) in blocks {
+        for p in 0..BLOCK {
+            let mut any = T::ZERO;
+            for c in 0..C {
+                let d = ba[p * C + c].abs_diff(bb[p * C + c]);
+                sums[p][c] += d.into();
+                let counted = d & masks[c];
+                maxes[p][c] = maxes[p][c].max(counted);
+                any = any | counted;
+            }
+            differing[p] += u32::from(any != T::ZERO);
         }
-        differing += u32::from(any != 0);
     }
-    Segment {
-        sums,
-        differing,
-        max,
+    let rest = a[tail..].chunks_exact(C).zip(b[tail..].chunks_exact(C));
+    for (p, (pa, pb)) in rest.enumerate() {
+        let mut any = T::ZERO;
+        for c in 0..C {
+            let d = pa[c].abs_diff(pb[c]);
+            sums[p][c] += d.into();
+            let counted = d & masks[c];
+            maxes[p][c] = maxes[p][c].max(counted);
+            any = any | counted;
+        }
+        differing[p] += u32::from(any != T::ZERO);
     }
+    let mut total = Segment {
+        sums: [0; C],
+        differing: differing.iter().sum(),
+        max: 0,
+    };
+    for p in 0..BLOCK {
+        for c in 0..C {
+            total.sums[c] += sums[p][c];
+            total.max = total.max.max(maxes[p][c].into());
+        }
+    }
+    total
 }
 
 fn write_diff<T: Sample, const C: usize>(a: &[T], b: &[T], out: &mut [T], alpha_max: bool) {

@@ -8,7 +8,9 @@ use std::process::{Command, Output};
 use diffimg::pixel::{Layout, Samples};
 
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 /// Runs the `diffimg` binary with `args`.
@@ -40,7 +42,10 @@ pub fn assert_error(out: &Output, mentions: &str) {
     assert_eq!(stdout(out), "", "stderr: {err}");
     assert_eq!(err.lines().count(), 1, "one line expected, got:\n{err}");
     assert!(err.starts_with("error: "), "{err}");
-    assert!(err.contains(mentions), "{err:?} should mention {mentions:?}");
+    assert!(
+        err.contains(mentions),
+        "{err:?} should mention {mentions:?}"
+    );
     assert!(!err.contains("panicked"), "{err}");
 }
 
@@ -103,6 +108,9 @@ pub fn gpu_required() -> bool {
 
 /// Says a GPU test was skipped, or fails it when a GPU is required.
 pub fn skip_without_gpu(why: &str) {
-    assert!(!gpu_required(), "no GPU adapter, and DIFFIMG_REQUIRE_GPU=1: {why}");
+    assert!(
+        !gpu_required(),
+        "no GPU adapter, and DIFFIMG_REQUIRE_GPU=1: {why}"
+    );
     eprintln!("skipped: no GPU adapter ({why}); set DIFFIMG_REQUIRE_GPU=1 to require one");
 }
