@@ -39,31 +39,34 @@ enum Sink {
     },
 }
 
-/// A PNG encoded as a stream. The encoder starts with the first rows, which decide how hard it
-/// compresses.
+/// A PNG encoded as a stream. Its first bytes are held back until there are enough to judge
+/// how well the image compresses: with `Compression::Fast`, data that does not compress (noise)
+/// is stored as it is, several times faster than compressing it and a smaller file. The choice
+/// depends only on the image, never on how it was cut into bands.
 struct PngSink {
-    /// The file until the encoder starts.
+    /// The file, until the encoder starts.
     out: Option<BufWriter<File>>,
+    held: Vec<u8>,
     stream: Option<png::StreamWriter<'static, BufWriter<File>>>,
     header: Header,
     compression: Compression,
     scratch: Vec<u8>,
 }
 
+/// Bytes the compression choice looks at.
+const SAMPLE_BYTES: usize = 1 << 20;
+
 impl PngSink {
-    /// The encoder, started if need be. With `Compression::Fast`, first rows that do not
-    /// compress (noise) make it store rows as they are: several times faster than compressing
-    /// them, and a smaller file.
-    fn stream(
-        &mut self,
-        first_rows: &[u8],
-    ) -> Result<&mut png::StreamWriter<'static, BufWriter<File>>, png::EncodingError> {
-        if let Some(out) = self.out.take() {
-            let stored = self.compression == Compression::Fast && incompressible(first_rows);
-            self.stream = Some(png_stream(out, self.header, self.compression, stored)?);
+    fn new(out: BufWriter<File>, header: Header, compression: Compression) -> PngSink {
+        let (held, scratch) = (Vec::new(), Vec::new());
+        PngSink {
+            out: Some(out),
+            held,
+            stream: None,
+            header,
+            compression,
+            scratch,
         }
-        let finished = || std::io::Error::other("the encoder could not start").into();
-        self.stream.as_mut().ok_or_else(finished)
     }
 
     fn write(&mut self, rows: &Samples) -> Result<(), png::EncodingError> {
@@ -76,14 +79,38 @@ impl PngSink {
                 scratch.as_slice()
             }
         };
-        self.stream(bytes)?.write_all(bytes)?;
+        if let Some(stream) = &mut self.stream {
+            stream.write_all(bytes)?;
+        } else {
+            self.held.extend_from_slice(bytes);
+            if self.held.len() >= SAMPLE_BYTES {
+                self.start()?;
+            }
+        }
         self.scratch = scratch;
         Ok(())
     }
 
+    /// Starts the encoder, unless it has started, and hands it the bytes held back.
+    fn start(&mut self) -> Result<(), png::EncodingError> {
+        let Some(out) = self.out.take() else {
+            return Ok(());
+        };
+        let sample = &self.held[..self.held.len().min(SAMPLE_BYTES)];
+        let stored = self.compression == Compression::Fast && incompressible(sample);
+        let mut stream = png_stream(out, self.header, self.compression, stored)?;
+        stream.write_all(&self.held)?;
+        self.held = Vec::new();
+        self.stream = Some(stream);
+        Ok(())
+    }
+
     fn finish(mut self) -> Result<(), png::EncodingError> {
-        self.stream(&[])?;
-        self.stream.map_or(Ok(()), |stream| stream.finish())
+        self.start()?;
+        match self.stream {
+            Some(stream) => stream.finish(),
+            None => Err(std::io::Error::other("the encoder did not start").into()),
+        }
     }
 }
 
@@ -132,13 +159,8 @@ impl DiffWriter {
                 .as_file()
                 .try_clone()
                 .map_err(|e| Error::output(target, e))?;
-            Sink::Png(Box::new(PngSink {
-                out: Some(BufWriter::with_capacity(1 << 18, handle)),
-                stream: None,
-                header,
-                compression,
-                scratch: Vec::new(),
-            }))
+            let out = BufWriter::with_capacity(1 << 18, handle);
+            Sink::Png(Box::new(PngSink::new(out, header, compression)))
         } else {
             Sink::Whole {
                 format,
@@ -254,8 +276,7 @@ fn png_stream(
 
 /// Whether `bytes` barely compress: the fastest deflate saves less than a twentieth.
 fn incompressible(bytes: &[u8]) -> bool {
-    let sample = &bytes[..bytes.len().min(1 << 20)];
-    !sample.is_empty() && fdeflate::compress_to_vec(sample).len() * 20 > sample.len() * 19
+    !bytes.is_empty() && fdeflate::compress_to_vec(bytes).len() * 20 > bytes.len() * 19
 }
 
 /// Samples of a whole image as the `image` crate's type.

@@ -18,7 +18,21 @@ struct Pair {
     height: u32,
 }
 
+/// Two random images; the second differs from the first in about one sample in five when they
+/// share a layout, and everywhere otherwise.
 fn pair(seed: u64, width: u32, height: u32, layout_a: Layout, layout_b: Layout) -> Pair {
+    let alike = layout_a == layout_b;
+    random_pair(seed, width, height, layout_a, layout_b, alike)
+}
+
+fn random_pair(
+    seed: u64,
+    width: u32,
+    height: u32,
+    layout_a: Layout,
+    layout_b: Layout,
+    alike: bool,
+) -> Pair {
     let mut rng = fastrand::Rng::with_seed(seed);
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("a.png"), dir.path().join("b.png"));
@@ -29,7 +43,7 @@ fn pair(seed: u64, width: u32, height: u32, layout_a: Layout, layout_b: Layout) 
         pixels * layout_a.channels as usize,
         sixteen(layout_a),
     );
-    let sb = if layout_a == layout_b {
+    let sb = if alike {
         perturb(&mut rng, &sa, 5)
     } else {
         random_samples(
@@ -186,4 +200,31 @@ fn streamed_png_decodes_like_the_image_crate() {
         }
     }
     assert_eq!(report.stats.sums, sums);
+}
+
+/// A diff of noise is stored uncompressed, whatever the band size; the file still decodes to
+/// the diff.
+#[test]
+fn incompressible_diff_is_stored_alike_for_every_band_size() {
+    let (width, height) = (640, 480);
+    let p = random_pair(12, width, height, RGBA8, RGBA8, false);
+    let (whole, bytes) = run(&p, Backend::Cpu, height, false).unwrap();
+    let raw = (width * height * 4) as usize;
+    assert!(
+        bytes.len() > raw,
+        "stored: {} bytes for {raw} of pixels",
+        bytes.len()
+    );
+    for rows in [1, 7, 333] {
+        let (report, other) = run(&p, Backend::Cpu, rows, false).unwrap();
+        assert_eq!(report.stats, whole.stats);
+        assert!(other == bytes, "{rows} rows per band");
+    }
+    let diff = image::load_from_memory(&bytes).unwrap().to_rgba8();
+    let (a, b) = (
+        image::open(&p.a).unwrap().to_rgba8(),
+        image::open(&p.b).unwrap().to_rgba8(),
+    );
+    let first = (a.as_raw()[0].abs_diff(b.as_raw()[0]), diff.as_raw()[0]);
+    assert_eq!(first.0, first.1);
 }
