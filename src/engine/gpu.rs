@@ -48,6 +48,25 @@ pub fn probe() -> Result<AdapterSummary, Error> {
     Ok(host()?.summary.clone())
 }
 
+/// Whether this machine may have a hardware GPU, judged without loading any driver. On Linux a
+/// hardware adapter needs a device node (DRM render node, NVIDIA's, or WSL's); without one only
+/// software adapters can exist, and looking for them would cost tens of milliseconds and
+/// megabytes for nothing. Elsewhere the answer is yes.
+pub fn hardware_possible() -> bool {
+    if !cfg!(target_os = "linux") {
+        return true;
+    }
+    let render_node = std::fs::read_dir("/dev/dri").is_ok_and(|nodes| {
+        nodes
+            .flatten()
+            .any(|node| node.file_name().to_string_lossy().starts_with("renderD"))
+    });
+    render_node
+        || ["/dev/nvidia0", "/dev/dxg"]
+            .iter()
+            .any(|node| std::path::Path::new(node).exists())
+}
+
 /// Options of the GPU engine.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GpuOptions {
