@@ -2,6 +2,7 @@
 //! goes to an engine as soon as both images have it, and its diff rows to the writer, so
 //! decoding, diffing and encoding overlap and only a few bands are held at any moment.
 
+use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
@@ -10,7 +11,7 @@ use std::time::Instant;
 
 use image::imageops::FilterType;
 
-use crate::decode::{self, Header, RowSource, WholeRows};
+use crate::decode::{self, Header, PixelLimits, RowSource, WholeRows};
 use crate::engine::cpu::CpuEngine;
 use crate::engine::gpu::{self, GpuEngine, GpuOptions};
 use crate::engine::{Band, Engine, EngineInfo, Stats};
@@ -46,15 +47,12 @@ pub struct Options {
     pub diff_image: Option<PathBuf>,
     pub compression: Compression,
     /// Images whose header claims more pixels than this are refused.
-    pub max_pixels: u64,
+    pub max_pixels: PixelLimits,
     /// Pixels per band (rounded to whole rows, at least one row).
     pub band_pixels: u64,
     pub gpu: GpuOptions,
     pub progress: Option<Progress>,
 }
-
-/// The default pixel limit: 2^32 pixels, a 65536x65536 image.
-pub const DEFAULT_MAX_PIXELS: u64 = 1 << 32;
 
 /// Below this many pixels `Backend::Auto` keeps to the CPU without looking for a GPU: the CPU
 /// engine diffs them in under 20 ms, less than finding an adapter and making a device takes
@@ -69,7 +67,7 @@ impl Default for Options {
             backend: Backend::Auto,
             diff_image: None,
             compression: Compression::Fast,
-            max_pixels: DEFAULT_MAX_PIXELS,
+            max_pixels: PixelLimits::default(),
             band_pixels: 1 << 19,
             gpu: GpuOptions::default(),
             progress: None,
@@ -83,35 +81,57 @@ const BANDS_AHEAD: usize = 2;
 /// Compares the images at `a` and `b`.
 pub fn compare(a: &Path, b: &Path, options: &Options) -> Result<Report, Error> {
     let start = Instant::now();
-    let (source_a, source_b) = thread::scope(|s| {
-        let b = s.spawn(|| decode::open(b, options.max_pixels));
-        let a = decode::open(a, options.max_pixels);
-        let b = b
-            .join()
-            .unwrap_or_else(|_| Err(Error::decode(Path::new("?"), "decoder panicked")));
-        (a, b)
+    let sources = thread::scope(|s| {
+        let opened_b = s.spawn(|| decode::open(b, options.max_pixels));
+        let opened_a = decode::open(a, options.max_pixels);
+        let panicked = || Err(Error::decode(b, "decoder panicked"));
+        [opened_a, opened_b.join().unwrap_or_else(|_| panicked())]
     });
+    compare_sources([a, b], sources, options, start)
+}
+
+/// Compares two encoded images held in memory; errors call them "image 1" and "image 2".
+pub fn compare_bytes(a: &[u8], b: &[u8], options: &Options) -> Result<Report, Error> {
+    let start = Instant::now();
+    let names = [Path::new("image 1"), Path::new("image 2")];
+    let open = |name, bytes: &[u8]| {
+        decode::from_stream(name, Cursor::new(bytes.to_vec()), options.max_pixels)
+    };
+    let sources = [open(names[0], a), open(names[1], b)];
+    compare_sources(names, sources, options, start)
+}
+
+fn compare_sources(
+    names: [&Path; 2],
+    sources: [Result<Box<dyn RowSource>, Error>; 2],
+    options: &Options,
+    start: Instant,
+) -> Result<Report, Error> {
+    let [source_a, source_b] = sources;
     let (source_a, mut source_b) = (source_a?, source_b?);
     let (ha, hb) = (source_a.header(), source_b.header());
     if (ha.width, ha.height) != (hb.width, hb.height) {
         if !options.resize {
             return Err(Error::SizeMismatch {
-                a: a.to_owned(),
+                a: names[0].to_owned(),
                 a_size: (ha.width, ha.height),
-                b: b.to_owned(),
+                b: names[1].to_owned(),
                 b_size: (hb.width, hb.height),
             });
         }
-        source_b = resized(source_b, ha.width, ha.height, b)?;
+        for (name, h) in names.iter().zip([ha, hb]) {
+            PixelLimits::check(name, h.width, h.height, options.max_pixels.whole)?;
+        }
+        source_b = resized(source_b, ha.width, ha.height, names[1])?;
     }
     let mut notes = Vec::new();
     let layout = ha.layout.common(hb.layout);
     if ha.layout != hb.layout {
         notes.push(format!(
-            "{} is {}, {} is {}: comparing both as {layout}",
-            a.display(),
+            "note: {} is {}, {} is {}: comparing both as {layout}",
+            names[0].display(),
             ha.layout,
-            b.display(),
+            names[1].display(),
             hb.layout
         ));
     }
@@ -121,7 +141,7 @@ pub fn compare(a: &Path, b: &Path, options: &Options) -> Result<Report, Error> {
             path,
             header,
             options.compression,
-            [a, b],
+            names,
         )?),
         None => None,
     };

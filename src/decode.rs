@@ -28,6 +28,56 @@ impl Header {
     }
 }
 
+/// The most pixels an image's header may claim before anything is allocated for it: a damaged
+/// or hostile header must not make the tool reserve gigabytes. Streamed images hold only a few
+/// rows, so their limit is high; images decoded whole are held entirely in memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PixelLimits {
+    /// PNG decoded row by row: 2^32 pixels (65536x65536) by default.
+    pub streamed: u64,
+    /// Everything decoded whole: 2^28 pixels (16384x16384, 1 GiB as RGBA) by default.
+    pub whole: u64,
+}
+
+impl PixelLimits {
+    /// The same limit for every image.
+    pub fn all(pixels: u64) -> PixelLimits {
+        PixelLimits {
+            streamed: pixels,
+            whole: pixels,
+        }
+    }
+
+    /// Refuses a header of `width` x `height` above `limit`, or with no pixels.
+    pub fn check(name: &Path, width: u32, height: u32, limit: u64) -> Result<(), Error> {
+        if width == 0 || height == 0 {
+            return Err(Error::decode(
+                name,
+                format!("image has no pixels ({width}x{height})"),
+            ));
+        }
+        if u64::from(width) * u64::from(height) > limit {
+            let path = name.to_owned();
+            return Err(Error::TooLarge {
+                path,
+                width,
+                height,
+                limit,
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Default for PixelLimits {
+    fn default() -> PixelLimits {
+        PixelLimits {
+            streamed: 1 << 32,
+            whole: 1 << 28,
+        }
+    }
+}
+
 /// A source of an image's rows, top to bottom.
 pub trait RowSource: Send {
     fn header(&self) -> Header;
@@ -40,8 +90,8 @@ pub trait RowSource: Send {
 pub trait Stream: BufRead + Seek + Send {}
 impl<T: BufRead + Seek + Send> Stream for T {}
 
-/// Opens the image at `path`, refusing headers of more than `max_pixels` pixels.
-pub fn open(path: &Path, max_pixels: u64) -> Result<Box<dyn RowSource>, Error> {
+/// Opens the image at `path`, refusing headers that claim more pixels than `limits` allow.
+pub fn open(path: &Path, limits: PixelLimits) -> Result<Box<dyn RowSource>, Error> {
     let read_error = |cause| Error::Read {
         path: path.to_owned(),
         cause,
@@ -50,14 +100,14 @@ pub fn open(path: &Path, max_pixels: u64) -> Result<Box<dyn RowSource>, Error> {
     if file.metadata().map_err(read_error)?.is_dir() {
         return Err(Error::decode(path, "is a directory, not an image"));
     }
-    from_stream(path, BufReader::with_capacity(1 << 18, file), max_pixels)
+    from_stream(path, BufReader::with_capacity(1 << 18, file), limits)
 }
 
 /// Reads an image from `stream`; `name` is what errors call it.
 pub fn from_stream<R: Stream + 'static>(
     name: &Path,
     stream: R,
-    max_pixels: u64,
+    limits: PixelLimits,
 ) -> Result<Box<dyn RowSource>, Error> {
     let reader = ImageReader::new(stream)
         .with_guessed_format()
@@ -66,33 +116,10 @@ pub fn from_stream<R: Stream + 'static>(
             cause: e,
         })?;
     match reader.format() {
-        Some(ImageFormat::Png) => Ok(Box::new(PngRows::new(
-            name,
-            reader.into_inner(),
-            max_pixels,
-        )?)),
-        Some(_) => Ok(Box::new(WholeRows::decode(name, reader, max_pixels)?)),
+        Some(ImageFormat::Png) => Ok(Box::new(PngRows::new(name, reader.into_inner(), limits)?)),
+        Some(_) => Ok(Box::new(WholeRows::decode(name, reader, limits.whole)?)),
         None => Err(Error::decode(name, "not an image in a supported format")),
     }
-}
-
-fn check_size(name: &Path, width: u32, height: u32, max_pixels: u64) -> Result<(), Error> {
-    if width == 0 || height == 0 {
-        return Err(Error::decode(
-            name,
-            format!("image has no pixels ({width}x{height})"),
-        ));
-    }
-    if u64::from(width) * u64::from(height) > max_pixels {
-        let (path, limit) = (name.to_owned(), max_pixels);
-        return Err(Error::TooLarge {
-            path,
-            width,
-            height,
-            limit,
-        });
-    }
-    Ok(())
 }
 
 /// A PNG decoded row by row. Interlaced images are decoded whole first, since their rows
@@ -108,12 +135,17 @@ struct PngRows<R: Stream> {
 }
 
 impl<R: Stream> PngRows<R> {
-    fn new(name: &Path, stream: R, max_pixels: u64) -> Result<Self, Error> {
-        let mut decoder = png::Decoder::new_with_limits(stream, png::Limits { bytes: usize::MAX });
+    fn new(name: &Path, stream: R, limits: PixelLimits) -> Result<Self, Error> {
+        let mut decoder = png::Decoder::new(stream);
         decoder.set_transformations(png::Transformations::EXPAND);
         let reader = decoder.read_info().map_err(|e| Error::decode(name, e))?;
         let info = reader.info();
-        check_size(name, info.width, info.height, max_pixels)?;
+        let limit = if info.interlaced {
+            limits.whole
+        } else {
+            limits.streamed
+        };
+        PixelLimits::check(name, info.width, info.height, limit)?;
         let (colour, bits) = reader.output_color_type();
         let channels = match colour {
             png::ColorType::Grayscale => 1,
@@ -232,7 +264,7 @@ impl WholeRows {
     ) -> Result<Self, Error> {
         let mut decoder = reader.into_decoder().map_err(|e| Error::decode(name, e))?;
         let (width, height) = decoder.dimensions();
-        check_size(name, width, height, max_pixels)?;
+        PixelLimits::check(name, width, height, max_pixels)?;
         decoder
             .set_limits(image::Limits::no_limits())
             .map_err(|e| Error::decode(name, e))?;

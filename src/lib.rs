@@ -16,7 +16,8 @@ pub mod output;
 pub mod pixel;
 pub mod report;
 
-pub use compare::{Backend, Options, compare};
+pub use compare::{Backend, Options, compare, compare_bytes};
+pub use decode::PixelLimits;
 pub use error::Error;
 pub use output::Compression;
 pub use report::Report;

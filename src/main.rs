@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
-use diffimg::{Backend, Compression, Options, Report};
+use diffimg::{Backend, Compression, Options, PixelLimits, Report};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// How different are two images? Prints the difference ratio: the sum of per-channel absolute
@@ -43,9 +43,10 @@ struct Args {
     /// Exit with status 1 when the ratio exceeds R.
     #[arg(long, value_name = "R")]
     max_ratio: Option<f64>,
-    /// Refuse images whose header claims more pixels than this.
-    #[arg(long, value_name = "N", default_value_t = diffimg::compare::DEFAULT_MAX_PIXELS)]
-    max_pixels: u64,
+    /// Refuse images whose header claims more than N pixels [default: 2^32 for PNG, streamed;
+    /// 2^28 for images decoded whole: other formats, interlaced PNG, --resize]
+    #[arg(long, value_name = "N")]
+    max_pixels: Option<u64>,
     /// PNG compression of the diff image: fast, or best for smaller files.
     #[arg(long, value_enum, default_value_t = CompressionArg::Fast)]
     compression: CompressionArg,
@@ -101,7 +102,7 @@ fn run(args: &Args) -> Result<ExitCode, diffimg::Error> {
             CompressionArg::Fast => Compression::Fast,
             CompressionArg::Best => Compression::Best,
         },
-        max_pixels: args.max_pixels,
+        max_pixels: args.max_pixels.map(PixelLimits::all).unwrap_or_default(),
         progress: bar.clone().map(|bar| bar.callback()),
         ..Options::default()
     };
