@@ -1,8 +1,8 @@
 //! End-to-end benchmark of the `diffimg` binary, measured against the PNG decoding floor.
 //!
-//! Run with `cargo bench --bench compare [-- CASE...]`. For each case it makes (once, cached
-//! under `target/bench-data/`) a pair of PNG files from fixed seeds, then measures in the same
-//! run:
+//! Run with `cargo bench --bench compare [-- CASE...]` (`cargo test --benches` makes one
+//! quick pass over the 1x1 case only). For each case it makes (once, cached under
+//! `target/bench-data/`) a pair of PNG files from fixed seeds, then measures in the same run:
 //! - the floor: both files decoded at once on two threads with the `png` crate, row by row,
 //!   and whole frames for reference;
 //! - `diffimg A B` end to end (wall time, best of N, and the child's peak RSS) with the CPU
@@ -1071,17 +1071,20 @@ fn env_number(name: &str) -> Result<Option<u64>, BoxError> {
 }
 
 fn run() -> Result<(), BoxError> {
-    // cargo passes `--bench` (and possibly other flags); anything else names a case.
-    let names: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    let cases: Vec<&Case> = if names.is_empty() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` runs this without it, and then
+    // one quick pass over the smallest case checks that the harness works. Other words name
+    // cases.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let benching = args.iter().any(|a| a == "--bench");
+    let names: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+    let cases: Vec<&Case> = if names.is_empty() && !benching {
+        CASES.iter().take(1).collect()
+    } else if names.is_empty() {
         CASES.iter().filter(|c| c.default).collect()
     } else {
         let mut chosen = Vec::new();
         for name in &names {
-            let case = CASES.iter().find(|c| c.name == name).ok_or_else(|| {
+            let case = CASES.iter().find(|c| c.name == *name).ok_or_else(|| {
                 let known: Vec<&str> = CASES.iter().map(|c| c.name).collect();
                 format!("unknown case {name:?}; cases: {}", known.join(", "))
             })?;
@@ -1090,7 +1093,9 @@ fn run() -> Result<(), BoxError> {
         chosen
     };
     let settings = Settings {
-        runs: env_number("BENCH_RUNS")?.map(|n| n.max(1) as usize),
+        runs: env_number("BENCH_RUNS")?
+            .map(|n| n.max(1) as usize)
+            .or((!benching).then_some(1)),
         timeout: Duration::from_secs(env_number("BENCH_TIMEOUT")?.unwrap_or(600)),
         data_dir: data_dir(),
         binary: std::env::var_os("BENCH_BIN").map_or_else(
