@@ -51,7 +51,28 @@ pub struct Options {
     /// Pixels per band (rounded to whole rows, at least one row).
     pub band_pixels: u64,
     pub gpu: GpuOptions,
+    pub auto: AutoOptions,
     pub progress: Option<Progress>,
+}
+
+/// How `Backend::Auto` chooses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AutoOptions {
+    /// Images with fewer pixels stay on the CPU without looking for a GPU.
+    pub min_pixels: u64,
+    /// Take any adapter, software ones included, opened before the first band rather than
+    /// looked for in the background. The CPU engine is faster than a software adapter, so this
+    /// is for seeing the GPU path and its fallback on machines that only have one.
+    pub any_adapter: bool,
+}
+
+impl Default for AutoOptions {
+    fn default() -> AutoOptions {
+        AutoOptions {
+            min_pixels: AUTO_GPU_MIN_PIXELS,
+            any_adapter: false,
+        }
+    }
 }
 
 /// Below this many pixels `Backend::Auto` keeps to the CPU without looking for a GPU: the CPU
@@ -70,6 +91,7 @@ impl Default for Options {
             max_pixels: PixelLimits::default(),
             band_pixels: 1 << 19,
             gpu: GpuOptions::default(),
+            auto: AutoOptions::default(),
             progress: None,
         }
     }
@@ -349,7 +371,13 @@ impl Engines {
         match options.backend {
             Backend::Cpu => {}
             Backend::Gpu => engines.start_gpu()?,
-            Backend::Auto if pixels >= AUTO_GPU_MIN_PIXELS && gpu::hardware_possible() => {
+            Backend::Auto if pixels < options.auto.min_pixels => {}
+            Backend::Auto if options.auto.any_adapter => {
+                if let Err(e) = engines.start_gpu() {
+                    engines.notes.push(format!("warning: {e}; using the CPU"));
+                }
+            }
+            Backend::Auto if gpu::hardware_possible() => {
                 engines.probe = Some(thread::spawn(gpu::probe));
             }
             Backend::Auto => {}

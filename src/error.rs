@@ -48,8 +48,9 @@ impl Error {
     }
 }
 
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Error {
+    /// The message, possibly over several lines as some causes (wgpu's) come.
+    fn message(&self, f: &mut dyn fmt::Write) -> fmt::Result {
         match self {
             Error::Read { path, cause } => write!(f, "{}: {cause}", path.display()),
             Error::Decode { path, cause } => write!(f, "{}: {cause}", path.display()),
@@ -85,4 +86,38 @@ impl fmt::Display for Error {
     }
 }
 
+impl fmt::Display for Error {
+    /// One line: the lines of a multi-line cause are joined with "; ".
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut text = String::new();
+        self.message(&mut text)?;
+        let lines = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && *l != "Caused by:");
+        for (i, line) in lines.enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            f.write_str(line)?;
+        }
+        Ok(())
+    }
+}
+
 impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causes_over_several_lines_print_on_one() {
+        let error =
+            Error::Gpu("Validation Error\n\nCaused by:\n  In create_buffer\n    too big\n".into());
+        assert_eq!(
+            error.to_string(),
+            "GPU engine: Validation Error; In create_buffer; too big"
+        );
+    }
+}

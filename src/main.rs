@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
+use diffimg::compare::AutoOptions;
 use diffimg::{Backend, Compression, Options, PixelLimits, Report};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -87,9 +88,14 @@ fn main() -> ExitCode {
     }
 }
 
+/// A testing hook: `DIFFIMG_GPU_FAULT=<stage>` makes the GPU engine fail at that stage (see
+/// `diffimg::engine::gpu::Fault`) and lets `--backend auto` take any adapter at any size, so
+/// the fallback to the CPU can be seen on a machine with only a software adapter.
+const FAULT_VARIABLE: &str = "DIFFIMG_GPU_FAULT";
+
 fn run(args: &Args) -> Result<ExitCode, diffimg::Error> {
     let bar = (!args.quiet && std::io::stderr().is_terminal()).then(progress_bar);
-    let options = Options {
+    let mut options = Options {
         ignore_alpha: args.ignore_alpha,
         resize: args.resize,
         backend: match args.backend {
@@ -106,6 +112,17 @@ fn run(args: &Args) -> Result<ExitCode, diffimg::Error> {
         progress: bar.clone().map(|bar| bar.callback()),
         ..Options::default()
     };
+    if let Some(stage) = std::env::var_os(FAULT_VARIABLE) {
+        let fault = stage
+            .to_string_lossy()
+            .parse()
+            .map_err(|e: String| diffimg::Error::Gpu(format!("{FAULT_VARIABLE}: {e}")))?;
+        options.gpu.fault = Some(fault);
+        options.auto = AutoOptions {
+            min_pixels: 0,
+            any_adapter: true,
+        };
+    }
     let report = diffimg::compare(&args.image1, &args.image2, &options);
     if let Some(bar) = bar {
         bar.bar.finish_and_clear();

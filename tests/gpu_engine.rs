@@ -296,6 +296,7 @@ fn tiny_and_thin_bands_match_cpu() {
 fn identical_images_have_no_bounds() {
     let Some(mut gpu) = engine(GpuOptions {
         max_tile: Some((16, 8)),
+        ..GpuOptions::default()
     }) else {
         return;
     };
@@ -311,6 +312,7 @@ fn identical_images_have_no_bounds() {
 fn halo_rows_are_not_counted() {
     let Some(mut gpu) = engine(GpuOptions {
         max_tile: Some((16, 8)),
+        ..GpuOptions::default()
     }) else {
         return;
     };
@@ -359,6 +361,7 @@ fn slice(samples: &Samples, range: std::ops::Range<usize>) -> Samples {
 fn tile_edges_in_both_directions_match_cpu() {
     let Some(mut gpu) = engine(GpuOptions {
         max_tile: Some((16, 8)),
+        ..GpuOptions::default()
     }) else {
         return;
     };
@@ -382,6 +385,7 @@ fn tile_edges_in_both_directions_match_cpu() {
 fn one_difference_in_a_far_tile_sets_exact_bounds() {
     let Some(mut gpu) = engine(GpuOptions {
         max_tile: Some((16, 8)),
+        ..GpuOptions::default()
     }) else {
         return;
     };

@@ -73,6 +73,42 @@ pub struct GpuOptions {
     /// Largest tile (width, height) in pixels, below what the device allows; for tests that
     /// need tile edges.
     pub max_tile: Option<(u32, u32)>,
+    /// A failure to cause, for tests that GPU trouble never panics or changes a result.
+    pub fault: Option<Fault>,
+}
+
+/// Where the GPU engine can be made to fail. Allocation, dispatch and device loss are real
+/// failures provoked in the driver; the others return the error the real failure would.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// No adapter is found.
+    Adapter,
+    /// The device cannot be created.
+    Device,
+    /// A buffer larger than the device allows is requested.
+    Allocation,
+    /// A dispatch with more workgroups than the device allows.
+    Dispatch,
+    /// Mapping the results for reading fails.
+    ReadBack,
+    /// The device is destroyed after the first tile.
+    DeviceLost,
+}
+
+impl std::str::FromStr for Fault {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Fault, String> {
+        Ok(match name {
+            "adapter" => Fault::Adapter,
+            "device" => Fault::Device,
+            "allocation" => Fault::Allocation,
+            "dispatch" => Fault::Dispatch,
+            "readback" => Fault::ReadBack,
+            "lost" => Fault::DeviceLost,
+            _ => return Err(format!("unknown GPU fault '{name}'")),
+        })
+    }
 }
 
 /// The instance and adapter.
@@ -601,11 +637,24 @@ pub struct GpuEngine {
     frame: Option<Frame>,
     /// Tiles of 1- to 3-channel bands, expanded to RGBA.
     staging: Samples,
+    fault: Option<Fault>,
+    tiles_done: u64,
 }
 
 impl GpuEngine {
     /// Opens the device (once per process) and makes an engine on it.
     pub fn new(options: GpuOptions) -> Result<GpuEngine, Error> {
+        match options.fault {
+            Some(Fault::Adapter) => {
+                return Err(Error::Gpu("no GPU adapter (injected fault)".into()));
+            }
+            Some(Fault::Device) => {
+                return Err(Error::Gpu(
+                    "cannot open the GPU device (injected fault)".into(),
+                ));
+            }
+            _ => {}
+        }
         let gpu = gpu()?;
         gpu.health.check()?;
         let params = scoped(&gpu.device, "cannot allocate GPU buffers", || {
@@ -627,6 +676,8 @@ impl GpuEngine {
             params,
             frame: None,
             staging: Samples::U8(Vec::new()),
+            fault: options.fault,
+            tiles_done: 0,
         })
     }
 
@@ -647,7 +698,17 @@ impl GpuEngine {
         let gpu = self.gpu;
         let (params, max_groups) = (&self.params, self.max_groups);
         let frame = &mut self.frame;
+        let fault = self.fault;
         scoped(&gpu.device, "cannot allocate GPU memory", || {
+            if fault == Some(Fault::Allocation) {
+                let too_big = gpu.device.limits().max_buffer_size.saturating_add(4);
+                make_buffer(
+                    &gpu.device,
+                    "diffimg oversized",
+                    too_big,
+                    wgpu::BufferUsages::STORAGE,
+                );
+            }
             if !frame.as_ref().is_some_and(|f| f.fits(depth, width, height)) {
                 let (mut w, mut h) = (width, height);
                 if let Some(old) = frame.as_ref().filter(|f| f.depth == depth) {
@@ -702,7 +763,7 @@ impl GpuEngine {
         };
         gpu.queue
             .write_buffer(&self.params, 0, bytemuck::bytes_of(&params));
-        let (groups_x, groups_y) = dispatch_size(tile.width, tile.height, self.max_groups);
+        let (mut groups_x, groups_y) = dispatch_size(tile.width, tile.height, self.max_groups);
         let totals_bytes = HEADER_BYTES + u64::from(groups_x) * u64::from(groups_y) * PARTIAL_BYTES;
         let padded = padded_row(tile.width, depth);
 
@@ -719,6 +780,9 @@ impl GpuEngine {
             });
             pass.set_pipeline(&gpu.pipeline(depth).pipeline);
             pass.set_bind_group(0, target.map_or(&frame.plain, |t| &t.bindings), &[]);
+            if self.fault == Some(Fault::Dispatch) {
+                groups_x = self.max_groups + 1;
+            }
             pass.dispatch_workgroups(groups_x, groups_y, 1);
         }
         encoder.copy_buffer_to_buffer(&frame.totals, 0, &frame.totals_read, 0, totals_bytes);
@@ -755,6 +819,11 @@ impl GpuEngine {
         }
         drop(sender);
         wait(&gpu.device, submission)?;
+        if self.fault == Some(Fault::ReadBack) {
+            return Err(Error::Gpu(
+                "reading back the results: injected fault".into(),
+            ));
+        }
         for _ in 0..1 + usize::from(pixels.is_some()) {
             // Another thread's poll may be calling the callbacks right now: wait for them.
             match receiver.recv_timeout(WAIT) {
@@ -887,6 +956,10 @@ impl Engine for GpuEngine {
                             self.diff_tile(band, tile, counted_mask, alpha_max, diff.as_deref_mut())
                         })?;
                         stats = stats.merge(tile_stats);
+                        self.tiles_done += 1;
+                        if self.fault == Some(Fault::DeviceLost) && self.tiles_done == 1 {
+                            self.gpu.device.destroy();
+                        }
                     }
                 }
                 self.gpu.health.check()?;

@@ -13,15 +13,27 @@ pub fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// The `diffimg` binary, ready to run. Mesa's software Vulkan driver prints a line on stderr
+/// when `XDG_RUNTIME_DIR` is unset, so it gets one.
+pub fn command() -> Command {
+    static RUNTIME_DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_diffimg"));
+    command.env_remove("WGPU_ADAPTER_NAME");
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        let dir = RUNTIME_DIR.get_or_init(|| tempfile::tempdir().expect("a temporary folder"));
+        command.env("XDG_RUNTIME_DIR", dir.path());
+    }
+    command
+}
+
 /// Runs the `diffimg` binary with `args`.
 pub fn diffimg<I, S>(args: I) -> Output
 where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
-    Command::new(env!("CARGO_BIN_EXE_diffimg"))
+    command()
         .args(args)
-        .env_remove("WGPU_ADAPTER_NAME")
         .output()
         .expect("the diffimg binary runs")
 }
