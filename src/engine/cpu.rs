@@ -140,6 +140,14 @@ impl Rows {
             .zip(b.chunks_exact(row_len))
             .enumerate()
         {
+            let row_out = out.as_deref_mut().map(|out| &mut out[r * row_len..(r + 1) * row_len]);
+            if ra == rb {
+                // Equal rows, common in real images, cost a memcmp and add nothing.
+                if let Some(row_out) = row_out {
+                    write_diff::<T, C>(ra, rb, row_out, self.alpha_max);
+                }
+                continue;
+            }
             let mut row_differing = 0;
             let segments = ra
                 .chunks(SEGMENT_PIXELS * C)
@@ -169,9 +177,8 @@ impl Rows {
                 stats.bounds = Some(stats.bounds.map_or(row, |b| b.union(row)));
                 stats.differing += row_differing;
             }
-            if let Some(out) = out.as_deref_mut() {
-                let ro = &mut out[r * row_len..(r + 1) * row_len];
-                write_diff::<T, C>(ra, rb, ro, self.alpha_max);
+            if let Some(row_out) = row_out {
+                write_diff::<T, C>(ra, rb, row_out, self.alpha_max);
             }
         }
         stats
