@@ -140,7 +140,9 @@ impl Rows {
             .zip(b.chunks_exact(row_len))
             .enumerate()
         {
-            let row_out = out.as_deref_mut().map(|out| &mut out[r * row_len..(r + 1) * row_len]);
+            let row_out = out
+                .as_deref_mut()
+                .map(|out| &mut out[r * row_len..(r + 1) * row_len]);
             if ra == rb {
                 // Equal rows, common in real images, cost a memcmp and add nothing.
                 if let Some(row_out) = row_out {
