@@ -12,25 +12,13 @@ use std::time::Instant;
 use image::imageops::FilterType;
 
 use crate::decode::{self, Header, PixelLimits, RowSource, WholeRows};
-use crate::engine::cpu::CpuEngine;
-use crate::engine::gpu::{self, GpuEngine, GpuOptions};
-use crate::engine::{Band, Engine, EngineInfo, Stats};
+use crate::engine::choice::{AutoOptions, Backend, Choice};
+use crate::engine::gpu::GpuOptions;
+use crate::engine::{Band, Engine, Stats};
 use crate::error::Error;
 use crate::output::{self, Compression, DiffWriter};
 use crate::pixel::{Layout, Samples, promote};
 use crate::report::Report;
-
-/// Which engine diffs the bands.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Backend {
-    /// The GPU when a hardware adapter exists and the image is large enough to repay starting
-    /// it; the CPU otherwise. Falls back to the CPU if the GPU fails.
-    #[default]
-    Auto,
-    Cpu,
-    /// Any adapter, software ones included; its failure is an error.
-    Gpu,
-}
 
 /// Called with (rows done, rows in all) after each band.
 pub type Progress = Arc<dyn Fn(u64, u64) + Send + Sync>;
@@ -54,31 +42,6 @@ pub struct Options {
     pub auto: AutoOptions,
     pub progress: Option<Progress>,
 }
-
-/// How `Backend::Auto` chooses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AutoOptions {
-    /// Images with fewer pixels stay on the CPU without looking for a GPU.
-    pub min_pixels: u64,
-    /// Take any adapter, software ones included, opened before the first band rather than
-    /// looked for in the background. The CPU engine is faster than a software adapter, so this
-    /// is for seeing the GPU path and its fallback on machines that only have one.
-    pub any_adapter: bool,
-}
-
-impl Default for AutoOptions {
-    fn default() -> AutoOptions {
-        AutoOptions {
-            min_pixels: AUTO_GPU_MIN_PIXELS,
-            any_adapter: false,
-        }
-    }
-}
-
-/// Below this many pixels `Backend::Auto` keeps to the CPU without looking for a GPU: the CPU
-/// engine diffs them in under 20 ms, less than finding an adapter and making a device takes
-/// (60-120 ms measured on a software adapter).
-pub const AUTO_GPU_MIN_PIXELS: u64 = 1 << 24;
 
 impl Default for Options {
     fn default() -> Options {
@@ -167,18 +130,18 @@ fn compare_sources(
         )?),
         None => None,
     };
-    let mut engines = Engines::new(options, header.pixels())?;
-    let stats = run_bands([source_a, source_b], header, options, &mut engines, writer)?;
-    notes.append(&mut engines.notes);
+    let mut engine = Choice::new(options.backend, options.auto, &options.gpu, header.pixels())?;
+    let stats = run_bands([source_a, source_b], header, options, &mut engine, writer)?;
+    notes.extend(engine.notes().iter().cloned());
     Ok(Report {
         width: header.width,
         height: header.height,
         layout,
         ignore_alpha: options.ignore_alpha,
         stats,
-        engine: engines.info(),
-        gpu_bands: engines.gpu_bands,
-        cpu_bands: engines.cpu_bands,
+        engine: engine.info(),
+        gpu_bands: engine.gpu_bands(),
+        cpu_bands: engine.cpu_bands(),
         elapsed: start.elapsed(),
         notes,
     })
@@ -206,7 +169,7 @@ fn run_bands(
     sources: [Box<dyn RowSource>; 2],
     header: Header,
     options: &Options,
-    engines: &mut Engines,
+    engine: &mut dyn Engine,
     writer: Option<DiffWriter>,
 ) -> Result<Stats, Error> {
     let rows_per_band =
@@ -250,7 +213,7 @@ fn run_bands(
                     .try_recv()
                     .unwrap_or_else(|_| Samples::zeroed(header.layout.depth, 0))
             });
-            stats = stats.merge(engines.diff_band(&band, options.ignore_alpha, diff.as_mut())?);
+            stats = stats.merge(engine.diff_band(&band, options.ignore_alpha, diff.as_mut())?);
             if let (Some((diff_tx, ..)), Some(diff)) = (&output, diff)
                 && diff_tx.send(diff).is_err()
             {
@@ -338,106 +301,4 @@ fn write_bands(
         let _ = spare.send(rows);
     }
     Ok(writer)
-}
-
-/// The engines of one comparison, and which of them diffs the next band.
-struct Engines {
-    cpu: CpuEngine,
-    gpu: Option<GpuEngine>,
-    /// `Backend::Auto` looking for an adapter in the background.
-    probe: Option<thread::JoinHandle<Result<gpu::AdapterSummary, Error>>>,
-    /// `Backend::Gpu`: a GPU failure is an error, not a reason to fall back.
-    strict: bool,
-    gpu_options: GpuOptions,
-    gpu_info: Option<EngineInfo>,
-    gpu_bands: u64,
-    cpu_bands: u64,
-    notes: Vec<String>,
-}
-
-impl Engines {
-    fn new(options: &Options, pixels: u64) -> Result<Engines, Error> {
-        let mut engines = Engines {
-            cpu: CpuEngine,
-            gpu: None,
-            probe: None,
-            strict: options.backend == Backend::Gpu,
-            gpu_options: options.gpu.clone(),
-            gpu_info: None,
-            gpu_bands: 0,
-            cpu_bands: 0,
-            notes: Vec::new(),
-        };
-        match options.backend {
-            Backend::Cpu => {}
-            Backend::Gpu => engines.start_gpu()?,
-            Backend::Auto if pixels < options.auto.min_pixels => {}
-            Backend::Auto if options.auto.any_adapter => {
-                if let Err(e) = engines.start_gpu() {
-                    engines.notes.push(format!("warning: {e}; using the CPU"));
-                }
-            }
-            Backend::Auto if gpu::hardware_possible() => {
-                engines.probe = Some(thread::spawn(gpu::probe));
-            }
-            Backend::Auto => {}
-        }
-        Ok(engines)
-    }
-
-    fn start_gpu(&mut self) -> Result<(), Error> {
-        let engine = GpuEngine::new(self.gpu_options.clone())?;
-        self.gpu_info = Some(engine.info());
-        self.gpu = Some(engine);
-        Ok(())
-    }
-
-    /// Takes the background probe's answer once it is there: a hardware adapter starts the GPU
-    /// engine for the bands still to come.
-    fn poll_probe(&mut self) {
-        if !self.probe.as_ref().is_some_and(|p| p.is_finished()) {
-            return;
-        }
-        let Some(probe) = self.probe.take() else {
-            return;
-        };
-        if let Ok(Ok(adapter)) = probe.join()
-            && !adapter.software
-            && let Err(e) = self.start_gpu()
-        {
-            self.notes.push(format!("warning: {e}; using the CPU"));
-        }
-    }
-
-    fn diff_band(
-        &mut self,
-        band: &Band,
-        ignore_alpha: bool,
-        mut diff: Option<&mut Samples>,
-    ) -> Result<Stats, Error> {
-        self.poll_probe();
-        if let Some(gpu) = &mut self.gpu {
-            match gpu.diff_band(band, ignore_alpha, diff.as_deref_mut()) {
-                Ok(stats) => {
-                    self.gpu_bands += 1;
-                    return Ok(stats);
-                }
-                Err(e) if self.strict => return Err(e),
-                Err(e) => {
-                    self.notes
-                        .push(format!("warning: {e}; continuing on the CPU"));
-                    self.gpu = None;
-                }
-            }
-        }
-        self.cpu_bands += 1;
-        self.cpu.diff_band(band, ignore_alpha, diff)
-    }
-
-    fn info(&self) -> EngineInfo {
-        match &self.gpu_info {
-            Some(info) if self.gpu_bands > 0 => info.clone(),
-            _ => EngineInfo::Cpu,
-        }
-    }
 }

@@ -16,8 +16,9 @@ pub mod output;
 pub mod pixel;
 pub mod report;
 
-pub use compare::{Backend, Options, compare, compare_bytes};
+pub use compare::{Options, compare, compare_bytes};
 pub use decode::PixelLimits;
+pub use engine::choice::Backend;
 pub use error::Error;
 pub use output::Compression;
 pub use report::Report;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
-use diffimg::compare::AutoOptions;
+use diffimg::engine::choice::AutoOptions;
 use diffimg::{Backend, Compression, Options, PixelLimits, Report};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 

@@ -1,6 +1,7 @@
 //! The engine interface: exact per-channel sums and, when asked, the diff pixels of one band of
 //! rows of two images. The CPU and the GPU engine implement it; results are equal bit for bit.
 
+pub mod choice;
 pub mod cpu;
 pub mod gpu;
 

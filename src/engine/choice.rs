@@ -1,0 +1,172 @@
+//! Which engine diffs each band: the backend the user asked for, the search for a GPU that
+//! `auto` runs in the background, and the fall back to the CPU when the GPU fails.
+
+use std::thread;
+
+use super::cpu::CpuEngine;
+use super::gpu::{self, GpuEngine, GpuOptions};
+use super::{Band, Engine, EngineInfo, Stats};
+use crate::error::Error;
+use crate::pixel::Samples;
+
+/// Which engine diffs the bands.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// The GPU when a hardware adapter exists and the image is large enough to repay starting
+    /// it; the CPU otherwise. Falls back to the CPU if the GPU fails.
+    #[default]
+    Auto,
+    Cpu,
+    /// Any adapter, software ones included; its failure is an error.
+    Gpu,
+}
+
+/// How `Backend::Auto` chooses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AutoOptions {
+    /// Images with fewer pixels stay on the CPU without looking for a GPU.
+    pub min_pixels: u64,
+    /// Take any adapter, software ones included, opened before the first band rather than
+    /// looked for in the background. The CPU engine is faster than a software adapter, so this
+    /// is for seeing the GPU path and its fallback on machines that only have one.
+    pub any_adapter: bool,
+}
+
+impl Default for AutoOptions {
+    fn default() -> AutoOptions {
+        AutoOptions {
+            min_pixels: AUTO_GPU_MIN_PIXELS,
+            any_adapter: false,
+        }
+    }
+}
+
+/// Below this many pixels `Backend::Auto` keeps to the CPU without looking for a GPU: the CPU
+/// engine diffs them in under 20 ms, less than finding an adapter and making a device takes
+/// (60-120 ms measured on a software adapter).
+pub const AUTO_GPU_MIN_PIXELS: u64 = 1 << 24;
+
+/// The engines of one comparison, and which of them diffs the next band: an engine itself.
+pub struct Choice {
+    cpu: CpuEngine,
+    gpu: Option<GpuEngine>,
+    /// `Backend::Auto` looking for an adapter in the background.
+    probe: Option<thread::JoinHandle<Result<gpu::AdapterSummary, Error>>>,
+    /// `Backend::Gpu`: a GPU failure is an error, not a reason to fall back.
+    strict: bool,
+    gpu_options: GpuOptions,
+    gpu_info: Option<EngineInfo>,
+    gpu_bands: u64,
+    cpu_bands: u64,
+    notes: Vec<String>,
+}
+
+impl Choice {
+    /// Starts the engines `backend` asks for, for an image of `pixels` pixels. Only
+    /// `Backend::Gpu` fails, when the GPU cannot start.
+    pub fn new(
+        backend: Backend,
+        auto: AutoOptions,
+        gpu_options: &GpuOptions,
+        pixels: u64,
+    ) -> Result<Choice, Error> {
+        let mut engines = Choice {
+            cpu: CpuEngine,
+            gpu: None,
+            probe: None,
+            strict: backend == Backend::Gpu,
+            gpu_options: gpu_options.clone(),
+            gpu_info: None,
+            gpu_bands: 0,
+            cpu_bands: 0,
+            notes: Vec::new(),
+        };
+        match backend {
+            Backend::Cpu => {}
+            Backend::Gpu => engines.start_gpu()?,
+            Backend::Auto if pixels < auto.min_pixels => {}
+            Backend::Auto if auto.any_adapter => {
+                if let Err(e) = engines.start_gpu() {
+                    engines.notes.push(format!("warning: {e}; using the CPU"));
+                }
+            }
+            Backend::Auto if gpu::hardware_possible() => {
+                engines.probe = Some(thread::spawn(gpu::probe));
+            }
+            Backend::Auto => {}
+        }
+        Ok(engines)
+    }
+
+    fn start_gpu(&mut self) -> Result<(), Error> {
+        let engine = GpuEngine::new(self.gpu_options.clone())?;
+        self.gpu_info = Some(engine.info());
+        self.gpu = Some(engine);
+        Ok(())
+    }
+
+    /// Takes the background probe's answer once it is there: a hardware adapter starts the GPU
+    /// engine for the bands still to come.
+    fn poll_probe(&mut self) {
+        if !self.probe.as_ref().is_some_and(|p| p.is_finished()) {
+            return;
+        }
+        let Some(probe) = self.probe.take() else {
+            return;
+        };
+        if let Ok(Ok(adapter)) = probe.join()
+            && !adapter.software
+            && let Err(e) = self.start_gpu()
+        {
+            self.notes.push(format!("warning: {e}; using the CPU"));
+        }
+    }
+
+    /// Warnings about engines that failed.
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
+    pub fn gpu_bands(&self) -> u64 {
+        self.gpu_bands
+    }
+
+    pub fn cpu_bands(&self) -> u64 {
+        self.cpu_bands
+    }
+}
+
+impl Engine for Choice {
+    /// The GPU's, once it has diffed a band; the CPU's otherwise.
+    fn info(&self) -> EngineInfo {
+        match &self.gpu_info {
+            Some(info) if self.gpu_bands > 0 => info.clone(),
+            _ => EngineInfo::Cpu,
+        }
+    }
+
+    fn diff_band(
+        &mut self,
+        band: &Band,
+        ignore_alpha: bool,
+        mut diff: Option<&mut Samples>,
+    ) -> Result<Stats, Error> {
+        self.poll_probe();
+        if let Some(gpu) = &mut self.gpu {
+            match gpu.diff_band(band, ignore_alpha, diff.as_deref_mut()) {
+                Ok(stats) => {
+                    self.gpu_bands += 1;
+                    return Ok(stats);
+                }
+                Err(e) if self.strict => return Err(e),
+                Err(e) => {
+                    self.notes
+                        .push(format!("warning: {e}; continuing on the CPU"));
+                    self.gpu = None;
+                }
+            }
+        }
+        self.cpu_bands += 1;
+        self.cpu.diff_band(band, ignore_alpha, diff)
+    }
+}
