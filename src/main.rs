@@ -15,8 +15,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 /// How different are two images? Prints the difference ratio: the sum of per-channel absolute
 /// differences over the largest possible sum (0.0 identical, 1.0 opposite).
 #[derive(Parser)]
-#[command(version, about, after_help = AFTER_HELP)]
+#[command(version, after_help = AFTER_HELP)]
 struct Args {
+    /// The reference image.
     image1: PathBuf,
     /// Compared against IMAGE1; with --resize, resized to its size first.
     image2: PathBuf,
