@@ -100,7 +100,12 @@ pub fn open(path: &Path, limits: PixelLimits) -> Result<Box<dyn RowSource>, Erro
     if file.metadata().map_err(read_error)?.is_dir() {
         return Err(Error::decode(path, "is a directory, not an image"));
     }
-    from_stream(path, BufReader::with_capacity(1 << 18, file), limits)
+    // TGA has no signature to recognise it by: its extension has to do.
+    let by_name = ImageFormat::from_path(path)
+        .ok()
+        .filter(|&format| format == ImageFormat::Tga);
+    let stream = BufReader::with_capacity(1 << 18, file);
+    read(path, stream, limits, by_name)
 }
 
 /// Reads an image from `stream`; `name` is what errors call it.
@@ -109,12 +114,25 @@ pub fn from_stream<R: Stream + 'static>(
     stream: R,
     limits: PixelLimits,
 ) -> Result<Box<dyn RowSource>, Error> {
-    let reader = ImageReader::new(stream)
+    read(name, stream, limits, None)
+}
+
+/// Reads an image from `stream` in the format its content shows, or else `by_name`.
+fn read<R: Stream + 'static>(
+    name: &Path,
+    stream: R,
+    limits: PixelLimits,
+    by_name: Option<ImageFormat>,
+) -> Result<Box<dyn RowSource>, Error> {
+    let mut reader = ImageReader::new(stream)
         .with_guessed_format()
         .map_err(|e| Error::Read {
             path: name.to_owned(),
             cause: e,
         })?;
+    if let (None, Some(format)) = (reader.format(), by_name) {
+        reader.set_format(format);
+    }
     match reader.format() {
         Some(ImageFormat::Png) => Ok(Box::new(PngRows::new(name, reader.into_inner(), limits)?)),
         Some(_) => Ok(Box::new(WholeRows::decode(name, reader, limits.whole)?)),
