@@ -2,7 +2,7 @@
 //! decoded whole by the `image` crate and then handed out row by row.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Seek};
+use std::io::{BufRead, BufReader, Cursor, Seek};
 use std::path::{Path, PathBuf};
 
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
@@ -135,9 +135,60 @@ fn read<R: Stream + 'static>(
     }
     match reader.format() {
         Some(ImageFormat::Png) => Ok(Box::new(PngRows::new(name, reader.into_inner(), limits)?)),
+        Some(ImageFormat::Jpeg) => {
+            // The JPEG decoder fills a missing end with grey instead of failing: check first.
+            let mut bytes = Vec::new();
+            reader
+                .into_inner()
+                .read_to_end(&mut bytes)
+                .map_err(|cause| Error::Read {
+                    path: name.to_owned(),
+                    cause,
+                })?;
+            if !jpeg_complete(&bytes) {
+                return Err(Error::decode(
+                    name,
+                    "file is truncated (no JPEG end-of-image marker)",
+                ));
+            }
+            let reader = ImageReader::with_format(Cursor::new(bytes), ImageFormat::Jpeg);
+            Ok(Box::new(WholeRows::decode(name, reader, limits.whole)?))
+        }
         Some(_) => Ok(Box::new(WholeRows::decode(name, reader, limits.whole)?)),
         None => Err(Error::decode(name, "not an image in a supported format")),
     }
+}
+
+/// Whether a JPEG's markers, followed from the start, reach its end-of-image marker: a file
+/// cut short never does. Segments are skipped by their length, and entropy-coded data up to
+/// the next marker that is not a stuffed zero, a restart or a fill byte.
+fn jpeg_complete(data: &[u8]) -> bool {
+    let mut at = 2; // past the start-of-image marker
+    while at + 1 < data.len() {
+        if data[at] != 0xff {
+            at += 1; // stray bytes between segments, which decoders skip too
+            continue;
+        }
+        match data[at + 1] {
+            0xd9 => return true,
+            0xff => at += 1,
+            0x00 | 0x01 | 0xd0..=0xd7 => at += 2,
+            marker => {
+                let Some(len) = data.get(at + 2..at + 4) else {
+                    return false;
+                };
+                at += 2 + usize::from(u16::from_be_bytes([len[0], len[1]]));
+                if marker == 0xda {
+                    while at + 1 < data.len()
+                        && !(data[at] == 0xff && !matches!(data[at + 1], 0x00 | 0xd0..=0xd7 | 0xff))
+                    {
+                        at += 1;
+                    }
+                }
+            }
+        }
+    }
+    false
 }
 
 /// A PNG decoded row by row. Interlaced images are decoded whole first, since their rows
