@@ -124,8 +124,13 @@ impl DiffWriter {
         inputs: [&Path; 2],
     ) -> Result<DiffWriter, Error> {
         let format = output_format(target)?;
-        if target.is_dir() {
-            return Err(Error::output(target, "is a directory"));
+        match std::fs::metadata(target) {
+            Ok(meta) if meta.is_dir() => return Err(Error::output(target, "is a directory")),
+            // A device, pipe or socket would be replaced by the file, not written to.
+            Ok(meta) if !meta.is_file() => {
+                return Err(Error::output(target, "is not a regular file"));
+            }
+            _ => {}
         }
         if inputs.iter().any(|input| same_file(target, input)) {
             return Err(Error::output(
