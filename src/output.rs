@@ -143,9 +143,14 @@ impl DiffWriter {
             _ => Path::new("."),
         };
         if !folder.is_dir() {
+            let why = if folder.exists() {
+                "is not a folder"
+            } else {
+                "does not exist"
+            };
             return Err(Error::output(
                 target,
-                format!("folder {} does not exist", folder.display()),
+                format!("folder {} {why}", folder.display()),
             ));
         }
         let file = tempfile::Builder::new()
