@@ -306,11 +306,17 @@ pub(crate) fn to_image(header: Header, samples: Samples) -> Option<DynamicImage>
 }
 
 /// Converts a diff image to a layout `format` can encode: JPEG drops alpha, formats without
-/// 16-bit samples get 8, and those without grey get RGB.
+/// 16-bit samples get 8, and those without grey get RGB. TIFF has no grey+alpha encoder, nor
+/// PNM at 16 bits: those get RGBA.
 fn for_format(image: DynamicImage, format: ImageFormat) -> DynamicImage {
     let colour = image.color();
     let (grey, alpha) = (colour.channel_count() <= 2, colour.has_alpha());
+    let sixteen = colour.bytes_per_pixel() > colour.channel_count();
     match format {
+        ImageFormat::Tiff | ImageFormat::Pnm if grey && alpha && sixteen => {
+            image.to_rgba16().into()
+        }
+        ImageFormat::Tiff if grey && alpha => image.to_rgba8().into(),
         ImageFormat::Tiff | ImageFormat::Pnm => image,
         ImageFormat::Jpeg if grey => image.to_luma8().into(),
         ImageFormat::Jpeg => image.to_rgb8().into(),
