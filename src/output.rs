@@ -132,7 +132,10 @@ impl DiffWriter {
             }
             _ => {}
         }
-        if inputs.iter().any(|input| same_file(target, input)) {
+        if inputs
+            .iter()
+            .any(|input| same_file::is_same_file(target, input).unwrap_or(false))
+        {
             return Err(Error::output(
                 target,
                 "is one of the input images; refusing to overwrite it",
@@ -246,14 +249,6 @@ fn output_format(target: &Path) -> Result<ImageFormat, Error> {
                 ext.to_string_lossy()
             ),
         )),
-    }
-}
-
-/// Whether `a` and `b` name the same existing file.
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
     }
 }
 

@@ -513,6 +513,12 @@ mod bad_input {
         let other = dir.path().join(".").join("a.png");
         let out = diffimg([fixture("white.png"), a.clone(), "-f".into(), other]);
         assert_error(&out, "input");
+        // And so is a hard link to it.
+        let link = dir.path().join("link.png");
+        std::fs::hard_link(&a, &link).unwrap();
+        let out = diffimg([a.clone(), fixture("white.png"), "-f".into(), link.clone()]);
+        assert_error(&out, "input");
+        std::fs::remove_file(&link).unwrap();
         assert_eq!(std::fs::read(&a).unwrap(), before);
         no_files_but(dir.path(), &["a.png"]);
     }
