@@ -283,6 +283,16 @@ impl<R: Stream> PngRows<R> {
             }
         }
         self.next_row += 1;
+        if self.frame.is_none() && self.next_row == self.header.height {
+            // The file must go on to its end (IEND): one cut after the last row is truncated
+            // too, as the interlaced path and the image crate find.
+            self.reader.finish().map_err(|e| match e {
+                png::DecodingError::IoError(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    Error::decode(&self.name, "file is truncated after the image data")
+                }
+                e => Error::decode(&self.name, format!("after the image data: {e}")),
+            })?;
+        }
         Ok(())
     }
 }
