@@ -179,8 +179,8 @@ fn jpeg_complete(data: &[u8]) -> bool {
                 };
                 at += 2 + usize::from(u16::from_be_bytes([len[0], len[1]]));
                 if marker == 0xda {
-                    while at + 1 < data.len()
-                        && !(data[at] == 0xff && !matches!(data[at + 1], 0x00 | 0xd0..=0xd7 | 0xff))
+                    while let Some(&[byte, next]) = data.get(at..at + 2)
+                        && (byte != 0xff || matches!(next, 0x00 | 0xd0..=0xd7 | 0xff))
                     {
                         at += 1;
                     }
