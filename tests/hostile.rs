@@ -73,7 +73,10 @@ fn json(args: &[&OsStr]) -> serde_json::Value {
 
 /// Runs the binary like `common::diffimg` does, and also returns its peak resident memory in
 /// bytes, from the kernel's accounting of that one child.
-#[expect(clippy::zombie_processes, reason = "reaped by wait4, which also gives its memory")]
+#[expect(
+    clippy::zombie_processes,
+    reason = "reaped by wait4, which also gives its memory"
+)]
 fn diffimg_with_rss(args: &[&OsStr]) -> (Output, u64) {
     use std::io::Read;
     use std::os::unix::process::ExitStatusExt;
@@ -461,6 +464,11 @@ mod damaged {
         }
     }
 
+    /// Fuzzer findings not fixed yet, left out of the replay: `--resize` of two JPEGs that claim
+    /// 18x3072 and 64528x11 pixels makes the image crate build a 64528x3072 intermediate (3 GiB
+    /// and seconds; see `forged_sizes::resize_intermediate_is_within_the_limit`).
+    const OPEN: &[&str] = &["fuzz-resize-intermediate.bin"];
+
     /// Inputs the fuzzer found (tests/fixtures/bad/fuzz-*), replayed as the fuzz target runs
     /// them: the first two bytes give the first image's length, the third the options.
     #[test]
@@ -469,7 +477,7 @@ mod damaged {
         for entry in std::fs::read_dir(fixture("bad")).unwrap() {
             let path = entry.unwrap().path();
             let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            if !name.starts_with("fuzz-") {
+            if !name.starts_with("fuzz-") || OPEN.contains(&name.as_str()) {
                 continue;
             }
             found += 1;
@@ -534,6 +542,21 @@ mod forged_sizes {
         assert_refused_in_little_memory("wide.png", "");
         // A chunk that claims nearly 2 GiB in a file of a few hundred bytes.
         assert_refused_in_little_memory("chunk-length-huge.png", "");
+    }
+
+    /// `--resize` makes the image crate build an intermediate image of the second image's
+    /// width by the first one's height, which no limit bounds yet: two 1 KiB JPEGs that claim
+    /// 16x65535 and 65535x16 make it ask for 64 GiB, and the process aborts. This version of
+    /// the case needs 256 MiB while the bug is there, so that running it stays safe.
+    #[test]
+    #[ignore = "open: the --resize intermediate is not bounded by the pixel limit (compare.rs)"]
+    fn resize_intermediate_is_within_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tall, wide) = (dir.path().join("tall.jpg"), dir.path().join("wide.jpg"));
+        std::fs::write(&tall, generate::forged_jpeg(250, 4000)).unwrap();
+        std::fs::write(&wide, generate::forged_jpeg(4000, 250)).unwrap();
+        let err = assert_refused(&tall, &wide, &["--resize", "--max-pixels", "1000000"], "");
+        assert!(err.contains("limit"), "{err}");
     }
 
     #[test]
