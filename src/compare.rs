@@ -104,8 +104,16 @@ fn compare_sources(
                 b_size: (hb.width, hb.height),
             });
         }
-        for (name, h) in names.iter().zip([ha, hb]) {
-            PixelLimits::check(name, h.width, h.height, options.max_pixels.whole)?;
+        // Resizing holds both images whole, and an intermediate image of the second one's
+        // width by the first one's height.
+        let [a, b] = names;
+        let held = [
+            (a, ha.width, ha.height),
+            (b, hb.width, hb.height),
+            (b, hb.width, ha.height),
+        ];
+        for (name, width, height) in held {
+            PixelLimits::check(name, width, height, options.max_pixels.whole)?;
         }
         source_b = resized(source_b, ha.width, ha.height, names[1])?;
     }
