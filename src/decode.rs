@@ -344,8 +344,14 @@ impl WholeRows {
         let mut decoder = reader.into_decoder().map_err(|e| Error::decode(name, e))?;
         let (width, height) = decoder.dimensions();
         PixelLimits::check(name, width, height, max_pixels)?;
+        // The decoder's own buffers besides the image (a GIF frame larger than its screen, TIFF
+        // strips) get as much again as the image, and at least the image crate's default:
+        // without a limit, a forged frame or strip size is allocated unchecked.
+        let mut limits = image::Limits::default();
+        let budget = decoder.total_bytes().saturating_mul(2);
+        limits.max_alloc = limits.max_alloc.map(|default| default.max(budget));
         decoder
-            .set_limits(image::Limits::no_limits())
+            .set_limits(limits)
             .map_err(|e| Error::decode(name, e))?;
         let image = DynamicImage::from_decoder(decoder).map_err(|e| Error::decode(name, e))?;
         Ok(WholeRows::from_image(image))
