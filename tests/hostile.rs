@@ -464,11 +464,6 @@ mod damaged {
         }
     }
 
-    /// Fuzzer findings not fixed yet, left out of the replay: `--resize` of two JPEGs that claim
-    /// 18x3072 and 64528x11 pixels makes the image crate build a 64528x3072 intermediate (3 GiB
-    /// and seconds; see `forged_sizes::resize_intermediate_is_within_the_limit`).
-    const OPEN: &[&str] = &["fuzz-resize-intermediate.bin"];
-
     /// Inputs the fuzzer found (tests/fixtures/bad/fuzz-*), replayed as the fuzz target runs
     /// them: the first two bytes give the first image's length, the third the options.
     #[test]
@@ -477,7 +472,7 @@ mod damaged {
         for entry in std::fs::read_dir(fixture("bad")).unwrap() {
             let path = entry.unwrap().path();
             let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            if !name.starts_with("fuzz-") || OPEN.contains(&name.as_str()) {
+            if !name.starts_with("fuzz-") {
                 continue;
             }
             found += 1;
@@ -534,6 +529,13 @@ mod forged_sizes {
         assert_refused_in_little_memory("huge.bmp", "exceeds the limit of 268435456");
     }
 
+    /// A GIF frame larger than its screen is a buffer of its own, held to the image crate's
+    /// allocation limit (it asked for 16 GiB before; found by the fuzzer).
+    #[test]
+    fn gif_frame_larger_than_its_screen() {
+        assert_refused_in_little_memory("gif-frame-huge.gif", "");
+    }
+
     #[test]
     fn within_the_limit_fail_on_the_first_row() {
         // 60000x60000 RGBA 16-bit, 3.6 * 10^9 pixels, with 64 bytes of image data.
@@ -545,18 +547,17 @@ mod forged_sizes {
     }
 
     /// `--resize` makes the image crate build an intermediate image of the second image's
-    /// width by the first one's height, which no limit bounds yet: two 1 KiB JPEGs that claim
-    /// 16x65535 and 65535x16 make it ask for 64 GiB, and the process aborts. This version of
-    /// the case needs 256 MiB while the bug is there, so that running it stays safe.
+    /// width by the first one's height, held to the limit like the images: two 1 KiB JPEGs
+    /// that claim 16x65535 and 65535x16 pixels would make it 64 GiB. (Found by the fuzzer.)
     #[test]
-    #[ignore = "open: the --resize intermediate is not bounded by the pixel limit (compare.rs)"]
     fn resize_intermediate_is_within_the_limit() {
         let dir = tempfile::tempdir().unwrap();
         let (tall, wide) = (dir.path().join("tall.jpg"), dir.path().join("wide.jpg"));
-        std::fs::write(&tall, generate::forged_jpeg(250, 4000)).unwrap();
-        std::fs::write(&wide, generate::forged_jpeg(4000, 250)).unwrap();
-        let err = assert_refused(&tall, &wide, &["--resize", "--max-pixels", "1000000"], "");
-        assert!(err.contains("limit"), "{err}");
+        std::fs::write(&tall, generate::forged_jpeg(16, 65535)).unwrap();
+        std::fs::write(&wide, generate::forged_jpeg(65535, 16)).unwrap();
+        let (out, rss) = diffimg_with_rss(&[tall.as_os_str(), wide.as_os_str(), os("--resize")]);
+        assert_error(&out, "65535x65535 pixels exceeds the limit");
+        assert!(rss < SMALL, "peak memory {rss} bytes");
     }
 
     #[test]
