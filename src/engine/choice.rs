@@ -50,8 +50,9 @@ pub const AUTO_GPU_MIN_PIXELS: u64 = 1 << 24;
 pub struct Choice {
     cpu: CpuEngine,
     gpu: Option<GpuEngine>,
-    /// `Backend::Auto` looking for an adapter in the background.
-    probe: Option<thread::JoinHandle<Result<gpu::AdapterSummary, Error>>>,
+    /// `Backend::Auto` looking for a hardware adapter, and starting it, in the background:
+    /// `None` when there is none, an error when it would not start.
+    search: Option<thread::JoinHandle<Result<Option<GpuEngine>, Error>>>,
     /// `Backend::Gpu`: a GPU failure is an error, not a reason to fall back.
     strict: bool,
     gpu_options: GpuOptions,
@@ -73,7 +74,7 @@ impl Choice {
         let mut engines = Choice {
             cpu: CpuEngine,
             gpu: None,
-            probe: None,
+            search: None,
             strict: backend == Backend::Gpu,
             gpu_options: gpu_options.clone(),
             gpu_info: None,
@@ -91,7 +92,11 @@ impl Choice {
                 }
             }
             Backend::Auto if gpu::hardware_possible() => {
-                engines.probe = Some(thread::spawn(gpu::probe));
+                let options = gpu_options.clone();
+                engines.search = Some(thread::spawn(move || match gpu::probe() {
+                    Ok(adapter) if !adapter.software => GpuEngine::new(options).map(Some),
+                    _ => Ok(None),
+                }));
             }
             Backend::Auto => {}
         }
@@ -99,26 +104,27 @@ impl Choice {
     }
 
     fn start_gpu(&mut self) -> Result<(), Error> {
-        let engine = GpuEngine::new(self.gpu_options.clone())?;
-        self.gpu_info = Some(engine.info());
-        self.gpu = Some(engine);
+        self.use_gpu(GpuEngine::new(self.gpu_options.clone())?);
         Ok(())
     }
 
-    /// Takes the background probe's answer once it is there: a hardware adapter starts the GPU
-    /// engine for the bands still to come.
-    fn poll_probe(&mut self) {
-        if !self.probe.as_ref().is_some_and(|p| p.is_finished()) {
+    fn use_gpu(&mut self, engine: GpuEngine) {
+        self.gpu_info = Some(engine.info());
+        self.gpu = Some(engine);
+    }
+
+    /// Takes the background search's answer once it is there: a hardware adapter's engine
+    /// diffs the bands still to come.
+    fn poll_search(&mut self) {
+        if !self.search.as_ref().is_some_and(|s| s.is_finished()) {
             return;
         }
-        let Some(probe) = self.probe.take() else {
-            return;
-        };
-        if let Ok(Ok(adapter)) = probe.join()
-            && !adapter.software
-            && let Err(e) = self.start_gpu()
-        {
-            self.notes.push(format!("warning: {e}; using the CPU"));
+        match self.search.take().map(thread::JoinHandle::join) {
+            Some(Ok(Ok(Some(engine)))) => self.use_gpu(engine),
+            Some(Ok(Err(e))) => {
+                self.notes.push(format!("warning: {e}; using the CPU"));
+            }
+            _ => {}
         }
     }
 
@@ -151,7 +157,7 @@ impl Engine for Choice {
         ignore_alpha: bool,
         mut diff: Option<&mut Samples>,
     ) -> Result<Stats, Error> {
-        self.poll_probe();
+        self.poll_search();
         if let Some(gpu) = &mut self.gpu {
             match gpu.diff_band(band, ignore_alpha, diff.as_deref_mut()) {
                 Ok(stats) => {
