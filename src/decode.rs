@@ -191,6 +191,21 @@ fn jpeg_complete(data: &[u8]) -> bool {
     false
 }
 
+/// Refuses a palette that is not whole RGB entries, which the PNG decoder (png 0.18.1) panics
+/// on when it expands the image.
+fn check_palette(name: &Path, info: &png::Info) -> Result<(), Error> {
+    match (&info.palette, info.color_type) {
+        (Some(palette), png::ColorType::Indexed) if palette.len() % 3 != 0 => Err(Error::decode(
+            name,
+            format!(
+                "PLTE chunk of {} bytes is not whole RGB entries",
+                palette.len()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// A PNG decoded row by row. Interlaced images are decoded whole first, since their rows
 /// arrive in seven passes.
 struct PngRows<R: Stream> {
@@ -215,6 +230,7 @@ impl<R: Stream> PngRows<R> {
             limits.streamed
         };
         PixelLimits::check(name, info.width, info.height, limit)?;
+        check_palette(name, info)?;
         let (colour, bits) = reader.output_color_type();
         let channels = match colour {
             png::ColorType::Grayscale => 1,
