@@ -388,6 +388,7 @@ mod damaged {
         ("bad-bit-depth.png", "base.png", ""),
         ("bad-colour-type.png", "base.png", ""),
         ("palette-missing.png", "grey8.png", "row 0"),
+        ("palette-ragged.png", "grey8.png", "PLTE chunk of 7 bytes"),
         ("chunk-length-huge.png", "base.png", ""),
         ("zero-width.png", "base.png", ""),
         ("zero-height.png", "base.png", ""),
