@@ -136,7 +136,7 @@ fn read<R: Stream + 'static>(
     match reader.format() {
         Some(ImageFormat::Png) => Ok(Box::new(PngRows::new(name, reader.into_inner(), limits)?)),
         Some(ImageFormat::Jpeg) => {
-            // The JPEG decoder fills a missing end with grey instead of failing: check first.
+            // The JPEG decoder fills missing data with grey instead of failing: check first.
             let mut bytes = Vec::new();
             reader
                 .into_inner()
@@ -145,12 +145,7 @@ fn read<R: Stream + 'static>(
                     path: name.to_owned(),
                     cause,
                 })?;
-            if !jpeg_complete(&bytes) {
-                return Err(Error::decode(
-                    name,
-                    "file is truncated (no JPEG end-of-image marker)",
-                ));
-            }
+            check_jpeg(&bytes).map_err(|cause| Error::decode(name, cause))?;
             let reader = ImageReader::with_format(Cursor::new(bytes), ImageFormat::Jpeg);
             Ok(Box::new(WholeRows::decode(name, reader, limits.whole)?))
         }
@@ -159,10 +154,13 @@ fn read<R: Stream + 'static>(
     }
 }
 
-/// Whether a JPEG's markers, followed from the start, reach its end-of-image marker: a file
-/// cut short never does. Segments are skipped by their length, and entropy-coded data up to
-/// the next marker that is not a stuffed zero, a restart or a fill byte.
-fn jpeg_complete(data: &[u8]) -> bool {
+/// Checks that a JPEG's markers, followed from the start, reach its end-of-image marker (a file
+/// cut short never does), and that its scans hold at least a bit for each 8x8 block the frame
+/// header claims (every block's DC coefficient takes one), which a forged size does not.
+/// Segments are skipped by their length, and entropy-coded data up to the next marker that is
+/// not a stuffed zero, a restart or a fill byte.
+fn check_jpeg(data: &[u8]) -> Result<(), String> {
+    let (mut blocks, mut scan_bytes) = (0u64, 0u64);
     let mut at = 2; // past the start-of-image marker
     while at + 1 < data.len() {
         if data[at] != 0xff {
@@ -170,25 +168,63 @@ fn jpeg_complete(data: &[u8]) -> bool {
             continue;
         }
         match data[at + 1] {
-            0xd9 => return true,
+            0xd9 if scan_bytes * 8 < blocks => {
+                return Err(format!(
+                    "scan data too short for the size in its header \
+                     ({scan_bytes} bytes for {blocks} blocks of 8x8)"
+                ));
+            }
+            0xd9 => return Ok(()),
             0xff => at += 1,
             0x00 | 0x01 | 0xd0..=0xd7 => at += 2,
             marker => {
-                let Some(len) = data.get(at + 2..at + 4) else {
-                    return false;
+                let Some(&[len_high, len_low]) = data.get(at + 2..at + 4) else {
+                    break;
                 };
-                at += 2 + usize::from(u16::from_be_bytes([len[0], len[1]]));
+                let end = at + 2 + usize::from(u16::from_be_bytes([len_high, len_low]));
+                // Frame headers: SOF0 to SOF15 but DHT (c4), JPG (c8) and DAC (cc).
+                if matches!(data[at + 1], 0xc0..=0xcf) && !matches!(marker, 0xc4 | 0xc8 | 0xcc) {
+                    let header = data.get(at + 4..end.min(data.len())).unwrap_or_default();
+                    blocks = blocks.max(frame_blocks(header));
+                }
+                at = end;
                 if marker == 0xda {
+                    let start = at;
                     while let Some(&[byte, next]) = data.get(at..at + 2)
                         && (byte != 0xff || matches!(next, 0x00 | 0xd0..=0xd7 | 0xff))
                     {
                         at += 1;
                     }
+                    scan_bytes += at.saturating_sub(start) as u64;
                 }
             }
         }
     }
-    false
+    Err("file is truncated (no JPEG end-of-image marker)".into())
+}
+
+/// The 8x8 blocks of all components of a JPEG frame header (after its length field):
+/// precision, height, width, component count, then id, sampling factors and table of each.
+fn frame_blocks(header: &[u8]) -> u64 {
+    let Some(&[_, h_high, h_low, w_high, w_low, _]) = header.get(..6) else {
+        return 0;
+    };
+    let height = u64::from(u16::from_be_bytes([h_high, h_low]));
+    let width = u64::from(u16::from_be_bytes([w_high, w_low]));
+    let sampling: Vec<(u64, u64)> = header[6..]
+        .chunks_exact(3)
+        .map(|c| (u64::from(c[1] >> 4).max(1), u64::from(c[1] & 15).max(1)))
+        .collect();
+    let h_max = sampling.iter().map(|s| s.0).max().unwrap_or(1);
+    let v_max = sampling.iter().map(|s| s.1).max().unwrap_or(1);
+    sampling
+        .iter()
+        .map(|(h, v)| {
+            let columns = (width * h).div_ceil(h_max).div_ceil(8);
+            let rows = (height * v).div_ceil(v_max).div_ceil(8);
+            columns * rows
+        })
+        .sum()
 }
 
 /// Refuses a palette that is not whole RGB entries, which the PNG decoder (png 0.18.1) panics
