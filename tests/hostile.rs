@@ -525,7 +525,8 @@ mod forged_sizes {
         assert_refused_in_little_memory("huge.png", "exceeds the limit of 4294967296 pixels");
         // 3.6 * 10^9 pixels, interlaced: under the PNG limit, over the 2^28 for whole images.
         assert_refused_in_little_memory("huge-adam7.png", "exceeds the limit of 268435456");
-        assert_refused_in_little_memory("huge.jpg", "exceeds the limit of 268435456");
+        // Its scan data is checked first, and is far too short for 20000x20000.
+        assert_refused_in_little_memory("huge.jpg", "scan data too short");
         assert_refused_in_little_memory("huge.gif", "exceeds the limit of 268435456");
         assert_refused_in_little_memory("huge.bmp", "exceeds the limit of 268435456");
     }
@@ -545,17 +546,21 @@ mod forged_sizes {
         assert_refused_in_little_memory("wide.png", "");
         // A chunk that claims nearly 2 GiB in a file of a few hundred bytes.
         assert_refused_in_little_memory("chunk-length-huge.png", "");
+        // A complete 1 KiB JPEG whose header claims 16384x16384 (2^28 pixels, just within
+        // the limit): the decoder would fill out 1.5 GiB of grey and compare it.
+        assert_refused_in_little_memory("forged-size.jpg", "scan data too short");
     }
 
     /// `--resize` makes the image crate build an intermediate image of the second image's
-    /// width by the first one's height, held to the limit like the images: two 1 KiB JPEGs
+    /// width by the first one's height, held to the limit like the images: two tiny PNGs
     /// that claim 16x65535 and 65535x16 pixels would make it 64 GiB. (Found by the fuzzer.)
     #[test]
     fn resize_intermediate_is_within_the_limit() {
         let dir = tempfile::tempdir().unwrap();
-        let (tall, wide) = (dir.path().join("tall.jpg"), dir.path().join("wide.jpg"));
-        std::fs::write(&tall, generate::forged_jpeg(16, 65535)).unwrap();
-        std::fs::write(&wide, generate::forged_jpeg(65535, 16)).unwrap();
+        let (tall, wide) = (dir.path().join("tall.png"), dir.path().join("wide.png"));
+        let png = |w, h| generate::header_only_png(w, h, generate::RGB, 8, false);
+        std::fs::write(&tall, png(16, 65535)).unwrap();
+        std::fs::write(&wide, png(65535, 16)).unwrap();
         let (out, rss) = diffimg_with_rss(&[tall.as_os_str(), wide.as_os_str(), os("--resize")]);
         assert_error(&out, "65535x65535 pixels exceeds the limit");
         assert!(rss < SMALL, "peak memory {rss} bytes");
