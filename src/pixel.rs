@@ -155,6 +155,8 @@ pub trait Sample:
     const ZERO: Self;
     const MAX: Self;
     fn abs_diff(self, other: Self) -> Self;
+    /// The samples of `samples`, when they are of this type.
+    fn slice_mut(samples: &mut Samples) -> Option<&mut [Self]>;
 }
 
 impl Sample for u8 {
@@ -163,6 +165,12 @@ impl Sample for u8 {
     fn abs_diff(self, other: u8) -> u8 {
         u8::abs_diff(self, other)
     }
+    fn slice_mut(samples: &mut Samples) -> Option<&mut [u8]> {
+        match samples {
+            Samples::U8(v) => Some(v),
+            Samples::U16(_) => None,
+        }
+    }
 }
 
 impl Sample for u16 {
@@ -170,6 +178,12 @@ impl Sample for u16 {
     const MAX: u16 = u16::MAX;
     fn abs_diff(self, other: u16) -> u16 {
         u16::abs_diff(self, other)
+    }
+    fn slice_mut(samples: &mut Samples) -> Option<&mut [u16]> {
+        match samples {
+            Samples::U16(v) => Some(v),
+            Samples::U8(_) => None,
+        }
     }
 }
 

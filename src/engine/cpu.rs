@@ -25,10 +25,9 @@ impl Engine for CpuEngine {
         &mut self,
         band: &Band,
         ignore_alpha: bool,
-        diff: Option<&mut Samples>,
+        mut diff: Option<&mut Samples>,
     ) -> Result<Stats, Error> {
         let range = band.counted();
-        let len = range.len();
         let mask = band.layout.counted_mask(ignore_alpha);
         let alpha_max = ignore_alpha && band.layout.has_alpha();
         let rows = Rows {
@@ -37,39 +36,18 @@ impl Engine for CpuEngine {
             mask,
             alpha_max,
         };
-        if let Some(out) = diff.as_deref() {
-            debug_assert_eq!(out.depth(), band.layout.depth);
+        if let Some(out) = diff.as_deref_mut() {
+            out.reset(band.layout.depth, range.len());
         }
-        let stats = match (&band.a, &band.b, diff) {
-            (Samples::U8(a), Samples::U8(b), None) => {
-                rows.run::<u8>(band.layout.channels, &a[range.clone()], &b[range], None)
+        let channels = band.layout.channels;
+        let stats = match (&band.a, &band.b) {
+            (Samples::U8(a), Samples::U8(b)) => {
+                let out = diff.and_then(u8::slice_mut);
+                rows.run(channels, &a[range.clone()], &b[range], out)
             }
-            (Samples::U16(a), Samples::U16(b), None) => {
-                rows.run::<u16>(band.layout.channels, &a[range.clone()], &b[range], None)
-            }
-            (Samples::U8(a), Samples::U8(b), Some(out)) => {
-                out.reset(band.layout.depth, len);
-                let Samples::U8(out) = out else {
-                    unreachable!()
-                };
-                rows.run::<u8>(
-                    band.layout.channels,
-                    &a[range.clone()],
-                    &b[range],
-                    Some(out),
-                )
-            }
-            (Samples::U16(a), Samples::U16(b), Some(out)) => {
-                out.reset(band.layout.depth, len);
-                let Samples::U16(out) = out else {
-                    unreachable!()
-                };
-                rows.run::<u16>(
-                    band.layout.channels,
-                    &a[range.clone()],
-                    &b[range],
-                    Some(out),
-                )
+            (Samples::U16(a), Samples::U16(b)) => {
+                let out = diff.and_then(u16::slice_mut);
+                rows.run(channels, &a[range.clone()], &b[range], out)
             }
             _ => unreachable!("both images of a band share one layout"),
         };
