@@ -92,10 +92,7 @@ impl<T: BufRead + Seek + Send> Stream for T {}
 
 /// Opens the image at `path`, refusing headers that claim more pixels than `limits` allow.
 pub fn open(path: &Path, limits: PixelLimits) -> Result<Box<dyn RowSource>, Error> {
-    let read_error = |cause| Error::Read {
-        path: path.to_owned(),
-        cause,
-    };
+    let read_error = |cause| Error::read(path, cause);
     let file = File::open(path).map_err(read_error)?;
     if file.metadata().map_err(read_error)?.is_dir() {
         return Err(Error::decode(path, "is a directory, not an image"));
@@ -126,10 +123,7 @@ fn read<R: Stream + 'static>(
 ) -> Result<Box<dyn RowSource>, Error> {
     let mut reader = ImageReader::new(stream)
         .with_guessed_format()
-        .map_err(|e| Error::Read {
-            path: name.to_owned(),
-            cause: e,
-        })?;
+        .map_err(|cause| Error::read(name, cause))?;
     if let (None, Some(format)) = (reader.format(), by_name) {
         reader.set_format(format);
     }
@@ -141,10 +135,7 @@ fn read<R: Stream + 'static>(
             reader
                 .into_inner()
                 .read_to_end(&mut bytes)
-                .map_err(|cause| Error::Read {
-                    path: name.to_owned(),
-                    cause,
-                })?;
+                .map_err(|cause| Error::read(name, cause))?;
             check_jpeg(&bytes).map_err(|cause| Error::decode(name, cause))?;
             let reader = ImageReader::with_format(Cursor::new(bytes), ImageFormat::Jpeg);
             Ok(Box::new(WholeRows::decode(name, reader, limits.whole)?))

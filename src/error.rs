@@ -33,6 +33,13 @@ pub enum Error {
 }
 
 impl Error {
+    pub(crate) fn read(path: &Path, cause: std::io::Error) -> Error {
+        Error::Read {
+            path: path.to_owned(),
+            cause,
+        }
+    }
+
     pub(crate) fn decode(path: &Path, cause: impl fmt::Display) -> Error {
         Error::Decode {
             path: path.to_owned(),
