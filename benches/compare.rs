@@ -3,8 +3,10 @@
 //! Run with `cargo bench --bench compare [-- CASE...]` (`cargo test --benches` makes one
 //! quick pass over the 1x1 case only). For each case it makes (once, cached under
 //! `target/bench-data/`) a pair of PNG files from fixed seeds, then measures in the same run:
-//! - the floor: both files decoded at once on two threads with the `png` crate, row by row,
-//!   and whole frames for reference;
+//! - the floor: both files decoded at once on two threads with the `png` crate, row by row, in
+//!   a process of its own (this program, started again), as the tool runs; again inside this
+//!   warm process, with no start-up and every page already mapped; and whole frames in-process
+//!   for reference;
 //! - `diffimg A B` end to end (wall time, best of N, and the child's peak RSS) with the CPU
 //!   backend, the automatic choice, the CPU backend writing a diff image, and the GPU backend
 //!   when an adapter works;
@@ -617,7 +619,31 @@ fn cpu_time(usage: &libc::rusage) -> Duration {
     tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
-/// Best wall time of decoding both files at once on two threads.
+/// Decodes both files at once on two threads.
+fn decode_pair(
+    a: &Path,
+    b: &Path,
+    decode: fn(&Path) -> Result<(), BoxError>,
+) -> Result<(), BoxError> {
+    thread::scope(|s| {
+        let other = s.spawn(|| decode(b));
+        decode(a)?;
+        other.join().map_err(|_| "decoder thread panicked")?
+    })
+}
+
+/// Makes this program decode `FLOOR_ARG A B` and exit: the floor in a process of its own.
+const FLOOR_ARG: &str = "--decode-floor";
+
+/// Decodes both files row by row, exiting 2 on failure.
+fn decode_floor(a: &Path, b: &Path) {
+    if let Err(e) = decode_pair(a, b, decode_rows) {
+        eprintln!("floor: {e}");
+        std::process::exit(2);
+    }
+}
+
+/// Best wall time of decoding both files at once on two threads, in this process.
 fn time_decode(
     a: &Path,
     b: &Path,
@@ -627,12 +653,7 @@ fn time_decode(
     let mut best: Option<Measured> = None;
     for _ in 0..runs {
         let (start, cpu_start) = (Instant::now(), own_cpu_time());
-        thread::scope(|s| -> Result<(), BoxError> {
-            let other = s.spawn(|| decode(b));
-            decode(a)?;
-            other.join().map_err(|_| "decoder thread panicked")??;
-            Ok(())
-        })?;
+        decode_pair(a, b, decode)?;
         let run = Measured {
             wall: start.elapsed(),
             cpu: own_cpu_time().saturating_sub(cpu_start),
@@ -843,27 +864,39 @@ fn file_size(path: &Path) -> u64 {
     fs::metadata(path).map(|m| m.len()).unwrap_or(0)
 }
 
-const LABEL_WIDTH: usize = 28;
+const LABEL_WIDTH: usize = 30;
 
 fn print_header() {
     println!(
-        "  {:<LABEL_WIDTH$} {:>9} {:>9} {:>8} {:>9}  output",
-        "measure", "wall", "vs floor", "cpu", "max RSS"
+        "  {:<LABEL_WIDTH$} {:>9} {:>9} {:>9} {:>8} {:>9}  output",
+        "measure", "wall", "vs floor", "vs warm", "cpu", "max RSS"
     );
 }
 
-fn print_row(label: &str, outcome: &Outcome, floor: Duration) {
+/// The floors a figure is shown against: decoding in a process of its own, as the tool runs,
+/// and decoding again inside the warm bench process.
+#[derive(Clone, Copy)]
+struct Floors {
+    process: Duration,
+    warm: Duration,
+}
+
+fn print_row(label: &str, outcome: &Outcome, floors: Floors) {
+    let ratio = |wall: Duration, floor: Duration| {
+        if floor.is_zero() {
+            "-".to_string()
+        } else {
+            format!("{:.2}x", wall.as_secs_f64() / floor.as_secs_f64())
+        }
+    };
     match outcome {
         Outcome::Done(m) => {
-            let ratio = if floor.is_zero() {
-                "-".to_string()
-            } else {
-                format!("{:.2}x", m.wall.as_secs_f64() / floor.as_secs_f64())
-            };
             let rss = m.max_rss.map(megabytes).unwrap_or_else(|| "-".into());
             println!(
-                "  {label:<LABEL_WIDTH$} {:>9} {ratio:>9} {:>8} {rss:>9}  {}",
+                "  {label:<LABEL_WIDTH$} {:>9} {:>9} {:>9} {:>8} {rss:>9}  {}",
                 seconds(m.wall),
+                ratio(m.wall, floors.process),
+                ratio(m.wall, floors.warm),
                 seconds(m.cpu),
                 clip(&m.output, 40),
             );
@@ -895,25 +928,46 @@ fn bench_case(case: &Case, settings: &Settings) -> Result<(), BoxError> {
     );
     print_header();
 
-    let floor = time_decode(&a, &b, runs, decode_rows)?;
-    let floor_wall = floor.wall;
-    print_row("floor: decode rows x2", &Outcome::Done(floor), floor_wall);
+    let scratch = scratch_dir(dir);
+    fs::create_dir_all(&scratch)?;
+    let floor_args = [FLOOR_ARG.into(), a.clone().into(), b.clone().into()];
+    let own_exe = std::env::current_exe()?;
+    let process = bench_command(
+        &own_exe,
+        &floor_args,
+        &[0],
+        runs,
+        &scratch,
+        settings.timeout,
+    );
+    let Outcome::Done(process) = process else {
+        return Err("the decoding floor failed in its own process".into());
+    };
+    let warm = time_decode(&a, &b, runs, decode_rows)?;
+    let floors = Floors {
+        process: process.wall,
+        warm: warm.wall,
+    };
+    print_row("floor: decode rows x2", &Outcome::Done(process), floors);
+    print_row("  same, warm, in-process", &Outcome::Done(warm), floors);
 
     // Two whole frames must fit comfortably in memory to be worth timing.
     let frames = 2 * case.frame_bytes();
     if frames <= physical_memory() / 2 {
         let frame = time_decode(&a, &b, runs, decode_frame)?;
-        print_row("decode frames x2", &Outcome::Done(frame), floor_wall);
+        print_row(
+            "decode frames x2, in-process",
+            &Outcome::Done(frame),
+            floors,
+        );
     } else {
-        let label = "decode frames x2";
+        let label = "decode frames x2, in-process";
         println!(
             "  {label:<LABEL_WIDTH$} skipped: two frames take {}",
             megabytes(frames)
         );
     }
 
-    let scratch = scratch_dir(dir);
-    fs::create_dir_all(&scratch)?;
     let diff_png = scratch.join("diff.png");
     let pair = [a.clone().into_os_string(), b.clone().into_os_string()];
     let with = |extra: &[&str]| -> Vec<OsString> {
@@ -947,7 +1001,7 @@ fn bench_case(case: &Case, settings: &Settings) -> Result<(), BoxError> {
             (Outcome::Failed(why), true) => {
                 println!("  {label:<LABEL_WIDTH$} gpu: unavailable ({why})")
             }
-            _ => print_row(label, &outcome, floor_wall),
+            _ => print_row(label, &outcome, floors),
         }
         let _ = fs::remove_file(&diff_png);
     }
@@ -967,7 +1021,7 @@ fn bench_case(case: &Case, settings: &Settings) -> Result<(), BoxError> {
             &scratch,
             settings.timeout,
         );
-        print_row(&format!("peer {}", peer.label), &outcome, floor_wall);
+        print_row(&format!("peer {}", peer.label), &outcome, floors);
         let _ = fs::remove_file(&out);
     }
     let _ = fs::remove_dir_all(&scratch);
@@ -1120,7 +1174,10 @@ fn run() -> Result<(), BoxError> {
             .map_or("5 small / 3 large".to_string(), |n| n.to_string()),
         settings.timeout.as_secs()
     );
-    println!("  floor  = png crate decoding both files at once on 2 threads, row by row");
+    println!(
+        "  floor  = png crate decoding both files at once on 2 threads, row by row, in a new \
+         process like the tool's (`vs floor`) and again in this warm process (`vs warm`)"
+    );
 
     fs::create_dir_all(&settings.data_dir)?;
     if !reset_peak_rss() {
@@ -1169,6 +1226,13 @@ fn main() {
     // SAFETY: mallopt only changes an allocator setting; called before any other thread exists.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    if let [flag, a, b] = &args[..]
+        && flag == FLOOR_ARG
+    {
+        decode_floor(Path::new(a), Path::new(b));
+        return;
     }
     if let Err(e) = run() {
         eprintln!("bench error: {e}");

@@ -13,6 +13,7 @@ use image::imageops::FilterType;
 
 use crate::decode::{self, Header, PixelLimits, RowSource, WholeRows};
 use crate::engine::choice::{AutoOptions, Backend, Choice};
+use crate::engine::cpu::CpuEngine;
 use crate::engine::gpu::GpuOptions;
 use crate::engine::{Band, Engine, Stats};
 use crate::error::Error;
@@ -138,7 +139,18 @@ fn compare_sources(
         )?),
         None => None,
     };
-    let mut engine = Choice::new(options.backend, options.auto, &options.gpu, header.pixels())?;
+    // While both decoders keep the cores busy, splitting bands between threads only adds
+    // hand-overs: one thread diffs several times faster than either decodes.
+    let cpu = CpuEngine {
+        parallel: !(source_a.decodes_as_read() && source_b.decodes_as_read()),
+    };
+    let mut engine = Choice::new(
+        options.backend,
+        options.auto,
+        &options.gpu,
+        header.pixels(),
+        cpu,
+    )?;
     let stats = run_bands([source_a, source_b], header, options, &mut engine, writer)?;
     notes.extend(engine.notes().iter().cloned());
     Ok(Report {

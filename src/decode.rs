@@ -84,6 +84,11 @@ pub trait RowSource: Send {
 
     /// Reads the next `rows` rows into `dst`, resized to hold them.
     fn read_rows(&mut self, rows: u32, dst: &mut Samples) -> Result<(), Error>;
+
+    /// Whether reading rows decodes them, rather than copying rows decoded beforehand.
+    fn decodes_as_read(&self) -> bool {
+        false
+    }
 }
 
 /// Byte streams the decoders read.
@@ -343,6 +348,10 @@ impl<R: Stream> PngRows<R> {
 impl<R: Stream> RowSource for PngRows<R> {
     fn header(&self) -> Header {
         self.header
+    }
+
+    fn decodes_as_read(&self) -> bool {
+        self.frame.is_none()
     }
 
     fn read_rows(&mut self, rows: u32, dst: &mut Samples) -> Result<(), Error> {

@@ -121,7 +121,7 @@ fn assert_matches_cpu(gpu: &mut GpuEngine, band: &Band, ignore_alpha: bool, diff
     let mut cpu_diff = Samples::zeroed(band.layout.depth, 0);
     // Stale contents that the engine must replace.
     let mut gpu_diff = Samples::U8(vec![7; 5]);
-    let expected = CpuEngine
+    let expected = CpuEngine::default()
         .diff_band(band, ignore_alpha, diff.then_some(&mut cpu_diff))
         .unwrap();
     let got = gpu

@@ -63,16 +63,17 @@ pub struct Choice {
 }
 
 impl Choice {
-    /// Starts the engines `backend` asks for, for an image of `pixels` pixels. Only
-    /// `Backend::Gpu` fails, when the GPU cannot start.
+    /// Starts the engines `backend` asks for, for an image of `pixels` pixels, with `cpu` as
+    /// the CPU engine. Only `Backend::Gpu` fails, when the GPU cannot start.
     pub fn new(
         backend: Backend,
         auto: AutoOptions,
         gpu_options: &GpuOptions,
         pixels: u64,
+        cpu: CpuEngine,
     ) -> Result<Choice, Error> {
         let mut engines = Choice {
-            cpu: CpuEngine,
+            cpu,
             gpu: None,
             search: None,
             strict: backend == Backend::Gpu,

@@ -17,8 +17,19 @@ const MIN_SAMPLES_PER_TASK: usize = 1 << 16;
 /// Pixels whose differences fit a `u32` accumulator per channel: 65535 * 65536 < 2^32.
 const SEGMENT_PIXELS: usize = 1 << 16;
 
-#[derive(Clone, Copy, Debug, Default)]
-pub struct CpuEngine;
+/// The CPU engine. With `parallel`, a band's rows are split between rayon's threads; without,
+/// the band is diffed on the calling thread, which is faster when other threads (decoders)
+/// already keep every core busy.
+#[derive(Clone, Copy, Debug)]
+pub struct CpuEngine {
+    pub parallel: bool,
+}
+
+impl Default for CpuEngine {
+    fn default() -> CpuEngine {
+        CpuEngine { parallel: true }
+    }
+}
 
 impl Engine for CpuEngine {
     fn info(&self) -> EngineInfo {
@@ -35,6 +46,7 @@ impl Engine for CpuEngine {
         let mask = band.layout.counted_mask(ignore_alpha);
         let alpha_max = ignore_alpha && band.layout.has_alpha();
         let rows = Rows {
+            parallel: self.parallel,
             width: band.width as usize,
             y: band.y,
             mask,
@@ -62,6 +74,7 @@ impl Engine for CpuEngine {
 /// What every row of a band shares.
 #[derive(Clone, Copy)]
 struct Rows {
+    parallel: bool,
     width: usize,
     y: u32,
     mask: u8,
@@ -83,6 +96,9 @@ impl Rows {
         let row_len = self.width * C;
         if row_len == 0 {
             return Stats::default();
+        }
+        if !self.parallel {
+            return self.rows::<T, C>(self.y, a, b, out);
         }
         let rows_per_task = MIN_SAMPLES_PER_TASK.div_ceil(row_len);
         let chunk = rows_per_task * row_len;
@@ -327,6 +343,46 @@ mod tests {
                         "{C} channels, width {width}, counted {counted:?}"
                     );
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn one_thread_and_many_agree() {
+        use crate::pixel::{Depth, Layout};
+        let mut rng = fastrand::Rng::with_seed(11);
+        // Enough rows for several tasks; one row in five edited, the rest equal.
+        let (width, rows) = (300u32, 700u32);
+        let len = (width * rows * 4) as usize;
+        let a = random(&mut rng, len);
+        let mut b = a.clone();
+        for row in (0..rows as usize).step_by(5) {
+            let i = row * width as usize * 4 + rng.usize(..width as usize * 4);
+            b[i] = b[i].wrapping_add(rng.u8(1..));
+        }
+        let band = Band {
+            width,
+            y: 40,
+            rows,
+            halo_above: 0,
+            halo_below: 0,
+            layout: Layout::new(4, Depth::Eight),
+            a: Samples::U8(a),
+            b: Samples::U8(b),
+        };
+        for ignore_alpha in [false, true] {
+            let run = |parallel| {
+                let mut diff = Samples::U8(Vec::new());
+                let stats = CpuEngine { parallel }
+                    .diff_band(&band, ignore_alpha, Some(&mut diff))
+                    .unwrap();
+                (stats, diff)
+            };
+            let (one, many) = (run(false), run(true));
+            assert_eq!(one.0, many.0);
+            assert!(one.1.as_bytes() == many.1.as_bytes(), "diff pixels differ");
+            if !ignore_alpha {
+                assert_eq!(one.0.differing, u64::from(rows).div_ceil(5));
             }
         }
     }

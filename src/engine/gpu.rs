@@ -1159,7 +1159,7 @@ mod tests {
             b: Samples::U8(b),
         };
         let (mut expected, mut got) = (Samples::U8(Vec::new()), Samples::U8(Vec::new()));
-        let cpu = CpuEngine
+        let cpu = CpuEngine::default()
             .diff_band(&band, false, Some(&mut expected))
             .unwrap();
         assert_eq!(engine.diff_band(&band, false, Some(&mut got)).unwrap(), cpu);
