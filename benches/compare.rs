@@ -2,24 +2,25 @@
 //!
 //! Run with `cargo bench --bench compare [-- CASE...]` (`cargo test --benches` makes one
 //! quick pass over the 1x1 case only). For each case it makes (once, cached under
-//! `target/bench-data/`) a pair of PNG files from fixed seeds, then measures in the same run:
+//! `target/bench-data/`) a pair of PNG files from fixed seeds, then measures, one run of each
+//! in turn, round after round:
 //! - the floor: both files decoded at once on two threads with the `png` crate, row by row, in
 //!   a process of its own (this program, started again), as the tool runs; again inside this
 //!   warm process, with no start-up and every page already mapped; and whole frames in-process
 //!   for reference;
-//! - `diffimg A B` end to end (wall time, best of N, and the child's peak RSS) with the CPU
-//!   backend, the automatic choice, the CPU backend writing a diff image, and the GPU backend
-//!   when an adapter works;
+//! - `diffimg A B` end to end (median and best wall time of N runs, and the child's peak RSS)
+//!   with the CPU backend, the automatic choice, the CPU backend writing a diff image, and the
+//!   GPU backend when an adapter works;
 //! - peer tools found on `PATH`.
 //!
 //! A `diffimg` run that fails is shown with its exit status and first line of stderr, so the
 //! harness runs before the tool is complete. Environment: `BENCH_RUNS` (runs per figure,
-//! default 5 for small cases and 3 for large ones), `BENCH_TIMEOUT` (seconds allowed for one
+//! default 20 for small cases and 5 for large ones), `BENCH_TIMEOUT` (seconds allowed for one
 //! command, default 600), `BENCH_BIN` (another `diffimg` binary to measure instead of this
 //! build's, e.g. an older one for comparison).
 
 use std::error::Error;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -138,7 +139,7 @@ impl Case {
     }
 
     fn default_runs(&self) -> usize {
-        if self.pixels() >= LARGE_PIXELS { 3 } else { 5 }
+        if self.pixels() >= LARGE_PIXELS { 5 } else { 20 }
     }
 }
 
@@ -643,46 +644,101 @@ fn decode_floor(a: &Path, b: &Path) {
     }
 }
 
-/// Best wall time of decoding both files at once on two threads, in this process.
-fn time_decode(
-    a: &Path,
-    b: &Path,
-    runs: usize,
-    decode: fn(&Path) -> Result<(), BoxError>,
-) -> Result<Measured, BoxError> {
-    let mut best: Option<Measured> = None;
-    for _ in 0..runs {
-        let (start, cpu_start) = (Instant::now(), own_cpu_time());
-        decode_pair(a, b, decode)?;
-        let run = Measured {
-            wall: start.elapsed(),
-            cpu: own_cpu_time().saturating_sub(cpu_start),
+/// How one row of a case's table is measured, once per round.
+enum Job {
+    /// Decoding both files at once on two threads, in this process.
+    InProcess(fn(&Path) -> Result<(), BoxError>),
+    /// A command; exit codes in `ok_codes` count as success.
+    Command {
+        program: PathBuf,
+        args: Vec<OsString>,
+        ok_codes: &'static [i32],
+    },
+}
+
+/// A row of a case's table and the runs measured for it so far.
+struct Row {
+    label: String,
+    job: Job,
+    /// Wall and CPU time of each run.
+    times: Vec<(Duration, Duration)>,
+    max_rss: Option<u64>,
+    /// First line of standard output of the last run.
+    output: String,
+    /// Why the row stopped being measured.
+    failed: Option<String>,
+    /// A failure means "not available here" rather than an error (the GPU row).
+    optional: bool,
+}
+
+impl Row {
+    fn new(label: impl Into<String>, job: Job) -> Row {
+        Row {
+            label: label.into(),
+            job,
+            times: Vec::new(),
             max_rss: None,
             output: String::new(),
-        };
-        if best.as_ref().is_none_or(|m| run.wall < m.wall) {
-            best = Some(run);
+            failed: None,
+            optional: false,
         }
     }
-    best.ok_or_else(|| "no runs".into())
+
+    fn command(label: impl Into<String>, program: &Path, args: Vec<OsString>) -> Row {
+        let ok_codes = &[0, 1];
+        let program = program.to_owned();
+        Row::new(
+            label,
+            Job::Command {
+                program,
+                args,
+                ok_codes,
+            },
+        )
+    }
+
+    /// Measures one more run, unless an earlier one failed.
+    fn run(&mut self, a: &Path, b: &Path, scratch: &Path, timeout: Duration) {
+        if self.failed.is_some() {
+            return;
+        }
+        match &self.job {
+            Job::InProcess(decode) => {
+                let (start, cpu_start) = (Instant::now(), own_cpu_time());
+                match decode_pair(a, b, *decode) {
+                    Ok(()) => {
+                        let cpu = own_cpu_time().saturating_sub(cpu_start);
+                        self.times.push((start.elapsed(), cpu));
+                    }
+                    Err(e) => self.failed = Some(e.to_string()),
+                }
+            }
+            Job::Command {
+                program,
+                args,
+                ok_codes,
+            } => match run_command(program, args, ok_codes, scratch, timeout) {
+                Ok((wall, usage, output)) => {
+                    self.times.push((wall, cpu_time(&usage)));
+                    let rss = usage.ru_maxrss as u64 * 1024;
+                    self.max_rss = Some(self.max_rss.unwrap_or(0).max(rss));
+                    self.output = output;
+                }
+                Err(why) => self.failed = Some(why),
+            },
+        }
+    }
+
+    /// Median wall time.
+    fn wall(&self) -> Option<Duration> {
+        median(self.times.iter().map(|t| t.0).collect())
+    }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Running commands
-// ---------------------------------------------------------------------------------------------
-
-/// The best run of something measured, with the largest peak memory seen over all runs.
-struct Measured {
-    wall: Duration,
-    cpu: Duration,
-    max_rss: Option<u64>,
-    /// First line of standard output of the best run.
-    output: String,
-}
-
-enum Outcome {
-    Done(Measured),
-    Failed(String),
+fn median(mut values: Vec<Duration>) -> Option<Duration> {
+    values.sort();
+    let n = values.len();
+    (n > 0).then(|| (values[(n - 1) / 2] + values[n / 2]) / 2)
 }
 
 struct Exit {
@@ -738,80 +794,54 @@ fn first_line(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// Runs a command `runs` times; exit codes in `ok_codes` count as success. Stops at the first
-/// failure and describes it.
-fn bench_command(
+/// Runs a command once: its wall time, resource usage and first line of output, or why it
+/// failed (an exit code not in `ok_codes`, with its first line of stderr).
+fn run_command(
     program: &Path,
     args: &[OsString],
     ok_codes: &[i32],
-    runs: usize,
     scratch: &Path,
     timeout: Duration,
-) -> Outcome {
+) -> Result<(Duration, libc::rusage, String), String> {
     let (out_path, err_path) = (scratch.join("stdout.txt"), scratch.join("stderr.txt"));
-    let mut best: Option<Measured> = None;
-    let mut max_rss = 0u64;
-    for _ in 0..runs {
-        // A spawned child's peak RSS starts at this process's peak (exec records the high
-        // water mark of the address space it replaces), so bring ours down to what is resident.
-        reset_peak_rss();
-        let spawned = File::create(&out_path).and_then(|out| {
-            let err = File::create(&err_path)?;
-            let start = Instant::now();
-            let child = Command::new(program)
-                .args(args)
-                .stdin(Stdio::null())
-                .stdout(out)
-                .stderr(err)
-                .spawn()?;
-            Ok((child, start))
-        });
-        let (child, start) = match spawned {
-            Ok(spawned) => spawned,
-            Err(e) => return Outcome::Failed(format!("cannot start: {e}")),
-        };
-        // The child is reaped by wait4 below; `Child` itself never waits.
-        let exit = match wait_pid(child.id() as libc::pid_t, start, timeout) {
-            Ok(exit) => exit,
-            Err(e) => return Outcome::Failed(e),
-        };
-        let status = exit.status;
-        let code = if libc::WIFEXITED(status) {
-            libc::WEXITSTATUS(status)
+    // A spawned child's peak RSS starts at this process's peak (exec records the high water
+    // mark of the address space it replaces), so bring ours down to what is resident.
+    reset_peak_rss();
+    let spawned = File::create(&out_path).and_then(|out| {
+        let err = File::create(&err_path)?;
+        let start = Instant::now();
+        let child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()?;
+        Ok((child, start))
+    });
+    let (child, start) = spawned.map_err(|e| format!("cannot start: {e}"))?;
+    // The child is reaped by wait4 below; `Child` itself never waits.
+    let exit = wait_pid(child.id() as libc::pid_t, start, timeout)?;
+    let status = exit.status;
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    if !libc::WIFEXITED(status) || !ok_codes.contains(&code) {
+        let how = if libc::WIFSIGNALED(status) {
+            format!("killed by signal {}", libc::WTERMSIG(status))
         } else {
-            -1
+            format!("exit {code}")
         };
-        if !libc::WIFEXITED(status) || !ok_codes.contains(&code) {
-            let how = if libc::WIFSIGNALED(status) {
-                format!("killed by signal {}", libc::WTERMSIG(status))
-            } else {
-                format!("exit {code}")
-            };
-            let line = first_line(&err_path);
-            let line = if line.is_empty() {
-                first_line(&out_path)
-            } else {
-                line
-            };
-            return Outcome::Failed(format!("{how}: {}", clip(&line, 90)));
-        }
-        max_rss = max_rss.max(exit.usage.ru_maxrss as u64 * 1024);
-        if best.as_ref().is_none_or(|m| exit.wall < m.wall) {
-            best = Some(Measured {
-                wall: exit.wall,
-                cpu: cpu_time(&exit.usage),
-                max_rss: None,
-                output: first_line(&out_path),
-            });
-        }
+        let line = first_line(&err_path);
+        let line = if line.is_empty() {
+            first_line(&out_path)
+        } else {
+            line
+        };
+        return Err(format!("{how}: {}", clip(&line, 90)));
     }
-    match best {
-        Some(mut m) => {
-            m.max_rss = Some(max_rss);
-            Outcome::Done(m)
-        }
-        None => Outcome::Failed("no runs".into()),
-    }
+    Ok((exit.wall, exit.usage, first_line(&out_path)))
 }
 
 /// Lowers this process's peak RSS to its current RSS (Linux `clear_refs` value 5).
@@ -868,8 +898,8 @@ const LABEL_WIDTH: usize = 30;
 
 fn print_header() {
     println!(
-        "  {:<LABEL_WIDTH$} {:>9} {:>9} {:>9} {:>8} {:>9}  output",
-        "measure", "wall", "vs floor", "vs warm", "cpu", "max RSS"
+        "  {:<LABEL_WIDTH$} {:>9} {:>9} {:>9} {:>9} {:>8} {:>9}  output",
+        "measure", "wall", "vs floor", "vs warm", "best", "cpu", "max RSS"
     );
 }
 
@@ -881,28 +911,39 @@ struct Floors {
     warm: Duration,
 }
 
-fn print_row(label: &str, outcome: &Outcome, floors: Floors) {
-    let ratio = |wall: Duration, floor: Duration| {
+fn print_row(row: &Row, floors: Floors) {
+    let label = &row.label;
+    if let Some(why) = &row.failed {
+        let what = if row.optional {
+            "unavailable"
+        } else {
+            "failed"
+        };
+        println!("  {label:<LABEL_WIDTH$} {what}: {why}");
+        return;
+    }
+    let (Some(wall), Some(best)) = (row.wall(), row.times.iter().map(|t| t.0).min()) else {
+        println!("  {label:<LABEL_WIDTH$} no runs");
+        return;
+    };
+    let cpu = median(row.times.iter().map(|t| t.1).collect()).unwrap_or_default();
+    let ratio = |floor: Duration| {
         if floor.is_zero() {
             "-".to_string()
         } else {
             format!("{:.2}x", wall.as_secs_f64() / floor.as_secs_f64())
         }
     };
-    match outcome {
-        Outcome::Done(m) => {
-            let rss = m.max_rss.map(megabytes).unwrap_or_else(|| "-".into());
-            println!(
-                "  {label:<LABEL_WIDTH$} {:>9} {:>9} {:>9} {:>8} {rss:>9}  {}",
-                seconds(m.wall),
-                ratio(m.wall, floors.process),
-                ratio(m.wall, floors.warm),
-                seconds(m.cpu),
-                clip(&m.output, 40),
-            );
-        }
-        Outcome::Failed(why) => println!("  {label:<LABEL_WIDTH$} failed: {why}"),
-    }
+    let rss = row.max_rss.map(megabytes).unwrap_or_else(|| "-".into());
+    println!(
+        "  {label:<LABEL_WIDTH$} {:>9} {:>9} {:>9} {:>9} {:>8} {rss:>9}  {}",
+        seconds(wall),
+        ratio(floors.process),
+        ratio(floors.warm),
+        seconds(best),
+        seconds(cpu),
+        clip(&row.output, 40),
+    );
 }
 
 struct Settings {
@@ -918,7 +959,7 @@ fn bench_case(case: &Case, settings: &Settings) -> Result<(), BoxError> {
     let runs = settings.runs.unwrap_or_else(|| case.default_runs());
     println!();
     println!(
-        "== {}: {}x{} {}, files {} + {}, best of {runs} ==",
+        "== {}: {}x{} {}, files {} + {}, {runs} runs ==",
         case.name,
         case.width,
         case.height,
@@ -930,101 +971,118 @@ fn bench_case(case: &Case, settings: &Settings) -> Result<(), BoxError> {
 
     let scratch = scratch_dir(dir);
     fs::create_dir_all(&scratch)?;
-    let floor_args = [FLOOR_ARG.into(), a.clone().into(), b.clone().into()];
-    let own_exe = std::env::current_exe()?;
-    let process = bench_command(
-        &own_exe,
-        &floor_args,
-        &[0],
-        runs,
-        &scratch,
-        settings.timeout,
-    );
-    let Outcome::Done(process) = process else {
-        return Err("the decoding floor failed in its own process".into());
-    };
-    let warm = time_decode(&a, &b, runs, decode_rows)?;
-    let floors = Floors {
-        process: process.wall,
-        warm: warm.wall,
-    };
-    print_row("floor: decode rows x2", &Outcome::Done(process), floors);
-    print_row("  same, warm, in-process", &Outcome::Done(warm), floors);
-
+    let floor_args = vec![FLOOR_ARG.into(), a.clone().into(), b.clone().into()];
+    let mut rows = vec![
+        Row::command(
+            "floor: decode rows x2",
+            &std::env::current_exe()?,
+            floor_args,
+        ),
+        Row::new("  same, warm, in-process", Job::InProcess(decode_rows)),
+    ];
     // Two whole frames must fit comfortably in memory to be worth timing.
     let frames = 2 * case.frame_bytes();
-    if frames <= physical_memory() / 2 {
-        let frame = time_decode(&a, &b, runs, decode_frame)?;
-        print_row(
-            "decode frames x2, in-process",
-            &Outcome::Done(frame),
-            floors,
-        );
-    } else {
+    let frames_fit = frames <= physical_memory() / 2;
+    if frames_fit {
         let label = "decode frames x2, in-process";
-        println!(
-            "  {label:<LABEL_WIDTH$} skipped: two frames take {}",
-            megabytes(frames)
-        );
+        rows.push(Row::new(label, Job::InProcess(decode_frame)));
     }
 
     let diff_png = scratch.join("diff.png");
     let pair = [a.clone().into_os_string(), b.clone().into_os_string()];
-    let with = |extra: &[&str]| -> Vec<OsString> {
+    let with = |extra: &[&OsStr]| -> Vec<OsString> {
         let mut args = pair.to_vec();
         args.extend(extra.iter().map(OsString::from));
         args
     };
-    let mut cpu_diff = with(&["--backend", "cpu", "-f"]);
-    cpu_diff.push(diff_png.clone().into_os_string());
-    // The GPU row doubles as the probe for an adapter: its failure means "unavailable".
-    let variants = [
-        ("diffimg cpu ratio-only", with(&["--backend", "cpu"]), false),
-        (
-            "diffimg auto ratio-only",
-            with(&["--backend", "auto"]),
-            false,
+    let tool = &settings.binary;
+    let flag = |s: &'static str| OsStr::new(s);
+    rows.extend([
+        Row::command(
+            "diffimg cpu ratio-only",
+            tool,
+            with(&[flag("--backend"), flag("cpu")]),
         ),
-        ("diffimg cpu + diff image", cpu_diff, false),
-        ("diffimg gpu ratio-only", with(&["--backend", "gpu"]), true),
-    ];
-    for (label, args, gpu) in &variants {
-        let outcome = bench_command(
-            &settings.binary,
-            args,
-            &[0, 1],
-            runs,
-            &scratch,
-            settings.timeout,
-        );
-        match (&outcome, gpu) {
-            (Outcome::Failed(why), true) => {
-                println!("  {label:<LABEL_WIDTH$} gpu: unavailable ({why})")
+        Row::command(
+            "diffimg auto ratio-only",
+            tool,
+            with(&[flag("--backend"), flag("auto")]),
+        ),
+        Row::command(
+            "diffimg cpu + diff image",
+            tool,
+            with(&[
+                flag("--backend"),
+                flag("cpu"),
+                flag("-f"),
+                diff_png.as_os_str(),
+            ]),
+        ),
+        Row {
+            optional: true,
+            ..Row::command(
+                "diffimg gpu ratio-only",
+                tool,
+                with(&[flag("--backend"), flag("gpu")]),
+            )
+        },
+    ]);
+    let mut missing = Vec::new();
+    for peer in PEERS {
+        match find_on_path(peer.name) {
+            Some(program) => {
+                let out = scratch.join(format!("{}.png", peer.name));
+                rows.push(Row::new(
+                    format!("peer {}", peer.label),
+                    Job::Command {
+                        program,
+                        args: (peer.args)(&a, &b, &out),
+                        ok_codes: peer.ok_codes,
+                    },
+                ));
             }
-            _ => print_row(label, &outcome, floors),
+            None => missing.push(peer.name),
         }
-        let _ = fs::remove_file(&diff_png);
     }
 
-    for peer in PEERS {
-        let Some(program) = find_on_path(peer.name) else {
-            println!("  peer {}: not installed", peer.name);
-            continue;
-        };
-        let out = scratch.join(format!("{}.png", peer.name));
-        let args: Vec<OsString> = (peer.args)(&a, &b, &out);
-        let outcome = bench_command(
-            &program,
-            &args,
-            peer.ok_codes,
-            runs,
-            &scratch,
-            settings.timeout,
-        );
-        print_row(&format!("peer {}", peer.label), &outcome, floors);
-        let _ = fs::remove_file(&out);
+    // Round after round over every row, in a new order each round, so that the machine
+    // drifting during a case, or one run slowing the next, weighs on all rows alike.
+    let mut rng = fastrand::Rng::with_seed(1);
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    for _ in 0..runs {
+        rng.shuffle(&mut order);
+        for &i in &order {
+            rows[i].run(&a, &b, &scratch, settings.timeout);
+            for leftover in fs::read_dir(&scratch)?.flatten() {
+                if leftover.path().extension().is_some_and(|e| e == "png") {
+                    let _ = fs::remove_file(leftover.path());
+                }
+            }
+        }
     }
     let _ = fs::remove_dir_all(&scratch);
+
+    let floor = |row: &Row| {
+        row.wall()
+            .ok_or_else(|| format!("{}: {:?}", row.label, row.failed))
+    };
+    let floors = Floors {
+        process: floor(&rows[0])?,
+        warm: floor(&rows[1])?,
+    };
+    for (i, row) in rows.iter().enumerate() {
+        print_row(row, floors);
+        if i == 1 && !frames_fit {
+            let label = "decode frames x2, in-process";
+            println!(
+                "  {label:<LABEL_WIDTH$} skipped: two frames take {}",
+                megabytes(frames)
+            );
+        }
+    }
+    for name in missing {
+        println!("  peer {name}: not installed");
+    }
     Ok(())
 }
 
@@ -1168,10 +1226,11 @@ fn run() -> Result<(), BoxError> {
     println!("  binary {}", settings.binary.display());
     println!("  data   {}", settings.data_dir.display());
     println!(
-        "  runs   {} (best wall time; max RSS over all runs), timeout {} s per command",
+        "  runs   {} per figure: median wall (ratios use it), best wall, median CPU, max RSS \
+         over all runs; timeout {} s per command",
         settings
             .runs
-            .map_or("5 small / 3 large".to_string(), |n| n.to_string()),
+            .map_or("20 small / 5 large".to_string(), |n| n.to_string()),
         settings.timeout.as_secs()
     );
     println!(
@@ -1188,13 +1247,16 @@ fn run() -> Result<(), BoxError> {
     if let Some(program) = find_on_path("true") {
         let scratch = scratch_dir(&settings.data_dir);
         fs::create_dir_all(&scratch)?;
-        let probe = bench_command(&program, &[], &[0], 3, &scratch, settings.timeout);
+        let mut probe = Row::command("true", &program, Vec::new());
+        for _ in 0..3 {
+            probe.run(Path::new(""), Path::new(""), &scratch, settings.timeout);
+        }
         let _ = fs::remove_dir_all(&scratch);
-        if let Outcome::Done(m) = probe {
+        if let (Some(wall), Some(rss)) = (probe.wall(), probe.max_rss) {
             println!(
                 "  spawn  `true` measures {} wall, max RSS {} (the least those columns can show)",
-                seconds(m.wall),
-                megabytes(m.max_rss.unwrap_or(0)),
+                seconds(wall),
+                megabytes(rss),
             );
         }
     }
