@@ -1,11 +1,13 @@
-//! A comparison from files to report: both images decode concurrently, band by band; each band
-//! goes to an engine as soon as both images have it, and its diff rows to the writer, so
-//! decoding, diffing and encoding overlap and only a few bands are held at any moment.
+//! A comparison from files to report: both images decode concurrently, band by band, on a
+//! thread each; each pair of bands goes to the engine as soon as both images have it, diffed by
+//! whichever of the two threads is ahead, and its diff rows to a writer thread. Decoding,
+//! diffing and encoding overlap, and only a few bands are held at any moment.
 
+use std::collections::VecDeque;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::Instant;
 
@@ -18,7 +20,7 @@ use crate::engine::gpu::GpuOptions;
 use crate::engine::{Band, Engine, Stats};
 use crate::error::Error;
 use crate::output::{self, Compression, DiffWriter};
-use crate::pixel::{Layout, Samples, promote};
+use crate::pixel::{Samples, promote};
 use crate::report::Report;
 
 /// Called with (rows done, rows in all) after each band.
@@ -61,7 +63,7 @@ impl Default for Options {
     }
 }
 
-/// Bands decoded ahead of the engine, per image.
+/// Bands an image may be decoded ahead of the diff.
 const BANDS_AHEAD: usize = 2;
 
 /// Compares the images at `a` and `b`.
@@ -139,7 +141,7 @@ fn compare_sources(
         )?),
         None => None,
     };
-    // While both decoders keep the cores busy, splitting bands between threads only adds
+    // While both decoders keep the cores busy, splitting bands between more threads only adds
     // hand-overs: one thread diffs several times faster than either decodes.
     let cpu = CpuEngine {
         parallel: !(source_a.decodes_as_read() && source_b.decodes_as_read()),
@@ -151,7 +153,8 @@ fn compare_sources(
         header.pixels(),
         cpu,
     )?;
-    let stats = run_bands([source_a, source_b], header, options, &mut engine, writer)?;
+    let sources = [source_a, source_b];
+    let stats = run_bands(sources, names, header, options, &mut engine, writer)?;
     notes.extend(engine.notes().iter().cloned());
     Ok(Report {
         width: header.width,
@@ -183,133 +186,280 @@ fn resized(
     Ok(Box::new(WholeRows::from_image(image)))
 }
 
-/// Decodes both sources on their own threads and feeds their bands to the engines, and the
-/// diff rows to `writer`, which is finished only if every band succeeded.
+/// Decodes both sources on two threads, one per image, which also take turns at diffing: a
+/// pair of bands is diffed, in order, by the thread that is ahead, or by either once it has
+/// nothing left to decode or may not decode further ahead. The diff rows go to `writer`, which
+/// is finished only if every band succeeded.
 fn run_bands(
     sources: [Box<dyn RowSource>; 2],
+    names: [&Path; 2],
     header: Header,
     options: &Options,
-    engine: &mut dyn Engine,
+    engine: &mut (dyn Engine + Send),
     writer: Option<DiffWriter>,
 ) -> Result<Stats, Error> {
     let rows_per_band =
         (options.band_pixels / u64::from(header.width)).clamp(1, u64::from(header.height)) as u32;
-    let (stats, writer) = thread::scope(|s| -> Result<_, Error> {
-        let inputs = sources.map(|source| {
-            let layout = source.header().layout;
-            let (bands_tx, bands_rx) = sync_channel(BANDS_AHEAD);
-            let (spare_tx, spare_rx) = channel();
-            s.spawn(move || decode_bands(source, rows_per_band, bands_tx, spare_rx));
-            Input {
-                layout,
-                bands: bands_rx,
-                spare: spare_tx,
-            }
-        });
-        let output = writer.map(|writer| {
-            let (diff_tx, diff_rx) = sync_channel(BANDS_AHEAD);
-            let (spare_tx, spare_rx) = channel();
-            let writing = s.spawn(move || write_bands(writer, diff_rx, spare_tx));
-            (diff_tx, spare_rx, writing)
-        });
-        let mut stats = Stats::default();
-        let mut scratch = Samples::zeroed(header.layout.depth, 0);
-        let mut y = 0;
-        while y < header.height {
-            let rows = rows_per_band.min(header.height - y);
-            let [a, b] = [0, 1].map(|i| inputs[i].receive(header.layout, &mut scratch));
-            let band = Band {
-                width: header.width,
-                y,
-                rows,
-                halo_above: 0,
-                halo_below: 0,
-                layout: header.layout,
-                a: a?,
-                b: b?,
-            };
-            let mut diff = output.as_ref().map(|(_, spare, _)| {
-                spare
-                    .try_recv()
-                    .unwrap_or_else(|_| Samples::zeroed(header.layout.depth, 0))
-            });
-            stats = stats.merge(engine.diff_band(&band, options.ignore_alpha, diff.as_mut())?);
-            if let (Some((diff_tx, ..)), Some(diff)) = (&output, diff)
-                && diff_tx.send(diff).is_err()
-            {
-                break; // The writer stopped on an error, collected below.
-            }
-            // A decoder that has stopped needs no spare buffers.
-            let _ = inputs[0].spare.send(band.a);
-            let _ = inputs[1].spare.send(band.b);
-            y += rows;
-            if let Some(progress) = &options.progress {
-                progress(u64::from(y), u64::from(header.height));
-            }
+    let (rows_out, spent_diffs, writing) = match writer {
+        Some(writer) => {
+            let (rows_tx, rows_rx) = sync_channel(BANDS_AHEAD);
+            let (spent_tx, spent_rx) = channel();
+            (
+                Some(rows_tx),
+                Some(spent_rx),
+                Some((writer, rows_rx, spent_tx)),
+            )
         }
-        let writer = match output {
-            Some((diff_tx, _, writing)) => {
-                drop(diff_tx);
-                let written = writing.join().map_err(|_| Error::Output {
-                    path: options.diff_image.clone().unwrap_or_default(),
-                    cause: "the writer stopped unexpectedly".into(),
-                })?;
-                Some(written?)
-            }
-            None => None,
-        };
-        Ok((stats, writer))
-    })?;
+        None => (None, None, None),
+    };
+    let pipeline = Pipeline {
+        header,
+        rows_per_band,
+        bands: header.height.div_ceil(rows_per_band),
+        options,
+        shared: Mutex::new(Shared {
+            waiting: Default::default(),
+            spare: Default::default(),
+            decoded: [0; 2],
+            diffed: 0,
+            engine: Some(engine),
+            spent_diffs,
+            stats: Stats::default(),
+            error: None,
+        }),
+        changed: Condvar::new(),
+    };
+    let written = thread::scope(|s| {
+        let writing =
+            writing.map(|(writer, rows, spent)| s.spawn(move || write_bands(writer, rows, spent)));
+        let workers: Vec<_> = sources
+            .into_iter()
+            .zip(names)
+            .enumerate()
+            .map(|(i, (source, name))| {
+                let (pipeline, rows_out) = (&pipeline, rows_out.clone());
+                s.spawn(move || pipeline.work(i, source, name, rows_out))
+            })
+            .collect();
+        // A panic has been turned into the error of its image.
+        for worker in workers {
+            let _ = worker.join();
+        }
+        drop(rows_out);
+        writing.map(|writing| writing.join())
+    });
+    // The writer's own error comes first: a failed send only means that it stopped.
+    let writer = match written {
+        Some(Err(_)) => {
+            return Err(Error::Output {
+                path: options.diff_image.clone().unwrap_or_default(),
+                cause: "the writer stopped unexpectedly".into(),
+            });
+        }
+        Some(Ok(written)) => Some(written?),
+        None => None,
+    };
+    let shared = pipeline
+        .shared
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(error) = shared.error {
+        return Err(error);
+    }
     if let Some(writer) = writer {
         writer.finish()?;
     }
-    Ok(stats)
+    Ok(shared.stats)
 }
 
-/// One image's bands as they arrive from its decoder, and the way back for spent buffers.
-struct Input {
-    layout: Layout,
-    bands: Receiver<Result<Samples, Error>>,
-    spare: std::sync::mpsc::Sender<Samples>,
-}
-
-impl Input {
-    /// The next band, promoted to `layout` when the image has another one.
-    fn receive(&self, layout: Layout, scratch: &mut Samples) -> Result<Samples, Error> {
-        let mut samples = self.bands.recv().map_err(|_| Error::Decode {
-            path: PathBuf::new(),
-            cause: "the decoder stopped unexpectedly".into(),
-        })??;
-        if self.layout != layout {
-            promote(&samples, self.layout, layout, scratch);
-            std::mem::swap(&mut samples, scratch);
-        }
-        Ok(samples)
-    }
-}
-
-/// Reads `source` band by band into `bands`, reusing the buffers that come back on `spare`.
-/// Stops after the first error, or when nobody listens any more.
-fn decode_bands(
-    mut source: Box<dyn RowSource>,
+/// What the two threads of `run_bands` share.
+struct Pipeline<'a, 'e> {
+    header: Header,
     rows_per_band: u32,
-    bands: SyncSender<Result<Samples, Error>>,
-    spare: Receiver<Samples>,
-) {
-    let height = source.header().height;
-    let mut y = 0;
-    while y < height {
-        let rows = rows_per_band.min(height - y);
-        let mut samples = spare.try_recv().unwrap_or_else(|_| Samples::U8(Vec::new()));
-        let read = source.read_rows(rows, &mut samples).map(|()| samples);
-        let failed = read.is_err();
-        if bands.send(read).is_err() || failed {
-            return;
+    bands: u32,
+    options: &'a Options,
+    shared: Mutex<Shared<'e>>,
+    /// Signalled whenever `shared` changes.
+    changed: Condvar,
+}
+
+/// The state of a comparison in progress.
+struct Shared<'e> {
+    /// Per image: its decoded bands not yet diffed, in order from band `diffed`.
+    waiting: [VecDeque<Samples>; 2],
+    /// Per image: buffers to decode into.
+    spare: [Vec<Samples>; 2],
+    /// Per image: bands decoded.
+    decoded: [u32; 2],
+    /// Bands diffed.
+    diffed: u32,
+    /// The engine, while no thread is diffing.
+    engine: Option<&'e mut (dyn Engine + Send)>,
+    /// Diff buffers the writer is done with.
+    spent_diffs: Option<Receiver<Samples>>,
+    stats: Stats,
+    /// The first error; both threads stop at it.
+    error: Option<Error>,
+}
+
+/// What a thread does next.
+enum Step {
+    Decode(Samples),
+    Diff,
+    Wait,
+    Stop,
+}
+
+impl<'e> Pipeline<'_, 'e> {
+    /// The loop of the thread of image `i`: decode its bands, and diff pairs when its turn.
+    fn work(
+        &self,
+        i: usize,
+        mut source: Box<dyn RowSource>,
+        name: &Path,
+        rows_out: Option<SyncSender<Samples>>,
+    ) {
+        let _stop = StopOnPanic {
+            pipeline: self,
+            name,
+        };
+        let layout = source.header().layout;
+        let mut scratch = Samples::zeroed(self.header.layout.depth, 0);
+        let mut shared = self.lock();
+        loop {
+            match self.next_step(&mut shared, i) {
+                Step::Stop => return,
+                Step::Wait => {
+                    shared = self.changed.wait(shared).unwrap_or_else(|e| e.into_inner());
+                }
+                Step::Diff => {
+                    let engine = shared.engine.take().expect("next_step checked the engine");
+                    let y = shared.diffed * self.rows_per_band;
+                    let [a, b] = [0, 1].map(|k| shared.waiting[k].pop_front().expect("ready"));
+                    let depth = self.header.layout.depth;
+                    let output = rows_out.as_ref().map(|rows| {
+                        let spent = shared.spent_diffs.as_ref().and_then(|r| r.try_recv().ok());
+                        (rows, spent.unwrap_or_else(|| Samples::zeroed(depth, 0)))
+                    });
+                    drop(shared);
+                    let band = Band {
+                        width: self.header.width,
+                        y,
+                        rows: self.rows_per_band.min(self.header.height - y),
+                        halo_above: 0,
+                        halo_below: 0,
+                        layout: self.header.layout,
+                        a,
+                        b,
+                    };
+                    let diffed = self.diff(engine, &band, output);
+                    shared = self.lock();
+                    shared.engine = Some(engine);
+                    shared.spare[0].push(band.a);
+                    shared.spare[1].push(band.b);
+                    match diffed {
+                        Ok(stats) => {
+                            shared.stats = shared.stats.merge(stats);
+                            shared.diffed += 1;
+                            if let Some(progress) = &self.options.progress {
+                                let rows = (y + band.rows, self.header.height);
+                                progress(u64::from(rows.0), u64::from(rows.1));
+                            }
+                        }
+                        Err(error) => {
+                            shared.error.get_or_insert(error);
+                        }
+                    }
+                    self.changed.notify_all();
+                }
+                Step::Decode(mut samples) => {
+                    let y = shared.decoded[i] * self.rows_per_band;
+                    drop(shared);
+                    let rows = self.rows_per_band.min(self.header.height - y);
+                    let read = source.read_rows(rows, &mut samples).map(|()| {
+                        if layout != self.header.layout {
+                            promote(&samples, layout, self.header.layout, &mut scratch);
+                            std::mem::swap(&mut samples, &mut scratch);
+                        }
+                        samples
+                    });
+                    shared = self.lock();
+                    match read {
+                        Ok(samples) => {
+                            shared.waiting[i].push_back(samples);
+                            shared.decoded[i] += 1;
+                        }
+                        Err(error) => {
+                            shared.error.get_or_insert(error);
+                        }
+                    }
+                    self.changed.notify_all();
+                }
+            }
         }
-        y += rows;
+    }
+
+    /// What the thread of image `i` does next.
+    fn next_step(&self, shared: &mut Shared, i: usize) -> Step {
+        if shared.error.is_some() || shared.diffed == self.bands {
+            return Step::Stop;
+        }
+        let ready = shared.engine.is_some() && shared.waiting.iter().all(|w| !w.is_empty());
+        let may_decode = shared.decoded[i] < self.bands && shared.waiting[i].len() <= BANDS_AHEAD;
+        if ready && (!may_decode || shared.decoded[i] >= shared.decoded[1 - i]) {
+            return Step::Diff;
+        }
+        if may_decode {
+            let depth = self.header.layout.depth;
+            let samples = shared.spare[i]
+                .pop()
+                .unwrap_or_else(|| Samples::zeroed(depth, 0));
+            return Step::Decode(samples);
+        }
+        Step::Wait
+    }
+
+    /// Diffs `band`, sending its diff rows to the writer when there is one.
+    fn diff(
+        &self,
+        engine: &mut (dyn Engine + Send),
+        band: &Band,
+        output: Option<(&SyncSender<Samples>, Samples)>,
+    ) -> Result<Stats, Error> {
+        let ignore_alpha = self.options.ignore_alpha;
+        let Some((rows, mut diff)) = output else {
+            return engine.diff_band(band, ignore_alpha, None);
+        };
+        let stats = engine.diff_band(band, ignore_alpha, Some(&mut diff))?;
+        rows.send(diff).map_err(|_| Error::Output {
+            path: self.options.diff_image.clone().unwrap_or_default(),
+            cause: "the writer stopped".into(),
+        })?;
+        Ok(stats)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Shared<'e>> {
+        self.shared.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
+/// Stops the other thread when this one panics, blaming the image it decodes.
+struct StopOnPanic<'p, 'a, 'e> {
+    pipeline: &'p Pipeline<'a, 'e>,
+    name: &'p Path,
+}
+
+impl Drop for StopOnPanic<'_, '_, '_> {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            let mut shared = self.pipeline.lock();
+            shared
+                .error
+                .get_or_insert_with(|| Error::decode(self.name, "decoder panicked"));
+            self.pipeline.changed.notify_all();
+        }
+    }
+}
 /// Writes the diff bands from `bands` in order, handing their buffers back on `spare`.
 fn write_bands(
     mut writer: DiffWriter,
