@@ -55,7 +55,7 @@ impl Default for Options {
             diff_image: None,
             compression: Compression::Fast,
             max_pixels: PixelLimits::default(),
-            band_pixels: 1 << 18,
+            band_pixels: 1 << 17,
             gpu: GpuOptions::default(),
             auto: AutoOptions::default(),
             progress: None,

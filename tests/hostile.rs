@@ -325,7 +325,7 @@ mod valid {
         assert_eq!(out["sum"], expected);
     }
 
-    /// One pixel wide and one pixel high, longer than a band (2^18 pixels): a band of a
+    /// One pixel wide and one pixel high, longer than a band (2^17 pixels): a band of a
     /// single row, and a row of one pixel repeated in many bands.
     #[test]
     fn one_pixel_wide_and_one_pixel_high() {
