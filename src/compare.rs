@@ -186,10 +186,11 @@ fn resized(
     Ok(Box::new(WholeRows::from_image(image)))
 }
 
-/// Decodes both sources on two threads, one per image, which also take turns at diffing: a
-/// pair of bands is diffed, in order, by the thread that is ahead, or by either once it has
-/// nothing left to decode or may not decode further ahead. The diff rows go to `writer`, which
-/// is finished only if every band succeeded.
+/// Decodes both sources on two threads, one per image, which also take turns at diffing on
+/// the CPU: a pair of bands is diffed, in order, by the thread that is ahead, or by either once
+/// it has nothing left to decode or may not decode further ahead. An engine that waits on a
+/// device is driven by a third thread instead, so both images go on decoding meanwhile. The
+/// diff rows go to `writer`, which is finished only if every band succeeded.
 fn run_bands(
     sources: [Box<dyn RowSource>; 2],
     names: [&Path; 2],
@@ -222,23 +223,28 @@ fn run_bands(
             spare: Default::default(),
             decoded: [0; 2],
             diffed: 0,
+            on_device: engine.waits_on_device(),
             engine: Some(engine),
             spent_diffs,
             stats: Stats::default(),
             error: None,
         }),
-        changed: Condvar::new(),
+        decoders: Condvar::new(),
+        differ: Condvar::new(),
     };
     let written = thread::scope(|s| {
         let writing =
             writing.map(|(writer, rows, spent)| s.spawn(move || write_bands(writer, rows, spent)));
-        let workers: Vec<_> = sources
+        let roles = sources
             .into_iter()
             .zip(names)
             .enumerate()
-            .map(|(i, (source, name))| {
+            .map(|(i, (source, name))| Role::Decoder(i, source, name))
+            .chain([Role::Differ]);
+        let workers: Vec<_> = roles
+            .map(|role| {
                 let (pipeline, rows_out) = (&pipeline, rows_out.clone());
-                s.spawn(move || pipeline.work(i, source, name, rows_out))
+                s.spawn(move || pipeline.work(role, rows_out))
             })
             .collect();
         // A panic has been turned into the error of its image.
@@ -272,7 +278,7 @@ fn run_bands(
     Ok(shared.stats)
 }
 
-/// What the two threads of `run_bands` share.
+/// What the threads of `run_bands` share.
 struct Pipeline<'a, 'e> {
     header: Header,
     rows_per_band: u32,
@@ -280,7 +286,16 @@ struct Pipeline<'a, 'e> {
     options: &'a Options,
     shared: Mutex<Shared<'e>>,
     /// Signalled whenever `shared` changes.
-    changed: Condvar,
+    decoders: Condvar,
+    /// Signalled when the differ thread may have work, or should stop.
+    differ: Condvar,
+}
+
+/// What a thread of `run_bands` does: decode image `i` (and diff on the CPU), or drive an
+/// engine that waits on a device.
+enum Role<'n> {
+    Decoder(usize, Box<dyn RowSource>, &'n Path),
+    Differ,
 }
 
 /// The state of a comparison in progress.
@@ -293,6 +308,8 @@ struct Shared<'e> {
     decoded: [u32; 2],
     /// Bands diffed.
     diffed: u32,
+    /// The engine waits on a device, so the differ thread drives it.
+    on_device: bool,
     /// The engine, while no thread is diffing.
     engine: Option<&'e mut (dyn Engine + Send)>,
     /// Diff buffers the writer is done with.
@@ -311,71 +328,37 @@ enum Step {
 }
 
 impl<'e> Pipeline<'_, 'e> {
-    /// The loop of the thread of image `i`: decode its bands, and diff pairs when its turn.
-    fn work(
-        &self,
-        i: usize,
-        mut source: Box<dyn RowSource>,
-        name: &Path,
-        rows_out: Option<SyncSender<Samples>>,
-    ) {
+    /// The loop of one thread: decode an image's bands, and diff pairs when its turn.
+    fn work(&self, mut role: Role, rows_out: Option<SyncSender<Samples>>) {
         let _stop = StopOnPanic {
             pipeline: self,
-            name,
+            name: match &role {
+                Role::Decoder(_, _, name) => Some(name),
+                Role::Differ => None,
+            },
         };
-        let layout = source.header().layout;
         let mut scratch = Samples::zeroed(self.header.layout.depth, 0);
         let mut shared = self.lock();
         loop {
-            match self.next_step(&mut shared, i) {
+            match self.next_step(&mut shared, &role) {
                 Step::Stop => return,
                 Step::Wait => {
-                    shared = self.changed.wait(shared).unwrap_or_else(|e| e.into_inner());
-                }
-                Step::Diff => {
-                    let engine = shared.engine.take().expect("next_step checked the engine");
-                    let y = shared.diffed * self.rows_per_band;
-                    let [a, b] = [0, 1].map(|k| shared.waiting[k].pop_front().expect("ready"));
-                    let depth = self.header.layout.depth;
-                    let output = rows_out.as_ref().map(|rows| {
-                        let spent = shared.spent_diffs.as_ref().and_then(|r| r.try_recv().ok());
-                        (rows, spent.unwrap_or_else(|| Samples::zeroed(depth, 0)))
-                    });
-                    drop(shared);
-                    let band = Band {
-                        width: self.header.width,
-                        y,
-                        rows: self.rows_per_band.min(self.header.height - y),
-                        halo_above: 0,
-                        halo_below: 0,
-                        layout: self.header.layout,
-                        a,
-                        b,
+                    let condvar = match role {
+                        Role::Decoder(..) => &self.decoders,
+                        Role::Differ => &self.differ,
                     };
-                    let diffed = self.diff(engine, &band, output);
-                    shared = self.lock();
-                    shared.engine = Some(engine);
-                    shared.spare[0].push(band.a);
-                    shared.spare[1].push(band.b);
-                    match diffed {
-                        Ok(stats) => {
-                            shared.stats = shared.stats.merge(stats);
-                            shared.diffed += 1;
-                            if let Some(progress) = &self.options.progress {
-                                let rows = (y + band.rows, self.header.height);
-                                progress(u64::from(rows.0), u64::from(rows.1));
-                            }
-                        }
-                        Err(error) => {
-                            shared.error.get_or_insert(error);
-                        }
-                    }
-                    self.changed.notify_all();
+                    shared = condvar.wait(shared).unwrap_or_else(|e| e.into_inner());
                 }
+                Step::Diff => shared = self.diff_next(shared, rows_out.as_ref()),
                 Step::Decode(mut samples) => {
+                    let Role::Decoder(i, source, _) = &mut role else {
+                        unreachable!("only decoders decode");
+                    };
+                    let i = *i;
                     let y = shared.decoded[i] * self.rows_per_band;
                     drop(shared);
                     let rows = self.rows_per_band.min(self.header.height - y);
+                    let layout = source.header().layout;
                     let read = source.read_rows(rows, &mut samples).map(|()| {
                         if layout != self.header.layout {
                             promote(&samples, layout, self.header.layout, &mut scratch);
@@ -393,20 +376,88 @@ impl<'e> Pipeline<'_, 'e> {
                             shared.error.get_or_insert(error);
                         }
                     }
-                    self.changed.notify_all();
+                    self.notify(&shared);
                 }
             }
         }
     }
 
-    /// What the thread of image `i` does next.
-    fn next_step(&self, shared: &mut Shared, i: usize) -> Step {
-        if shared.error.is_some() || shared.diffed == self.bands {
+    /// Diffs the next pair of bands, which `next_step` found ready.
+    fn diff_next<'g>(
+        &'g self,
+        mut shared: MutexGuard<'g, Shared<'e>>,
+        rows_out: Option<&SyncSender<Samples>>,
+    ) -> MutexGuard<'g, Shared<'e>> {
+        let engine = shared.engine.take().expect("next_step checked the engine");
+        let y = shared.diffed * self.rows_per_band;
+        let [a, b] = [0, 1].map(|k| shared.waiting[k].pop_front().expect("ready"));
+        let depth = self.header.layout.depth;
+        let output = rows_out.map(|rows| {
+            let spent = shared.spent_diffs.as_ref().and_then(|r| r.try_recv().ok());
+            (rows, spent.unwrap_or_else(|| Samples::zeroed(depth, 0)))
+        });
+        drop(shared);
+        let band = Band {
+            width: self.header.width,
+            y,
+            rows: self.rows_per_band.min(self.header.height - y),
+            halo_above: 0,
+            halo_below: 0,
+            layout: self.header.layout,
+            a,
+            b,
+        };
+        let diffed = self.diff(engine, &band, output);
+        let mut shared = self.lock();
+        shared.on_device = engine.waits_on_device();
+        shared.engine = Some(engine);
+        shared.spare[0].push(band.a);
+        shared.spare[1].push(band.b);
+        match diffed {
+            Ok(stats) => {
+                shared.stats = shared.stats.merge(stats);
+                shared.diffed += 1;
+                if let Some(progress) = &self.options.progress {
+                    let rows = (y + band.rows, self.header.height);
+                    progress(u64::from(rows.0), u64::from(rows.1));
+                }
+            }
+            Err(error) => {
+                shared.error.get_or_insert(error);
+            }
+        }
+        self.notify(&shared);
+        shared
+    }
+
+    /// Wakes the threads that `shared`, just changed, may have given something to do.
+    fn notify(&self, shared: &Shared) {
+        self.decoders.notify_all();
+        if shared.on_device || self.stopping(shared) {
+            self.differ.notify_one();
+        }
+    }
+
+    fn stopping(&self, shared: &Shared) -> bool {
+        shared.error.is_some() || shared.diffed == self.bands
+    }
+
+    /// What a thread in `role` does next.
+    fn next_step(&self, shared: &mut Shared, role: &Role) -> Step {
+        if self.stopping(shared) {
             return Step::Stop;
         }
         let ready = shared.engine.is_some() && shared.waiting.iter().all(|w| !w.is_empty());
+        let &Role::Decoder(i, ..) = role else {
+            return if ready && shared.on_device {
+                Step::Diff
+            } else {
+                Step::Wait
+            };
+        };
         let may_decode = shared.decoded[i] < self.bands && shared.waiting[i].len() <= BANDS_AHEAD;
-        if ready && (!may_decode || shared.decoded[i] >= shared.decoded[1 - i]) {
+        let ahead = shared.decoded[i] >= shared.decoded[1 - i];
+        if ready && !shared.on_device && (ahead || !may_decode) {
             return Step::Diff;
         }
         if may_decode {
@@ -443,20 +494,21 @@ impl<'e> Pipeline<'_, 'e> {
     }
 }
 
-/// Stops the other thread when this one panics, blaming the image it decodes.
+/// Stops the other threads when this one panics, blaming the image it decodes, if any.
 struct StopOnPanic<'p, 'a, 'e> {
     pipeline: &'p Pipeline<'a, 'e>,
-    name: &'p Path,
+    name: Option<&'p Path>,
 }
 
 impl Drop for StopOnPanic<'_, '_, '_> {
     fn drop(&mut self) {
         if thread::panicking() {
             let mut shared = self.pipeline.lock();
-            shared
-                .error
-                .get_or_insert_with(|| Error::decode(self.name, "decoder panicked"));
-            self.pipeline.changed.notify_all();
+            shared.error.get_or_insert_with(|| match self.name {
+                Some(name) => Error::decode(name, "decoder panicked"),
+                None => Error::Gpu("the GPU engine panicked".into()),
+            });
+            self.pipeline.notify(&shared);
         }
     }
 }

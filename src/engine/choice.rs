@@ -152,6 +152,10 @@ impl Engine for Choice {
         }
     }
 
+    fn waits_on_device(&self) -> bool {
+        self.gpu.is_some()
+    }
+
     fn diff_band(
         &mut self,
         band: &Band,

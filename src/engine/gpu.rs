@@ -916,6 +916,10 @@ impl Engine for GpuEngine {
         self.gpu.info.clone()
     }
 
+    fn waits_on_device(&self) -> bool {
+        true
+    }
+
     fn diff_band(
         &mut self,
         band: &Band,

@@ -98,6 +98,12 @@ pub enum EngineInfo {
 pub trait Engine {
     fn info(&self) -> EngineInfo;
 
+    /// Whether `diff_band` mostly waits for a device (a GPU) rather than computing on the
+    /// calling thread: such an engine is best driven from a thread of its own.
+    fn waits_on_device(&self) -> bool {
+        false
+    }
+
     /// Diffs the counted rows of `band`. With `diff`, also writes their diff pixels there
     /// (resized to `rows * width` pixels in the band's layout): per channel `|a - b|`, and alpha
     /// at its maximum when `ignore_alpha`. Channels counted in `Stats::differing`, `max` and
