@@ -1,7 +1,8 @@
 //! A comparison from files to report: both images decode concurrently, band by band, on a
-//! thread each; each pair of bands goes to the engine as soon as both images have it, diffed by
-//! whichever of the two threads is ahead, and its diff rows to a writer thread. Decoding,
-//! diffing and encoding overlap, and only a few bands are held at any moment.
+//! thread each; each pair of bands goes to the engine as soon as both images have it (diffed
+//! on the CPU by whichever of the two threads is ahead, or handed to the GPU by a thread of its
+//! own), and its diff rows to a writer thread. Decoding, diffing and encoding overlap, and only
+//! a few bands are held at any moment.
 
 use std::collections::VecDeque;
 use std::io::Cursor;
