@@ -1,6 +1,6 @@
-//! The CPU engine: exact integer sums over rows split between threads. The row kernel is
-//! specialised per sample type and channel count: SSE2 for 8-bit samples on x86-64, plain Rust
-//! written for the compiler to vectorise otherwise.
+//! The CPU engine: exact integer sums over a band's rows, on the calling thread or split
+//! between rayon's threads. The row kernel is specialised per sample type and channel count:
+//! SSE2 for 8-bit samples on x86-64, plain Rust written for the compiler to vectorise otherwise.
 
 #[cfg(target_arch = "x86_64")]
 mod sse2;
@@ -91,7 +91,8 @@ impl Rows {
         }
     }
 
-    /// Splits the rows into tasks for the thread pool and merges their figures.
+    /// Diffs the rows, split into tasks for the thread pool when `parallel`, and merges their
+    /// figures.
     fn split<T: Kernel, const C: usize>(self, a: &[T], b: &[T], out: Option<&mut [T]>) -> Stats {
         let row_len = self.width * C;
         if row_len == 0 {
