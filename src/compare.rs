@@ -316,7 +316,7 @@ struct Shared<'e> {
     /// Diff buffers the writer is done with.
     spent_diffs: Option<Receiver<Samples>>,
     stats: Stats,
-    /// The first error; both threads stop at it.
+    /// The first error; every thread stops at it.
     error: Option<Error>,
 }
 
@@ -513,6 +513,7 @@ impl Drop for StopOnPanic<'_, '_, '_> {
         }
     }
 }
+
 /// Writes the diff bands from `bands` in order, handing their buffers back on `spare`.
 fn write_bands(
     mut writer: DiffWriter,
