@@ -35,6 +35,16 @@ pub struct Layout {
 }
 
 impl Layout {
+    // Grey (L), grey + alpha (LA), RGB and RGBA, at 8 and 16 bits.
+    pub const L8: Layout = Layout::new(1, Depth::Eight);
+    pub const LA8: Layout = Layout::new(2, Depth::Eight);
+    pub const RGB8: Layout = Layout::new(3, Depth::Eight);
+    pub const RGBA8: Layout = Layout::new(4, Depth::Eight);
+    pub const L16: Layout = Layout::new(1, Depth::Sixteen);
+    pub const LA16: Layout = Layout::new(2, Depth::Sixteen);
+    pub const RGB16: Layout = Layout::new(3, Depth::Sixteen);
+    pub const RGBA16: Layout = Layout::new(4, Depth::Sixteen);
+
     pub const fn new(channels: u8, depth: Depth) -> Layout {
         Layout { channels, depth }
     }
@@ -230,38 +240,46 @@ fn promote_pixels<S: Sample, D: Sample>(
 mod tests {
     use super::*;
 
-    const L8: Layout = Layout::new(1, Depth::Eight);
-    const LA8: Layout = Layout::new(2, Depth::Eight);
-    const RGB8: Layout = Layout::new(3, Depth::Eight);
-    const RGBA8: Layout = Layout::new(4, Depth::Eight);
-    const RGB16: Layout = Layout::new(3, Depth::Sixteen);
-    const RGBA16: Layout = Layout::new(4, Depth::Sixteen);
-
     #[test]
     fn common_layout_keeps_colour_alpha_and_depth() {
-        assert_eq!(L8.common(RGB8), RGB8);
-        assert_eq!(L8.common(LA8), LA8);
-        assert_eq!(LA8.common(RGB8), RGBA8);
-        assert_eq!(RGB8.common(RGB16), RGB16);
-        assert_eq!(LA8.common(RGB16), RGBA16);
+        assert_eq!(Layout::L8.common(Layout::RGB8), Layout::RGB8);
+        assert_eq!(Layout::L8.common(Layout::LA8), Layout::LA8);
+        assert_eq!(Layout::LA8.common(Layout::RGB8), Layout::RGBA8);
+        assert_eq!(Layout::RGB8.common(Layout::RGB16), Layout::RGB16);
+        assert_eq!(Layout::LA8.common(Layout::RGB16), Layout::RGBA16);
     }
 
     #[test]
     fn counted_mask_drops_only_alpha() {
-        assert_eq!(RGBA8.counted_mask(true), 0b0111);
-        assert_eq!(RGBA8.counted_mask(false), 0b1111);
-        assert_eq!(LA8.counted_mask(true), 0b01);
-        assert_eq!(RGB8.counted_mask(true), 0b111);
+        assert_eq!(Layout::RGBA8.counted_mask(true), 0b0111);
+        assert_eq!(Layout::RGBA8.counted_mask(false), 0b1111);
+        assert_eq!(Layout::LA8.counted_mask(true), 0b01);
+        assert_eq!(Layout::RGB8.counted_mask(true), 0b111);
     }
 
     #[test]
     fn promotion_replicates_grey_adds_opaque_alpha_and_scales() {
         let mut out = Samples::U8(Vec::new());
-        promote(&Samples::U8(vec![7, 9]), L8, RGBA8, &mut out);
+        promote(
+            &Samples::U8(vec![7, 9]),
+            Layout::L8,
+            Layout::RGBA8,
+            &mut out,
+        );
         assert_eq!(out, Samples::U8(vec![7, 7, 7, 255, 9, 9, 9, 255]));
-        promote(&Samples::U8(vec![7, 100]), LA8, RGBA8, &mut out);
+        promote(
+            &Samples::U8(vec![7, 100]),
+            Layout::LA8,
+            Layout::RGBA8,
+            &mut out,
+        );
         assert_eq!(out, Samples::U8(vec![7, 7, 7, 100]));
-        promote(&Samples::U8(vec![1, 2, 255]), RGB8, RGBA16, &mut out);
+        promote(
+            &Samples::U8(vec![1, 2, 255]),
+            Layout::RGB8,
+            Layout::RGBA16,
+            &mut out,
+        );
         assert_eq!(out, Samples::U16(vec![257, 514, 65535, 65535]));
     }
 }

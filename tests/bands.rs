@@ -118,42 +118,45 @@ fn assert_band_sizes_agree(pair: &Pair, backend: Backend, ignore_alpha: bool) ->
     true
 }
 
-const RGBA8: Layout = Layout::new(4, Depth::Eight);
-const RGB8: Layout = Layout::new(3, Depth::Eight);
-const LA16: Layout = Layout::new(2, Depth::Sixteen);
-const L8: Layout = Layout::new(1, Depth::Eight);
-
 #[test]
 fn cpu_band_sizes_agree() {
-    let p = pair(1, 37, 23, RGBA8, RGBA8);
+    let p = pair(1, 37, 23, Layout::RGBA8, Layout::RGBA8);
     assert_band_sizes_agree(&p, Backend::Cpu, false);
     assert_band_sizes_agree(&p, Backend::Cpu, true);
-    let p = pair(2, 19, 11, LA16, LA16);
+    let p = pair(2, 19, 11, Layout::LA16, Layout::LA16);
     assert_band_sizes_agree(&p, Backend::Cpu, false);
 }
 
 #[test]
 fn gpu_band_sizes_agree() {
-    let p = pair(3, 37, 23, RGBA8, RGBA8);
+    let p = pair(3, 37, 23, Layout::RGBA8, Layout::RGBA8);
     if assert_band_sizes_agree(&p, Backend::Gpu, false) {
         assert_band_sizes_agree(&p, Backend::Gpu, true);
-        assert_band_sizes_agree(&pair(4, 19, 11, LA16, LA16), Backend::Gpu, false);
-        assert_band_sizes_agree(&pair(5, 21, 9, L8, RGB8), Backend::Gpu, false);
+        assert_band_sizes_agree(
+            &pair(4, 19, 11, Layout::LA16, Layout::LA16),
+            Backend::Gpu,
+            false,
+        );
+        assert_band_sizes_agree(
+            &pair(5, 21, 9, Layout::L8, Layout::RGB8),
+            Backend::Gpu,
+            false,
+        );
     }
 }
 
 #[test]
 fn mixed_layouts_promote_in_every_band() {
-    let p = pair(6, 21, 9, L8, RGB8);
+    let p = pair(6, 21, 9, Layout::L8, Layout::RGB8);
     assert_band_sizes_agree(&p, Backend::Cpu, false);
-    let p = pair(7, 13, 6, RGB8, LA16);
+    let p = pair(7, 13, 6, Layout::RGB8, Layout::LA16);
     assert_band_sizes_agree(&p, Backend::Cpu, true);
 }
 
 #[test]
 fn one_row_and_one_column() {
     for (w, h) in [(57, 1), (1, 43), (1, 1)] {
-        let p = pair(8, w, h, RGBA8, RGBA8);
+        let p = pair(8, w, h, Layout::RGBA8, Layout::RGBA8);
         assert_band_sizes_agree(&p, Backend::Cpu, false);
         if !assert_band_sizes_agree(&p, Backend::Gpu, false) {
             return;
@@ -163,7 +166,7 @@ fn one_row_and_one_column() {
 
 #[test]
 fn auto_matches_cpu() {
-    let p = pair(9, 40, 30, RGBA8, RGBA8);
+    let p = pair(9, 40, 30, Layout::RGBA8, Layout::RGBA8);
     let (cpu, cpu_bytes) = run(&p, Backend::Cpu, 4, false).unwrap();
     let (auto, auto_bytes) = run(&p, Backend::Auto, 4, false).unwrap();
     assert_eq!(auto.stats, cpu.stats);
@@ -172,7 +175,7 @@ fn auto_matches_cpu() {
 
 #[test]
 fn gpu_reports_its_adapter() {
-    let p = pair(10, 8, 8, RGBA8, RGBA8);
+    let p = pair(10, 8, 8, Layout::RGBA8, Layout::RGBA8);
     match run(&p, Backend::Gpu, 8, false) {
         Ok((report, _)) => match report.engine {
             diffimg::engine::EngineInfo::Gpu { adapter, backend } => {
@@ -190,7 +193,7 @@ fn gpu_reports_its_adapter() {
 /// The band path's reading and the image crate's whole-image decoding agree.
 #[test]
 fn streamed_png_decodes_like_the_image_crate() {
-    let p = pair(11, 33, 17, RGBA8, RGBA8);
+    let p = pair(11, 33, 17, Layout::RGBA8, Layout::RGBA8);
     let (report, _) = run(&p, Backend::Cpu, 5, false).unwrap();
     let a = image::open(&p.a).unwrap().to_rgba8();
     let b = image::open(&p.b).unwrap().to_rgba8();
@@ -208,7 +211,7 @@ fn streamed_png_decodes_like_the_image_crate() {
 #[test]
 fn incompressible_diff_is_stored_alike_for_every_band_size() {
     let (width, height) = (640, 480);
-    let p = random_pair(12, width, height, RGBA8, RGBA8, None);
+    let p = random_pair(12, width, height, Layout::RGBA8, Layout::RGBA8, None);
     let (whole, bytes) = run(&p, Backend::Cpu, height, false).unwrap();
     let raw = (width * height * 4) as usize;
     assert!(
@@ -234,7 +237,7 @@ fn incompressible_diff_is_stored_alike_for_every_band_size() {
 #[test]
 fn sparse_changes_agree() {
     for alpha in [false, true] {
-        let p = random_pair(13, 37, 41, RGBA8, RGBA8, Some(1500));
+        let p = random_pair(13, 37, 41, Layout::RGBA8, Layout::RGBA8, Some(1500));
         assert_band_sizes_agree(&p, Backend::Cpu, alpha);
         if !assert_band_sizes_agree(&p, Backend::Gpu, alpha) {
             return;

@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 
 use common::{assert_error, diffimg, fixture, stderr, stdout, write_png};
-use diffimg::pixel::{Depth, Layout, Samples};
+use diffimg::pixel::{Layout, Samples};
 
 fn ok_line(args: &[&std::ffi::OsStr]) -> String {
     let out = diffimg(args);
@@ -247,19 +247,12 @@ mod layouts {
         format!("{:?}\n", total / (sums.len() as f64 * max))
     }
 
-    const L8: Layout = Layout::new(1, Depth::Eight);
-    const LA8: Layout = Layout::new(2, Depth::Eight);
-    const RGB8: Layout = Layout::new(3, Depth::Eight);
-    const RGBA8: Layout = Layout::new(4, Depth::Eight);
-    const L16: Layout = Layout::new(1, Depth::Sixteen);
-    const RGBA16: Layout = Layout::new(4, Depth::Sixteen);
-
     #[test]
     fn grey() {
         let (out, _) = run(
-            L8,
+            Layout::L8,
             Samples::U8(vec![0, 10, 200]),
-            L8,
+            Layout::L8,
             Samples::U8(vec![5, 10, 100]),
             &[],
         );
@@ -270,9 +263,9 @@ mod layouts {
     fn grey_alpha() {
         let a = Samples::U8(vec![0, 255, 10, 0]);
         let b = Samples::U8(vec![30, 250, 10, 0]);
-        let (out, _) = run(LA8, a.clone(), LA8, b.clone(), &[]);
+        let (out, _) = run(Layout::LA8, a.clone(), Layout::LA8, b.clone(), &[]);
         assert_eq!(out, expected(&[30, 5], 2, 255.0));
-        let (out, _) = run(LA8, a, LA8, b, &["--ignore-alpha"]);
+        let (out, _) = run(Layout::LA8, a, Layout::LA8, b, &["--ignore-alpha"]);
         assert_eq!(out, expected(&[30], 2, 255.0));
     }
 
@@ -280,7 +273,7 @@ mod layouts {
     fn rgb() {
         let a = Samples::U8(vec![1, 2, 3, 4, 5, 6]);
         let b = Samples::U8(vec![3, 2, 0, 4, 5, 255]);
-        let (out, _) = run(RGB8, a, RGB8, b, &[]);
+        let (out, _) = run(Layout::RGB8, a, Layout::RGB8, b, &[]);
         assert_eq!(out, expected(&[2, 0, 252], 2, 255.0));
     }
 
@@ -288,9 +281,9 @@ mod layouts {
     fn rgba_with_and_without_alpha() {
         let a = Samples::U8(vec![10, 20, 30, 255, 0, 0, 0, 0]);
         let b = Samples::U8(vec![20, 20, 30, 0, 0, 0, 9, 0]);
-        let (out, _) = run(RGBA8, a.clone(), RGBA8, b.clone(), &[]);
+        let (out, _) = run(Layout::RGBA8, a.clone(), Layout::RGBA8, b.clone(), &[]);
         assert_eq!(out, expected(&[10, 0, 9, 255], 2, 255.0));
-        let (out, _) = run(RGBA8, a, RGBA8, b, &["--ignore-alpha"]);
+        let (out, _) = run(Layout::RGBA8, a, Layout::RGBA8, b, &["--ignore-alpha"]);
         assert_eq!(out, expected(&[10, 0, 9], 2, 255.0));
     }
 
@@ -298,25 +291,25 @@ mod layouts {
     fn sixteen_bit_is_not_truncated() {
         // 1 and 256 share the same high byte as 0 and 257; at 8 bits both would look equal.
         let (out, _) = run(
-            L16,
+            Layout::L16,
             Samples::U16(vec![0, 257, 65535]),
-            L16,
+            Layout::L16,
             Samples::U16(vec![1, 256, 0]),
             &[],
         );
         assert_eq!(out, expected(&[1 + 1 + 65535], 3, 65535.0));
         let a = Samples::U16(vec![0, 0, 0, 65535]);
         let b = Samples::U16(vec![65535, 65535, 65535, 0]);
-        let (out, _) = run(RGBA16, a, RGBA16, b, &[]);
+        let (out, _) = run(Layout::RGBA16, a, Layout::RGBA16, b, &[]);
         assert_eq!(out, "1.0\n");
     }
 
     #[test]
     fn grey_against_rgb_is_promoted_with_a_note() {
         let (out, err) = run(
-            L8,
+            Layout::L8,
             Samples::U8(vec![100]),
-            RGB8,
+            Layout::RGB8,
             Samples::U8(vec![100, 110, 90]),
             &[],
         );
@@ -327,9 +320,9 @@ mod layouts {
     #[test]
     fn rgb_against_rgba_gets_opaque_alpha() {
         let (out, _) = run(
-            RGB8,
+            Layout::RGB8,
             Samples::U8(vec![0, 0, 0]),
-            RGBA8,
+            Layout::RGBA8,
             Samples::U8(vec![0, 0, 0, 55]),
             &[],
         );
@@ -339,9 +332,9 @@ mod layouts {
     #[test]
     fn eight_against_sixteen_scales_to_sixteen() {
         let (out, err) = run(
-            L8,
+            Layout::L8,
             Samples::U8(vec![255, 1]),
-            L16,
+            Layout::L16,
             Samples::U16(vec![65535, 0]),
             &[],
         );
@@ -357,13 +350,7 @@ mod sizes {
     fn different_sizes_name_both() {
         let dir = tempfile::tempdir().unwrap();
         let small = dir.path().join("small.png");
-        write_png(
-            &small,
-            2,
-            3,
-            Layout::new(3, Depth::Eight),
-            &Samples::U8(vec![0; 18]),
-        );
+        write_png(&small, 2, 3, Layout::RGB8, &Samples::U8(vec![0; 18]));
         let big = fixture("black.png");
         let out = diffimg([big.as_os_str(), small.as_os_str()]);
         assert_error(&out, "10x10");
@@ -375,13 +362,7 @@ mod sizes {
     fn resize_compares_at_the_first_size() {
         let dir = tempfile::tempdir().unwrap();
         let small = dir.path().join("small.png");
-        write_png(
-            &small,
-            2,
-            3,
-            Layout::new(3, Depth::Eight),
-            &Samples::U8(vec![255; 18]),
-        );
+        write_png(&small, 2, 3, Layout::RGB8, &Samples::U8(vec![255; 18]));
         let black = fixture("black.png");
         let out = diffimg([
             black.as_os_str(),

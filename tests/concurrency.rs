@@ -6,14 +6,14 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Child;
 
-use common::{command, random_samples, write_png};
-use diffimg::pixel::{Depth, Layout};
+use common::{command, files_in, random_samples, write_png};
+use diffimg::pixel::Layout;
 
 const SIZE: (u32, u32) = (200, 150);
 
 /// Writes pair `i`: random images from seed `i`; returns their paths and expected diff pixels.
 fn pair(dir: &Path, i: u64) -> (PathBuf, PathBuf, Vec<u8>) {
-    let layout = Layout::new(4, Depth::Eight);
+    let layout = Layout::RGBA8;
     let len = (SIZE.0 * SIZE.1 * 4) as usize;
     let mut rng = fastrand::Rng::with_seed(i);
     let (a, b) = (
@@ -46,15 +46,6 @@ fn spawn(a: &Path, b: &Path, out: &Path) -> Child {
 
 fn decoded(path: &Path) -> Vec<u8> {
     image::open(path).unwrap().to_rgba8().into_raw()
-}
-
-fn files_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Output;
 
 use common::{assert_error, perturb, random_samples, skip_without_gpu, stderr, stdout, write_png};
-use diffimg::pixel::{Depth, Layout};
+use diffimg::pixel::Layout;
 
 const STAGES: [&str; 6] = [
     "adapter",
@@ -31,7 +31,7 @@ fn run(fault: Option<&str>, args: &[&Path], backend: &str) -> Output {
 /// A pair big enough for two bands, so that the device can be lost between them.
 fn pair(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let (width, height) = (600, 1000);
-    let layout = Layout::new(4, Depth::Eight);
+    let layout = Layout::RGBA8;
     let mut rng = fastrand::Rng::with_seed(77);
     let a = random_samples(&mut rng, (width * height * 4) as usize, false);
     let b = perturb(&mut rng, &a, 3);

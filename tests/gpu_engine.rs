@@ -164,7 +164,7 @@ fn hand_computed_rgba_2x2() {
         rows: 2,
         halo_above: 0,
         halo_below: 0,
-        layout: Layout::new(4, Depth::Eight),
+        layout: Layout::RGBA8,
         #[rustfmt::skip]
         a: Samples::U8(vec![
             10, 20, 30, 255,   0, 0, 0, 255,
@@ -235,7 +235,7 @@ fn sums_beyond_u32_are_exact() {
         rows,
         halo_above: 0,
         halo_below: 0,
-        layout: Layout::new(4, Depth::Sixteen),
+        layout: Layout::RGBA16,
         a: Samples::U16(vec![0; len]),
         b: Samples::U16(vec![u16::MAX; len]),
     };
@@ -389,7 +389,7 @@ fn one_difference_in_a_far_tile_sets_exact_bounds() {
     }) else {
         return;
     };
-    let layout = Layout::new(3, Depth::Eight);
+    let layout = Layout::RGB8;
     let (width, rows) = (50u32, 30u32);
     let a = Samples::U8(vec![9; (width * rows * 3) as usize]);
     let mut b = a.clone();
@@ -430,15 +430,15 @@ fn one_engine_serves_a_sequence_of_bands() {
         return;
     };
     let mut rng = fastrand::Rng::with_seed(6);
-    let rgba8 = Layout::new(4, Depth::Eight);
+    let rgba8 = Layout::RGBA8;
     let sequence = [
         (rgba8, 8, 4, false),
         (rgba8, 8, 4, true),
         (rgba8, 64, 40, false),
         (rgba8, 64, 40, true),
         (rgba8, 5, 90, true),
-        (Layout::new(2, Depth::Sixteen), 70, 11, true),
-        (Layout::new(1, Depth::Eight), 3, 3, false),
+        (Layout::LA16, 70, 11, true),
+        (Layout::L8, 3, 3, false),
         (rgba8, 128, 33, true),
     ];
     for (i, (layout, width, rows, diff)) in sequence.into_iter().enumerate() {
@@ -477,13 +477,13 @@ fn a_band_too_short_for_its_layout_is_an_error() {
         rows: 4,
         halo_above: 0,
         halo_below: 0,
-        layout: Layout::new(4, Depth::Eight),
+        layout: Layout::RGBA8,
         a: Samples::U8(vec![0; 10]),
         b: Samples::U8(vec![0; 64]),
     };
     assert!(gpu.diff_band(&band, false, None).is_err());
     // The engine still works afterwards.
     let mut rng = fastrand::Rng::with_seed(7);
-    let band = Spec::new(Layout::new(4, Depth::Eight), 4, 4, Content::Random).band(&mut rng);
+    let band = Spec::new(Layout::RGBA8, 4, 4, Content::Random).band(&mut rng);
     assert_matches_cpu(&mut gpu, &band, false, true);
 }

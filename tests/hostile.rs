@@ -14,8 +14,8 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Output, Stdio};
 
-use common::{assert_error, diffimg, fixture, stderr, stdout, write_png};
-use diffimg::pixel::{Depth, Layout, Samples};
+use common::{assert_error, diffimg, files_in, fixture, stderr, stdout, write_png};
+use diffimg::pixel::{Layout, Samples};
 use diffimg::{Backend, Options, PixelLimits};
 use image::DynamicImage;
 
@@ -25,16 +25,6 @@ fn bad(name: &str) -> PathBuf {
 
 fn os(s: &str) -> &OsStr {
     OsStr::new(s)
-}
-
-/// The names of the files in `dir`, sorted.
-fn files_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 /// A file's bytes, or `None` for what is not a readable regular file (such as /dev/zero,
@@ -109,7 +99,7 @@ fn diffimg_with_rss(args: &[&OsStr]) -> (Output, u64) {
 /// An all-black grey 8-bit PNG of `width` x `height` in `dir`.
 fn black(dir: &Path, width: u32, height: u32) -> PathBuf {
     let path = dir.join(format!("black-{width}x{height}.png"));
-    let layout = Layout::new(1, Depth::Eight);
+    let layout = Layout::L8;
     let samples = Samples::U8(vec![0; width as usize * height as usize]);
     write_png(&path, width, height, layout, &samples);
     path
@@ -157,13 +147,7 @@ fn assert_decodes_like_the_image_crate(path: &Path) {
     let dir = tempfile::tempdir().unwrap();
     let reference = dir.path().join("reference.png");
     let rgba = Samples::U16(image.to_rgba16().into_raw());
-    write_png(
-        &reference,
-        width,
-        height,
-        Layout::new(4, Depth::Sixteen),
-        &rgba,
-    );
+    write_png(&reference, width, height, Layout::RGBA16, &rgba);
     let name = path.display();
     let cpu = [os("--json"), os("--backend"), os("cpu")];
     let same = json(&[&[path.as_os_str(), reference.as_os_str()], &cpu[..]].concat());

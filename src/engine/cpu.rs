@@ -350,7 +350,7 @@ mod tests {
 
     #[test]
     fn one_thread_and_many_agree() {
-        use crate::pixel::{Depth, Layout};
+        use crate::pixel::Layout;
         let mut rng = fastrand::Rng::with_seed(11);
         // Enough rows for several tasks; one row in five edited, the rest equal.
         let (width, rows) = (300u32, 700u32);
@@ -367,7 +367,7 @@ mod tests {
             rows,
             halo_above: 0,
             halo_below: 0,
-            layout: Layout::new(4, Depth::Eight),
+            layout: Layout::RGBA8,
             a: Samples::U8(a),
             b: Samples::U8(b),
         };

@@ -1158,7 +1158,7 @@ mod tests {
             rows,
             halo_above: 0,
             halo_below: 0,
-            layout: Layout::new(4, Depth::Eight),
+            layout: Layout::RGBA8,
             a: Samples::U8(a),
             b: Samples::U8(b),
         };

@@ -26,6 +26,16 @@ pub fn command() -> Command {
     command
 }
 
+/// The names of the files in `dir`, sorted.
+pub fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 /// Runs the `diffimg` binary with `args`.
 pub fn diffimg<I, S>(args: I) -> Output
 where
