@@ -20,7 +20,7 @@ use crate::engine::cpu::CpuEngine;
 use crate::engine::gpu::GpuOptions;
 use crate::engine::{Band, Engine, Stats};
 use crate::error::Error;
-use crate::output::{self, Compression, DiffWriter};
+use crate::output::{self, Compression, DiffWriter, OutputOptions};
 use crate::pixel::{Samples, promote};
 use crate::report::Report;
 
@@ -72,11 +72,17 @@ pub fn compare(a: &Path, b: &Path, options: &Options) -> Result<Report, Error> {
     let start = Instant::now();
     let sources = thread::scope(|s| {
         let opened_b = s.spawn(|| decode::open(b, options.max_pixels));
-        let opened_a = decode::open(a, options.max_pixels);
+        let opened_a = guarded(a, || decode::open(a, options.max_pixels));
         let panicked = || Err(Error::decode(b, "decoder panicked"));
         [opened_a, opened_b.join().unwrap_or_else(|_| panicked())]
     });
     compare_sources([a, b], sources, options, start)
+}
+
+/// Runs `f`, which decodes `name`, turning a panic into an error that names the file.
+fn guarded<T>(name: &Path, f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|_| Err(Error::decode(name, "decoder panicked")))
 }
 
 /// Compares two encoded images held in memory; errors call them "image 1" and "image 2".
@@ -84,7 +90,9 @@ pub fn compare_bytes(a: &[u8], b: &[u8], options: &Options) -> Result<Report, Er
     let start = Instant::now();
     let names = [Path::new("image 1"), Path::new("image 2")];
     let open = |name, bytes: &[u8]| {
-        decode::from_stream(name, Cursor::new(bytes.to_vec()), options.max_pixels)
+        guarded(name, || {
+            decode::from_stream(name, Cursor::new(bytes.to_vec()), options.max_pixels)
+        })
     };
     let sources = [open(names[0], a), open(names[1], b)];
     compare_sources(names, sources, options, start)
@@ -119,7 +127,9 @@ fn compare_sources(
         for (name, width, height) in held {
             PixelLimits::check(name, width, height, options.max_pixels.whole)?;
         }
-        source_b = resized(source_b, ha.width, ha.height, names[1])?;
+        source_b = guarded(names[1], || {
+            resized(source_b, ha.width, ha.height, names[1])
+        })?;
     }
     let mut notes = Vec::new();
     let layout = ha.layout.common(hb.layout);
@@ -134,12 +144,14 @@ fn compare_sources(
     }
     let header = Header { layout, ..ha };
     let writer = match &options.diff_image {
-        Some(path) => Some(DiffWriter::create(
-            path,
-            header,
-            options.compression,
-            names,
-        )?),
+        Some(path) => {
+            let output = OutputOptions {
+                compression: options.compression,
+                opaque: options.ignore_alpha,
+                max_whole_pixels: options.max_pixels.whole,
+            };
+            Some(DiffWriter::create(path, header, output, names)?)
+        }
         None => None,
     };
     // While both decoders keep the cores busy, splitting bands between more threads only adds
@@ -180,6 +192,7 @@ fn resized(
 ) -> Result<Box<dyn RowSource>, Error> {
     let header = source.header();
     let mut samples = Samples::zeroed(header.layout.depth, 0);
+    decode::panic_for_test("rows", name);
     source.read_rows(header.height, &mut samples)?;
     let image = output::to_image(header, samples)
         .ok_or_else(|| Error::decode(name, "decoded size does not match the header"))?;
@@ -352,7 +365,7 @@ impl<'e> Pipeline<'_, 'e> {
                 }
                 Step::Diff => shared = self.diff_next(shared, rows_out.as_ref()),
                 Step::Decode(mut samples) => {
-                    let Role::Decoder(i, source, _) = &mut role else {
+                    let Role::Decoder(i, source, name) = &mut role else {
                         unreachable!("only decoders decode");
                     };
                     let i = *i;
@@ -360,6 +373,7 @@ impl<'e> Pipeline<'_, 'e> {
                     drop(shared);
                     let rows = self.rows_per_band.min(self.header.height - y);
                     let layout = source.header().layout;
+                    decode::panic_for_test("rows", name);
                     let read = source.read_rows(rows, &mut samples).map(|()| {
                         if layout != self.header.layout {
                             promote(&samples, layout, self.header.layout, &mut scratch);

@@ -42,8 +42,8 @@ struct Args {
     /// Engine: auto picks the GPU when a hardware adapter exists and the image is large.
     #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
     backend: BackendArg,
-    /// Exit with status 1 when the ratio exceeds R.
-    #[arg(long, value_name = "R")]
+    /// Exit with status 1 when the ratio exceeds R (a finite number, 0 or more).
+    #[arg(long, value_name = "R", allow_negative_numbers = true, value_parser = gate)]
     max_ratio: Option<f64>,
     /// Refuse images whose header claims more than N pixels [default: 2^32 for PNG, streamed;
     /// 2^28 for images decoded whole: other formats, interlaced PNG, --resize]
@@ -79,14 +79,96 @@ enum CompressionArg {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    match run(&args) {
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(e) => return argument_error(&e),
+    };
+    // Panics are reported as one `error:` line: those of decoder threads by the library, the
+    // rest below; the default hook would print several lines first.
+    std::panic::set_hook(Box::new(|_| {}));
+    #[cfg(unix)]
+    remove_unfinished_on_signals();
+    let outcome = std::panic::catch_unwind(|| run(&args)).unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(Failure::Internal(message))
+    });
+    match outcome {
         Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e}");
+        Err(failure) => {
+            eprintln!("error: {failure}");
             ExitCode::from(2)
         }
     }
+}
+
+/// Why a run failed.
+enum Failure {
+    Compare(diffimg::Error),
+    /// The result could not be printed.
+    Stdout(std::io::Error),
+    /// A bug: a panic outside the library's guards.
+    Internal(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Compare(e) => write!(f, "{e}"),
+            Failure::Stdout(e) => write!(f, "standard output: {e}"),
+            Failure::Internal(message) => write!(f, "internal error: {message}"),
+        }
+    }
+}
+
+impl From<diffimg::Error> for Failure {
+    fn from(e: diffimg::Error) -> Failure {
+        Failure::Compare(e)
+    }
+}
+
+/// Prints an argument error as one line and gives exit status 2; `--help` and `--version`
+/// print in full and succeed.
+fn argument_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    let text = e.render().to_string();
+    let first = text.lines().next().unwrap_or("error: invalid arguments");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    eprintln!("error: {first} (see --help)");
+    ExitCode::from(2)
+}
+
+/// Parses a gate's value: a finite number, 0 or more (ratios of HDR images may exceed 1).
+fn gate(value: &str) -> Result<f64, String> {
+    match value.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        Ok(_) => Err("must be a finite number, 0 or more".into()),
+        Err(_) => Err("not a number".into()),
+    }
+}
+
+/// On SIGINT, SIGTERM or SIGHUP: removes the temporary file of a diff image being written,
+/// then ends as the signal would have. SIGKILL cannot be caught, and leaves it.
+#[cfg(unix)]
+fn remove_unfinished_on_signals() {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            diffimg::output::remove_unfinished();
+            let _ = signal_hook::low_level::emulate_default_handler(signal);
+            std::process::exit(128 + signal);
+        }
+    });
 }
 
 /// A testing hook: `DIFFIMG_GPU_FAULT=<stage>` makes the GPU engine fail at that stage (see
@@ -94,7 +176,7 @@ fn main() -> ExitCode {
 /// the fallback to the CPU can be seen on a machine with only a software adapter.
 const FAULT_VARIABLE: &str = "DIFFIMG_GPU_FAULT";
 
-fn run(args: &Args) -> Result<ExitCode, diffimg::Error> {
+fn run(args: &Args) -> Result<ExitCode, Failure> {
     let bar = (!args.quiet && std::io::stderr().is_terminal()).then(progress_bar);
     let mut options = Options {
         ignore_alpha: args.ignore_alpha,
@@ -144,8 +226,13 @@ fn run(args: &Args) -> Result<ExitCode, diffimg::Error> {
     } else {
         format!("{:?}", report.ratio())
     };
-    // A closed stdout (say, piped into `head`) is not an error worth reporting.
-    let _ = writeln!(std::io::stdout(), "{line}");
+    // A closed stdout (say, piped into `head`) is not an error worth reporting; any other
+    // failure to print is, since the result would be lost.
+    let mut stdout = std::io::stdout().lock();
+    match writeln!(stdout, "{line}").and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(Failure::Stdout(e)),
+        _ => {}
+    }
     let over = args.max_ratio.is_some_and(|max| report.ratio() > max);
     Ok(if over {
         ExitCode::from(1)

@@ -744,9 +744,10 @@ mod output_paths {
         ] {
             let black = black(dir.path(), 7, 5);
             let stem = name.trim_end_matches(".png");
-            for ext in [
-                "png", "jpg", "bmp", "gif", "tiff", "webp", "pnm", "pam", "qoi", "tga",
-            ] {
+            // PNM (P5 or P6) has no alpha: see `outputs.rs` for what it refuses.
+            let alpha = name.contains("alpha") || name.contains("rgba");
+            let every = ["png", "jpg", "bmp", "tiff", "webp", "pam", "qoi", "tga"];
+            for ext in every.into_iter().chain((!alpha).then_some("pnm")) {
                 let out = dir.path().join(format!("{stem}.{ext}"));
                 let args = [
                     bad(name).into_os_string(),

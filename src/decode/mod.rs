@@ -1,0 +1,174 @@
+//! Reading images as rows: PNG is decoded row by row as it is read; every other format is
+//! decoded whole and then handed out row by row.
+
+mod jpeg;
+mod png;
+mod whole;
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Cursor, Seek};
+use std::path::Path;
+
+use image::{ImageFormat, ImageReader};
+
+use crate::error::Error;
+use crate::pixel::{Layout, Samples};
+use png::PngRows;
+pub use whole::WholeRows;
+
+/// What an image's header says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    pub width: u32,
+    pub height: u32,
+    pub layout: Layout,
+}
+
+impl Header {
+    pub fn pixels(&self) -> u64 {
+        u64::from(self.width) * u64::from(self.height)
+    }
+
+    pub fn row_len(&self) -> usize {
+        self.width as usize * self.layout.channels as usize
+    }
+}
+
+/// The most pixels an image's header may claim before anything is allocated for it: a damaged
+/// or hostile header must not make the tool reserve gigabytes. Streamed images hold only a few
+/// rows, so their limit is high; images decoded whole are held entirely in memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PixelLimits {
+    /// PNG decoded row by row: 2^32 pixels (65536x65536) by default.
+    pub streamed: u64,
+    /// Everything decoded whole: 2^28 pixels (16384x16384, 1 GiB as RGBA) by default.
+    pub whole: u64,
+}
+
+impl PixelLimits {
+    /// The same limit for every image.
+    pub fn all(pixels: u64) -> PixelLimits {
+        PixelLimits {
+            streamed: pixels,
+            whole: pixels,
+        }
+    }
+
+    /// Refuses a header of `width` x `height` above `limit`, or with no pixels.
+    pub fn check(name: &Path, width: u32, height: u32, limit: u64) -> Result<(), Error> {
+        if width == 0 || height == 0 {
+            return Err(Error::decode(
+                name,
+                format!("image has no pixels ({width}x{height})"),
+            ));
+        }
+        if u64::from(width) * u64::from(height) > limit {
+            let path = name.to_owned();
+            return Err(Error::TooLarge {
+                path,
+                width,
+                height,
+                limit,
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Default for PixelLimits {
+    fn default() -> PixelLimits {
+        PixelLimits {
+            streamed: 1 << 32,
+            whole: 1 << 28,
+        }
+    }
+}
+
+/// A source of an image's rows, top to bottom.
+pub trait RowSource: Send {
+    fn header(&self) -> Header;
+
+    /// Reads the next `rows` rows into `dst`, resized to hold them.
+    fn read_rows(&mut self, rows: u32, dst: &mut Samples) -> Result<(), Error>;
+
+    /// Whether reading rows decodes them, rather than copying rows decoded beforehand.
+    fn decodes_as_read(&self) -> bool {
+        false
+    }
+}
+
+/// Byte streams the decoders read.
+pub trait Stream: BufRead + Seek + Send {}
+impl<T: BufRead + Seek + Send> Stream for T {}
+
+/// Opens the image at `path`, refusing headers that claim more pixels than `limits` allow.
+pub fn open(path: &Path, limits: PixelLimits) -> Result<Box<dyn RowSource>, Error> {
+    let read_error = |cause| Error::read(path, cause);
+    let file = File::open(path).map_err(read_error)?;
+    if file.metadata().map_err(read_error)?.is_dir() {
+        return Err(Error::decode(path, "is a directory, not an image"));
+    }
+    // TGA has no signature to recognise it by: its extension has to do.
+    let by_name = ImageFormat::from_path(path)
+        .ok()
+        .filter(|&format| format == ImageFormat::Tga);
+    let stream = BufReader::with_capacity(1 << 18, file);
+    read(path, stream, limits, by_name)
+}
+
+/// Reads an image from `stream`; `name` is what errors call it.
+pub fn from_stream<R: Stream + 'static>(
+    name: &Path,
+    stream: R,
+    limits: PixelLimits,
+) -> Result<Box<dyn RowSource>, Error> {
+    read(name, stream, limits, None)
+}
+
+/// Test hook: `DIFFIMG_TEST_PANIC=STAGE:NAME` panics at `stage` (`open`, or `rows` for reading
+/// rows) of the image whose file name is NAME, as a decoder bug would.
+#[cfg(feature = "test-hooks")]
+pub(crate) fn panic_for_test(stage: &str, name: &Path) {
+    let wanted = std::env::var("DIFFIMG_TEST_PANIC").unwrap_or_default();
+    let file = name.file_name().unwrap_or_default().to_string_lossy();
+    if wanted.split_once(':') == Some((stage, file.as_ref())) {
+        panic!("test panic at {stage} of {file}");
+    }
+}
+
+#[cfg(not(feature = "test-hooks"))]
+pub(crate) fn panic_for_test(_: &str, _: &Path) {}
+
+/// Reads an image from `stream` in the format its content shows, or else `by_name`.
+fn read<R: Stream + 'static>(
+    name: &Path,
+    stream: R,
+    limits: PixelLimits,
+    by_name: Option<ImageFormat>,
+) -> Result<Box<dyn RowSource>, Error> {
+    panic_for_test("open", name);
+    let mut reader = ImageReader::new(stream)
+        .with_guessed_format()
+        .map_err(|cause| Error::read(name, cause))?;
+    if let (None, Some(format)) = (reader.format(), by_name) {
+        reader.set_format(format);
+    }
+    match reader.format() {
+        Some(ImageFormat::Png) => Ok(Box::new(PngRows::new(name, reader.into_inner(), limits)?)),
+        Some(ImageFormat::Jpeg) => {
+            let bytes = jpeg::read(name, &mut reader.into_inner())?;
+            let reader = ImageReader::with_format(Cursor::new(bytes), ImageFormat::Jpeg);
+            Ok(Box::new(WholeRows::decode(name, reader, limits.whole)?))
+        }
+        Some(ImageFormat::Tiff) => {
+            let mut stream = reader.into_inner();
+            if let Some(rows) = whole::grey_alpha_tiff(name, &mut stream, limits.whole)? {
+                return Ok(Box::new(rows));
+            }
+            let reader = ImageReader::with_format(stream, ImageFormat::Tiff);
+            Ok(Box::new(WholeRows::decode(name, reader, limits.whole)?))
+        }
+        Some(_) => Ok(Box::new(WholeRows::decode(name, reader, limits.whole)?)),
+        None => Err(Error::decode(name, "not an image in a supported format")),
+    }
+}

@@ -1,0 +1,120 @@
+//! Writing the diff image. PNG is encoded as a stream, band by band; other formats are collected
+//! and encoded at the end, within a memory limit. Either way the bytes go to a temporary file
+//! beside the target, which replaces the target only once complete and on disk, so a failed or
+//! interrupted run leaves nothing behind.
+
+mod format;
+mod png;
+mod target;
+
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use crate::decode::Header;
+use crate::error::Error;
+use crate::pixel::Samples;
+
+use format::Format;
+pub(crate) use format::to_image;
+use png::PngSink;
+use target::Target;
+pub use target::remove_unfinished;
+
+/// How hard the PNG encoder works on the diff image.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Compression {
+    /// Fast, light compression: the default.
+    #[default]
+    Fast,
+    /// Smaller files, several times slower to write.
+    Best,
+}
+
+/// What a diff image is written as, besides its path.
+#[derive(Clone, Copy, Debug)]
+pub struct OutputOptions {
+    pub compression: Compression,
+    /// The diff's alpha is 255 everywhere (alpha ignored), so formats without alpha may drop it.
+    pub opaque: bool,
+    /// The most pixels a format encoded whole may hold in memory.
+    pub max_whole_pixels: u64,
+}
+
+/// A diff image being written.
+pub struct DiffWriter {
+    target: Target,
+    sink: Sink,
+}
+
+enum Sink {
+    Png(Box<PngSink>),
+    Whole {
+        format: Format,
+        header: Header,
+        samples: Samples,
+    },
+}
+
+impl DiffWriter {
+    /// Checks that a diff image of `header`'s size and layout can be written to `target` and
+    /// opens its temporary file. Refuses a target that is one of `inputs`.
+    pub fn create(
+        target: &Path,
+        header: Header,
+        options: OutputOptions,
+        inputs: [&Path; 2],
+    ) -> Result<DiffWriter, Error> {
+        let format = Format::of(target).map_err(|cause| Error::output(target, cause))?;
+        format
+            .check(header, options.opaque, options.max_whole_pixels)
+            .map_err(|cause| Error::output(target, cause))?;
+        let target = Target::open(target, inputs)?;
+        let sink = match format {
+            Format::Png => {
+                let out = BufWriter::with_capacity(1 << 18, target.writer()?);
+                Sink::Png(Box::new(PngSink::new(out, header, options.compression)))
+            }
+            Format::Whole(..) => Sink::Whole {
+                format,
+                header,
+                samples: Samples::zeroed(header.layout.depth, 0),
+            },
+        };
+        Ok(DiffWriter { target, sink })
+    }
+
+    /// Appends rows of diff pixels.
+    pub fn write_rows(&mut self, rows: &Samples) -> Result<(), Error> {
+        match &mut self.sink {
+            Sink::Png(png) => png.write(rows).map_err(|e| self.target.error(&e)),
+            Sink::Whole { samples, .. } => {
+                match (samples, rows) {
+                    (Samples::U8(all), Samples::U8(v)) => all.extend_from_slice(v),
+                    (Samples::U16(all), Samples::U16(v)) => all.extend_from_slice(v),
+                    _ => unreachable!("diff rows keep the image's depth"),
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Finishes encoding and puts the file in place of the target.
+    pub fn finish(self) -> Result<(), Error> {
+        let DiffWriter { target, sink } = self;
+        match sink {
+            Sink::Png(png) => png.finish().map_err(|e| target.error(&e))?,
+            Sink::Whole {
+                format,
+                header,
+                samples,
+            } => {
+                let mut out = BufWriter::new(target.writer()?);
+                format
+                    .encode(header, samples, &mut out)
+                    .map_err(|e| target.error(&e))?;
+                out.flush().map_err(|e| target.error(&e))?;
+            }
+        }
+        target.replace()
+    }
+}

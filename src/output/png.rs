@@ -1,0 +1,119 @@
+//! The diff image as a PNG stream, encoded band by band as the rows arrive.
+
+use std::io::{BufWriter, Write};
+
+use crate::decode::Header;
+use crate::output::Compression;
+use crate::output::target::Checked;
+use crate::pixel::{Depth, Samples};
+
+/// A PNG encoded as a stream. Its first bytes are held back until there are enough to judge
+/// how well the image compresses: with `Compression::Fast`, data that does not compress (noise)
+/// is stored as it is, several times faster than compressing it and a smaller file. The choice
+/// depends only on the image, never on how it was cut into bands.
+pub(crate) struct PngSink {
+    /// The file, until the encoder starts.
+    out: Option<BufWriter<Checked>>,
+    held: Vec<u8>,
+    stream: Option<png::StreamWriter<'static, BufWriter<Checked>>>,
+    header: Header,
+    compression: Compression,
+    scratch: Vec<u8>,
+}
+
+/// Bytes the compression choice looks at.
+const SAMPLE_BYTES: usize = 1 << 20;
+
+impl PngSink {
+    pub(crate) fn new(
+        out: BufWriter<Checked>,
+        header: Header,
+        compression: Compression,
+    ) -> PngSink {
+        let (held, scratch) = (Vec::new(), Vec::new());
+        PngSink {
+            out: Some(out),
+            held,
+            stream: None,
+            header,
+            compression,
+            scratch,
+        }
+    }
+
+    pub(crate) fn write(&mut self, rows: &Samples) -> Result<(), png::EncodingError> {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let bytes = match rows {
+            Samples::U8(v) => v.as_slice(),
+            Samples::U16(v) => {
+                scratch.clear();
+                scratch.extend(v.iter().flat_map(|s| s.to_be_bytes()));
+                scratch.as_slice()
+            }
+        };
+        if let Some(stream) = &mut self.stream {
+            stream.write_all(bytes)?;
+        } else {
+            self.held.extend_from_slice(bytes);
+            if self.held.len() >= SAMPLE_BYTES {
+                self.start()?;
+            }
+        }
+        self.scratch = scratch;
+        Ok(())
+    }
+
+    /// Starts the encoder, unless it has started, and hands it the bytes held back.
+    fn start(&mut self) -> Result<(), png::EncodingError> {
+        let Some(out) = self.out.take() else {
+            return Ok(());
+        };
+        let sample = &self.held[..self.held.len().min(SAMPLE_BYTES)];
+        let stored = self.compression == Compression::Fast && incompressible(sample);
+        let mut stream = png_stream(out, self.header, self.compression, stored)?;
+        stream.write_all(&self.held)?;
+        self.held = Vec::new();
+        self.stream = Some(stream);
+        Ok(())
+    }
+
+    pub(crate) fn finish(mut self) -> Result<(), png::EncodingError> {
+        self.start()?;
+        match self.stream {
+            Some(stream) => stream.finish(),
+            None => Err(std::io::Error::other("the encoder did not start").into()),
+        }
+    }
+}
+
+fn png_stream(
+    out: BufWriter<Checked>,
+    header: Header,
+    compression: Compression,
+    stored: bool,
+) -> Result<png::StreamWriter<'static, BufWriter<Checked>>, png::EncodingError> {
+    let mut encoder = png::Encoder::new(out, header.width, header.height);
+    encoder.set_color(match header.layout.channels {
+        1 => png::ColorType::Grayscale,
+        2 => png::ColorType::GrayscaleAlpha,
+        3 => png::ColorType::Rgb,
+        _ => png::ColorType::Rgba,
+    });
+    encoder.set_depth(match header.layout.depth {
+        Depth::Eight => png::BitDepth::Eight,
+        Depth::Sixteen => png::BitDepth::Sixteen,
+    });
+    encoder.set_compression(match compression {
+        Compression::Fast if stored => png::Compression::NoCompression,
+        Compression::Fast => png::Compression::Fast,
+        Compression::Best => png::Compression::High,
+    });
+    encoder
+        .write_header()?
+        .into_stream_writer_with_size(1 << 18)
+}
+
+/// Whether `bytes` barely compress: the fastest deflate saves less than a twentieth.
+fn incompressible(bytes: &[u8]) -> bool {
+    !bytes.is_empty() && fdeflate::compress_to_vec(bytes).len() * 20 > bytes.len() * 19
+}
