@@ -73,7 +73,7 @@ pub fn compare(a: &Path, b: &Path, options: &Options) -> Result<Report, Error> {
     let sources = thread::scope(|s| {
         let opened_b = s.spawn(|| decode::open(b, options.max_pixels));
         let opened_a = guarded(a, || decode::open(a, options.max_pixels));
-        let panicked = || Err(Error::decode(b, "decoder panicked"));
+        let panicked = || Err(Error::decode(b, "the decoder crashed on this file"));
         [opened_a, opened_b.join().unwrap_or_else(|_| panicked())]
     });
     compare_sources([a, b], sources, options, start)
@@ -82,7 +82,7 @@ pub fn compare(a: &Path, b: &Path, options: &Options) -> Result<Report, Error> {
 /// Runs `f`, which decodes `name`, turning a panic into an error that names the file.
 fn guarded<T>(name: &Path, f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
-        .unwrap_or_else(|_| Err(Error::decode(name, "decoder panicked")))
+        .unwrap_or_else(|_| Err(Error::decode(name, "the decoder crashed on this file")))
 }
 
 /// Compares two encoded images held in memory; errors call them "image 1" and "image 2".
@@ -520,7 +520,7 @@ impl Drop for StopOnPanic<'_, '_, '_> {
         if thread::panicking() {
             let mut shared = self.pipeline.lock();
             shared.error.get_or_insert_with(|| match self.name {
-                Some(name) => Error::decode(name, "decoder panicked"),
+                Some(name) => Error::decode(name, "the decoder crashed on this file"),
                 None => Error::Gpu("the GPU engine panicked".into()),
             });
             self.pipeline.notify(&shared);

@@ -138,9 +138,16 @@ fn argument_error(e: &clap::Error) -> ExitCode {
         let _ = e.print();
         return ExitCode::SUCCESS;
     }
+    // clap's first paragraph says what is wrong (a list of missing arguments on lines of
+    // their own); usage and tips follow it.
     let text = e.render().to_string();
-    let first = text.lines().next().unwrap_or("error: invalid arguments");
-    let first = first.strip_prefix("error: ").unwrap_or(first);
+    let first: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .take_while(|line| !line.is_empty())
+        .collect();
+    let first = first.join(" ");
+    let first = first.strip_prefix("error: ").unwrap_or(&first);
     eprintln!("error: {first} (see --help)");
     ExitCode::from(2)
 }

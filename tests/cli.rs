@@ -504,16 +504,73 @@ mod bad_input {
         no_files_but(dir.path(), &["a.png"]);
     }
 
+    /// Argument errors are one `error:` line and exit 2, like every other error; `--help`
+    /// still prints in full.
     #[test]
-    fn bad_arguments_exit_two() {
-        let out = diffimg(["only-one.png"]);
+    fn bad_arguments_are_one_line() {
+        let (b, w) = (fixture("black.png"), fixture("white.png"));
+        assert_error(&diffimg(["only-one.png"]), "IMAGE2");
+        assert_error(
+            &diffimg([b.as_os_str(), w.as_os_str(), "--frobnicate".as_ref()]),
+            "--frobnicate",
+        );
+        for (value, why) in [
+            ("lots", "not a number"),
+            ("nan", "finite"),
+            ("inf", "finite"),
+            ("-1", "0 or more"),
+        ] {
+            for args in [
+                vec!["--max-ratio".to_string(), value.to_string()],
+                vec![format!("--max-ratio={value}")],
+            ] {
+                let mut all = vec![b.clone().into_os_string(), w.clone().into_os_string()];
+                all.extend(args.into_iter().map(Into::into));
+                assert_error(&diffimg(&all), why);
+            }
+        }
+        let help = diffimg(["--help"]);
+        assert_eq!(help.status.code(), Some(0));
+        assert!(stdout(&help).lines().count() > 10);
+    }
+
+    /// A ratio above 1 is a valid gate (HDR images may exceed 1), and 0 gates any difference.
+    #[test]
+    fn max_ratio_takes_any_finite_non_negative_value() {
+        let (b, w) = (fixture("black.png"), fixture("white.png"));
+        let code = |gate: &str| {
+            diffimg([
+                b.as_os_str(),
+                w.as_os_str(),
+                "--max-ratio".as_ref(),
+                gate.as_ref(),
+            ])
+            .status
+            .code()
+        };
+        assert_eq!(code("0"), Some(1));
+        assert_eq!(code("2.5"), Some(0));
+    }
+
+    /// A result that cannot be printed is an error (exit 2), not a success with the result
+    /// lost; a closed pipe, as `| head` gives, stays silent.
+    #[test]
+    fn stdout_errors_are_errors() {
+        let (b, w) = (fixture("black.png"), fixture("white.png"));
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let out = common::command()
+            .args([b.as_os_str(), w.as_os_str()])
+            .stdout(full)
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(2));
-        let out = diffimg([
-            fixture("black.png"),
-            fixture("white.png"),
-            "--max-ratio".into(),
-            "lots".into(),
-        ]);
-        assert_eq!(out.status.code(), Some(2));
+        let err = stderr(&out);
+        assert!(
+            err.starts_with("error: standard output") && err.lines().count() == 1,
+            "{err}"
+        );
     }
 }

@@ -12,9 +12,11 @@ mod generate;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Output, Stdio};
+use std::process::Output;
 
-use common::{assert_error, diffimg, files_in, fixture, stderr, stdout, write_png};
+use common::{
+    assert_error, diffimg, diffimg_with_rss, files_in, fixture, stderr, stdout, write_png,
+};
 use diffimg::pixel::{Layout, Samples};
 use diffimg::{Backend, Options, PixelLimits};
 use image::DynamicImage;
@@ -59,41 +61,6 @@ fn json(args: &[&OsStr]) -> serde_json::Value {
     let out = diffimg(args);
     assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
     serde_json::from_str(&stdout(&out)).unwrap()
-}
-
-/// Runs the binary like `common::diffimg` does, and also returns its peak resident memory in
-/// bytes, from the kernel's accounting of that one child.
-#[expect(
-    clippy::zombie_processes,
-    reason = "reaped by wait4, which also gives its memory"
-)]
-fn diffimg_with_rss(args: &[&OsStr]) -> (Output, u64) {
-    use std::io::Read;
-    use std::os::unix::process::ExitStatusExt;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_diffimg"))
-        .args(args)
-        .env_remove("WGPU_ADAPTER_NAME")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
-    child.stderr.take().unwrap().read_to_end(&mut err).unwrap();
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value of that plain C struct.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = child.id() as libc::pid_t;
-    // SAFETY: waits for our own child, writing into the two locals; `child` is not waited
-    // for again afterwards.
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(waited, pid);
-    let output = Output {
-        status: ExitStatus::from_raw(status),
-        stdout: out,
-        stderr: err,
-    };
-    (output, usage.ru_maxrss as u64 * 1024)
 }
 
 /// An all-black grey 8-bit PNG of `width` x `height` in `dir`.

@@ -197,9 +197,9 @@ impl<R: Stream> RowSource for PngRows<R> {
 fn describe(e: &png::DecodingError) -> String {
     let text = e.to_string();
     let name = text
-        .split_once("type: \"")
-        .and_then(|(_, rest)| rest.split_once('"'))
-        .map(|(name, _)| name);
+        .split_once("type: ")
+        .and_then(|(_, rest)| rest.split_once(','))
+        .map(|(name, _)| name.trim_matches('"'));
     match name {
         Some(name) if text.starts_with("Unrecognized critical chunk") => format!(
             "unknown critical chunk '{name}': the image uses a PNG extension this decoder does \
