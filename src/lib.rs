@@ -8,17 +8,26 @@
 //! # Ok::<(), diffimg::Error>(())
 //! ```
 
+pub mod canvas;
 pub mod compare;
 pub mod decode;
 pub mod engine;
 pub mod error;
+pub mod ignore;
 pub mod output;
+pub mod perception;
+mod pipeline;
 pub mod pixel;
+pub mod regions;
 pub mod report;
+pub mod style;
 
-pub use compare::{Options, compare, compare_bytes};
+pub use compare::{Canvas, Options, compare, compare_bytes};
 pub use decode::PixelLimits;
 pub use engine::choice::Backend;
 pub use error::Error;
+pub use ignore::Rect;
 pub use output::Compression;
+pub use perception::PerceptualOptions;
 pub use report::Report;
+pub use style::Style;

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
 use diffimg::engine::choice::AutoOptions;
-use diffimg::{Backend, Compression, Options, PixelLimits, Report};
+use diffimg::{
+    Backend, Canvas, Compression, Options, PerceptualOptions, PixelLimits, Report, Style,
+};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// How different are two images? Prints the difference ratio: the sum of per-channel absolute
@@ -45,6 +47,32 @@ struct Args {
     /// Exit with status 1 when the ratio exceeds R (a finite number, 0 or more).
     #[arg(long, value_name = "R", allow_negative_numbers = true, value_parser = gate)]
     max_ratio: Option<f64>,
+    /// Count the pixels a person would see as changed: YIQ colour delta over 35215 * T^2
+    /// (T from 0 to 1; 0.1 when only --max-changed or a --style asks for the count).
+    #[arg(short, long, value_name = "T", allow_negative_numbers = true, value_parser = threshold)]
+    threshold: Option<f64>,
+    /// Count anti-aliased pixels apart, not as changed (turns the perceptual count on).
+    #[arg(long, visible_alias = "antialiasing")]
+    aa: bool,
+    /// Exit with status 1 when more than N pixels changed, or more than P% of them.
+    #[arg(long, value_name = "N|P%", value_parser = changed_gate)]
+    max_changed: Option<ChangedGate>,
+    /// What the diff image (-f) shows: raw |a - b|, highlight, mask or heatmap.
+    #[arg(long, value_enum, default_value_t = StyleArg::Raw)]
+    style: StyleArg,
+    /// Changed pixels in the highlight and mask styles, as #rrggbb.
+    #[arg(long, value_name = "#RRGGBB", value_parser = colour, default_value = "#ff0000")]
+    diff_color: [u8; 3],
+    /// Leave a rectangle out of every figure: X,Y,W,H in pixels; repeatable.
+    #[arg(long, value_name = "X,Y,W,H")]
+    ignore: Vec<diffimg::Rect>,
+    /// Leave out the pixels where this image (of the same size) is not opaque black.
+    #[arg(long, value_name = "PATH")]
+    mask: Option<PathBuf>,
+    /// Images of different sizes: an error (same), or compared on a canvas of the larger width
+    /// and height, where a pixel only one image covers is changed (union).
+    #[arg(long, value_enum, default_value_t = CanvasArg::Same, conflicts_with = "resize")]
+    canvas: CanvasArg,
     /// Refuse images whose header claims more than N pixels [default: 2^32 for PNG, streamed;
     /// 2^28 for images decoded whole: other formats, interlaced PNG, --resize]
     #[arg(long, value_name = "N")]
@@ -70,6 +98,69 @@ enum BackendArg {
     Auto,
     Cpu,
     Gpu,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum StyleArg {
+    Raw,
+    Highlight,
+    Mask,
+    Heatmap,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CanvasArg {
+    Same,
+    Union,
+}
+
+/// `--max-changed`: a number of pixels or a percentage of them.
+#[derive(Clone, Copy, Debug)]
+enum ChangedGate {
+    Pixels(u64),
+    Percent(f64),
+}
+
+impl ChangedGate {
+    fn exceeded(self, changed: u64, pixels: u64) -> bool {
+        match self {
+            ChangedGate::Pixels(n) => changed > n,
+            ChangedGate::Percent(p) => changed as f64 * 100.0 > p * pixels.max(1) as f64,
+        }
+    }
+}
+
+fn changed_gate(value: &str) -> Result<ChangedGate, String> {
+    match value.trim().strip_suffix('%') {
+        Some(percent) => match gate(percent)? {
+            p if p <= 100.0 => Ok(ChangedGate::Percent(p)),
+            _ => Err("a percentage is at most 100".into()),
+        },
+        None => value
+            .trim()
+            .parse()
+            .map(ChangedGate::Pixels)
+            .map_err(|_| "a whole number of pixels, or a percentage such as 0.5%".into()),
+    }
+}
+
+fn threshold(value: &str) -> Result<f64, String> {
+    match gate(value)? {
+        t if t <= 1.0 => Ok(t),
+        _ => Err("must be from 0 to 1".into()),
+    }
+}
+
+fn colour(value: &str) -> Result<[u8; 3], String> {
+    let hex = value.trim().strip_prefix('#').unwrap_or(value.trim());
+    let byte = |i: usize| {
+        hex.get(i..i + 2)
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
+    };
+    match (hex.len(), byte(0), byte(2), byte(4)) {
+        (6, Some(r), Some(g), Some(b)) => Ok([r, g, b]),
+        _ => Err("not a colour of the form #rrggbb".into()),
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -200,6 +291,27 @@ fn run(args: &Args) -> Result<ExitCode, Failure> {
         },
         max_pixels: args.max_pixels.map(PixelLimits::all).unwrap_or_default(),
         progress: bar.clone().map(|bar| bar.callback()),
+        perceptual: (args.threshold.is_some() || args.aa || args.max_changed.is_some()).then(
+            || PerceptualOptions {
+                threshold: args
+                    .threshold
+                    .unwrap_or(PerceptualOptions::default().threshold),
+                aa: args.aa,
+            },
+        ),
+        style: match args.style {
+            StyleArg::Raw => Style::Raw,
+            StyleArg::Highlight => Style::Highlight,
+            StyleArg::Mask => Style::Mask,
+            StyleArg::Heatmap => Style::Heatmap,
+        },
+        diff_colour: args.diff_color,
+        ignore: args.ignore.clone(),
+        mask: args.mask.clone(),
+        canvas: match args.canvas {
+            CanvasArg::Same => Canvas::Same,
+            CanvasArg::Union => Canvas::Union,
+        },
         ..Options::default()
     };
     if let Some(stage) = std::env::var_os(FAULT_VARIABLE) {
@@ -240,7 +352,10 @@ fn run(args: &Args) -> Result<ExitCode, Failure> {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(Failure::Stdout(e)),
         _ => {}
     }
-    let over = args.max_ratio.is_some_and(|max| report.ratio() > max);
+    let over = args.max_ratio.is_some_and(|max| report.ratio() > max)
+        || args
+            .max_changed
+            .is_some_and(|gate| gate.exceeded(report.changed(), report.pixels()));
     Ok(if over {
         ExitCode::from(1)
     } else {

@@ -143,6 +143,39 @@ impl Samples {
         }
     }
 
+    /// Appends `src[range]`, which must have this depth.
+    pub fn extend_from(&mut self, src: &Samples, range: std::ops::Range<usize>) {
+        match (self, src) {
+            (Samples::U8(v), Samples::U8(s)) => v.extend_from_slice(&s[range]),
+            (Samples::U16(v), Samples::U16(s)) => v.extend_from_slice(&s[range]),
+            _ => unreachable!("samples of one band share a depth"),
+        }
+    }
+
+    /// Copies the samples of `pixels` (indices of `channels`-sample pixels) from `src`.
+    pub fn copy_pixels(&mut self, src: &Samples, channels: usize, pixels: &[usize]) {
+        fn copy<T: Copy>(dst: &mut [T], src: &[T], c: usize, pixels: &[usize]) {
+            for &p in pixels {
+                dst[p * c..p * c + c].copy_from_slice(&src[p * c..p * c + c]);
+            }
+        }
+        match (self, src) {
+            (Samples::U8(d), Samples::U8(s)) => copy(d, s, channels, pixels),
+            (Samples::U16(d), Samples::U16(s)) => copy(d, s, channels, pixels),
+            _ => unreachable!("samples of one band share a depth"),
+        }
+    }
+
+    /// Sets every sample of `pixels` (indices of `channels`-sample pixels) to `value`.
+    pub fn fill_pixels(&mut self, channels: usize, pixels: &[usize], value: u16) {
+        for &p in pixels {
+            match self {
+                Samples::U8(d) => d[p * channels..p * channels + channels].fill(value as u8),
+                Samples::U16(d) => d[p * channels..p * channels + channels].fill(value),
+            }
+        }
+    }
+
     /// The samples as native-endian bytes.
     pub fn as_bytes(&self) -> &[u8] {
         match self {

@@ -4,8 +4,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::engine::{EngineInfo, Stats};
+use crate::engine::{Bounds, EngineInfo, Stats};
+use crate::perception::PerceptualReport;
 use crate::pixel::Layout;
+use crate::regions::RegionSummary;
 
 /// Everything a comparison found.
 #[derive(Clone, Debug, PartialEq)]
@@ -16,6 +18,13 @@ pub struct Report {
     pub layout: Layout,
     pub ignore_alpha: bool,
     pub stats: Stats,
+    /// The perceptual figures, when asked for.
+    pub perceptual: Option<PerceptualReport>,
+    /// Pixels left out of every figure (ignore rectangles, mask).
+    pub ignored: u64,
+    /// On a union canvas, the sizes of image 1 and image 2 (`width` and `height` are the
+    /// canvas's).
+    pub sizes: Option<[(u32, u32); 2]>,
     /// The engine that diffed the image, and how many bands each engine took.
     pub engine: EngineInfo,
     pub gpu_bands: u64,
@@ -34,8 +43,14 @@ impl Report {
             .collect()
     }
 
-    fn pixels(&self) -> u64 {
-        u64::from(self.width) * u64::from(self.height)
+    /// Pixels compared: the image's, less those left out.
+    pub fn pixels(&self) -> u64 {
+        u64::from(self.width) * u64::from(self.height) - self.ignored
+    }
+
+    /// Pixels a person would see as changed (0 without the perceptual count).
+    pub fn changed(&self) -> u64 {
+        self.perceptual.as_ref().map_or(0, |p| p.changed)
     }
 
     /// The exact sum of `|a - b|` over the counted channels.
@@ -81,11 +96,27 @@ impl Report {
             sum: self.sum(),
             differing_pixels: self.stats.differing,
             max_diff: self.stats.max,
-            bbox: self.stats.bounds.map(|b| Bbox {
-                x: b.x0,
-                y: b.y0,
-                width: b.x1 - b.x0 + 1,
-                height: b.y1 - b.y0 + 1,
+            bbox: self.stats.bounds.map(Bbox::from),
+            ignored_pixels: self.ignored,
+            canvas: self.sizes.map(|[a, b]| JsonCanvas {
+                width: self.width,
+                height: self.height,
+                image1: Size {
+                    width: a.0,
+                    height: a.1,
+                },
+                image2: Size {
+                    width: b.0,
+                    height: b.1,
+                },
+            }),
+            perceptual: self.perceptual.as_ref().map(|p| JsonPerceptual {
+                threshold: p.threshold,
+                changed_pixels: p.changed,
+                changed_percent: p.changed as f64 * 100.0 / self.pixels().max(1) as f64,
+                aa_pixels: p.aa.then_some(p.anti_aliased),
+                changed_bbox: p.changed_bounds.map(Bbox::from),
+                regions: &p.regions,
             }),
             engine: JsonEngine {
                 kind: engine,
@@ -113,6 +144,11 @@ struct Json<'a> {
     differing_pixels: u64,
     max_diff: u32,
     bbox: Option<Bbox>,
+    ignored_pixels: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    canvas: Option<JsonCanvas>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    perceptual: Option<JsonPerceptual<'a>>,
     engine: JsonEngine<'a>,
     elapsed_ms: f64,
 }
@@ -123,6 +159,42 @@ struct Bbox {
     y: u32,
     width: u32,
     height: u32,
+}
+
+impl From<Bounds> for Bbox {
+    fn from(b: Bounds) -> Bbox {
+        Bbox {
+            x: b.x0,
+            y: b.y0,
+            width: b.x1 - b.x0 + 1,
+            height: b.y1 - b.y0 + 1,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Size {
+    width: u32,
+    height: u32,
+}
+
+#[derive(Serialize)]
+struct JsonCanvas {
+    width: u32,
+    height: u32,
+    image1: Size,
+    image2: Size,
+}
+
+#[derive(Serialize)]
+struct JsonPerceptual<'a> {
+    threshold: f64,
+    changed_pixels: u64,
+    changed_percent: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aa_pixels: Option<u64>,
+    changed_bbox: Option<Bbox>,
+    regions: &'a RegionSummary,
 }
 
 #[derive(Serialize)]

@@ -5,6 +5,7 @@ use std::thread;
 
 use super::cpu::CpuEngine;
 use super::gpu::{self, GpuEngine, GpuOptions};
+use super::perceptual::{Planes, Rule};
 use super::{Band, Engine, EngineInfo, Stats};
 use crate::error::Error;
 use crate::pixel::Samples;
@@ -179,5 +180,21 @@ impl Engine for Choice {
         }
         self.cpu_bands += 1;
         self.cpu.diff_band(band, ignore_alpha, diff)
+    }
+
+    fn perceive_band(&mut self, band: &Band, rule: &Rule, out: &mut Planes) -> Result<(), Error> {
+        self.poll_search();
+        if let Some(gpu) = &mut self.gpu {
+            match gpu.perceive_band(band, rule, out) {
+                Ok(()) => return Ok(()),
+                Err(e) if self.strict => return Err(e),
+                Err(e) => {
+                    self.notes
+                        .push(format!("warning: {e}; continuing on the CPU"));
+                    self.gpu = None;
+                }
+            }
+        }
+        self.cpu.perceive_band(band, rule, out)
     }
 }

@@ -2,11 +2,13 @@
 //! between rayon's threads. The row kernel is specialised per sample type and channel count:
 //! SSE2 for 8-bit samples on x86-64, plain Rust written for the compiler to vectorise otherwise.
 
+mod perceptual;
 #[cfg(target_arch = "x86_64")]
 mod sse2;
 
 use rayon::prelude::*;
 
+use super::perceptual::{Planes, Rule};
 use super::{Band, Bounds, Engine, EngineInfo, Stats};
 use crate::error::Error;
 use crate::pixel::{Sample, Samples};
@@ -68,6 +70,11 @@ impl Engine for CpuEngine {
             _ => unreachable!("both images of a band share one layout"),
         };
         Ok(stats)
+    }
+
+    fn perceive_band(&mut self, band: &Band, rule: &Rule, out: &mut Planes) -> Result<(), Error> {
+        perceptual::perceive(band, rule, out);
+        Ok(())
     }
 }
 

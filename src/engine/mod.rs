@@ -4,9 +4,11 @@
 pub mod choice;
 pub mod cpu;
 pub mod gpu;
+pub mod perceptual;
 
 use crate::error::Error;
 use crate::pixel::{Layout, Samples};
+use perceptual::{Planes, Rule};
 
 /// A band: the same rows of both images, in one layout. `a` and `b` hold
 /// `halo_above + rows + halo_below` rows of `width` pixels; the halo rows are context an engine
@@ -114,4 +116,9 @@ pub trait Engine {
         ignore_alpha: bool,
         diff: Option<&mut Samples>,
     ) -> Result<Stats, Error>;
+
+    /// Fills `out` with the class (and, when `rule` asks, the heat) of each pixel of the
+    /// counted rows of `band` by the perceptual rule. The anti-aliasing test reads two pixels
+    /// beyond a counted one: the band's halo rows, or the image's border where it has none.
+    fn perceive_band(&mut self, band: &Band, rule: &Rule, out: &mut Planes) -> Result<(), Error>;
 }

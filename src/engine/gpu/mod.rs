@@ -5,11 +5,14 @@
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, mpsc};
 use std::time::Duration;
 
+mod perceptual;
+
+use super::perceptual::{Planes, Rule};
 use super::{Band, Bounds, Engine, EngineInfo, Stats};
 use crate::error::Error;
 use crate::pixel::{Depth, Sample, Samples};
 
-const SHADER: &str = include_str!("../../shaders/diff.wgsl");
+const SHADER: &str = include_str!("../../../shaders/diff.wgsl");
 
 /// Pixels of one row that one invocation handles.
 const STRIP: u32 = 16;
@@ -639,6 +642,8 @@ pub struct GpuEngine {
     staging: Samples,
     fault: Option<Fault>,
     tiles_done: u64,
+    /// Buffers of the perceptual kernel, once it has run.
+    perceptual: Option<perceptual::Buffers>,
 }
 
 impl GpuEngine {
@@ -678,6 +683,7 @@ impl GpuEngine {
             staging: Samples::U8(Vec::new()),
             fault: options.fault,
             tiles_done: 0,
+            perceptual: None,
         })
     }
 
@@ -972,6 +978,16 @@ impl Engine for GpuEngine {
         if result.is_err() {
             // Buffers may still be mapped or in an unknown state: start afresh next time.
             self.frame = None;
+        }
+        result
+    }
+
+    fn perceive_band(&mut self, band: &Band, rule: &Rule, out: &mut Planes) -> Result<(), Error> {
+        self.gpu.health.check()?;
+        check_band(band)?;
+        let result = perceptual::perceive(self.gpu, &mut self.perceptual, band, rule, out);
+        if result.is_err() {
+            self.perceptual = None;
         }
         result
     }

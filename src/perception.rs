@@ -1,0 +1,118 @@
+//! The perceptual figures of a comparison, gathered band by band from the planes an engine
+//! fills: pixels left out are set back to unchanged, pixels only one image covers (on a union
+//! canvas) to changed, and then changed and anti-aliased pixels are counted and boxed, and the
+//! changed ones joined into regions across band borders.
+
+use crate::engine::Bounds;
+use crate::engine::perceptual::{ANTI_ALIASED, CHANGED, Planes, Rule, SAME};
+use crate::regions::{RegionSummary, Regions};
+
+/// How the perceptual count is asked for.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PerceptualOptions {
+    /// 0 to 1: the YIQ delta must exceed `35215 * threshold²`.
+    pub threshold: f64,
+    /// Anti-aliased pixels are counted apart, not as changed.
+    pub aa: bool,
+}
+
+impl Default for PerceptualOptions {
+    fn default() -> PerceptualOptions {
+        PerceptualOptions {
+            threshold: 0.1,
+            aa: false,
+        }
+    }
+}
+
+/// The perceptual figures of a whole comparison.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PerceptualReport {
+    pub threshold: f64,
+    pub aa: bool,
+    /// Pixels a person would see as changed.
+    pub changed: u64,
+    /// Changed pixels found to be anti-aliasing (counted only with `aa`).
+    pub anti_aliased: u64,
+    pub changed_bounds: Option<Bounds>,
+    pub regions: RegionSummary,
+}
+
+/// The perceptual state of a comparison in progress.
+pub(crate) struct Perception {
+    pub(crate) options: PerceptualOptions,
+    pub(crate) rule: Rule,
+    /// The planes of the band being handled.
+    pub(crate) planes: Planes,
+    changed: u64,
+    anti_aliased: u64,
+    bounds: Option<Bounds>,
+    regions: Regions,
+    /// The changed pixels of the band, for `regions`.
+    mask: Vec<u8>,
+}
+
+impl Perception {
+    pub(crate) fn new(options: PerceptualOptions, rule: Rule, width: u32) -> Perception {
+        Perception {
+            options,
+            rule,
+            planes: Planes::default(),
+            changed: 0,
+            anti_aliased: 0,
+            bounds: None,
+            regions: Regions::new(width),
+            mask: Vec::new(),
+        }
+    }
+
+    /// Counts the planes of the band whose first row is `y`, after setting the pixels in
+    /// `ignored` back to unchanged and those in `missing` to changed (indices within the band).
+    pub(crate) fn add(&mut self, y: u32, width: u32, ignored: &[usize], missing: &[usize]) {
+        for &i in ignored {
+            self.planes.class[i] = SAME;
+        }
+        for &i in missing {
+            self.planes.class[i] = CHANGED;
+        }
+        self.mask.clear();
+        self.mask
+            .extend(self.planes.class.iter().map(|&c| u8::from(c == CHANGED)));
+        let width = width as usize;
+        for (r, row) in self.mask.chunks_exact(width).enumerate() {
+            let Some(x0) = row.iter().position(|&c| c != 0) else {
+                continue;
+            };
+            let x1 = row.iter().rposition(|&c| c != 0).unwrap_or(x0);
+            self.changed += row.iter().map(|&c| u64::from(c)).sum::<u64>();
+            let row_bounds = Bounds {
+                x0: x0 as u32,
+                y0: y + r as u32,
+                x1: x1 as u32,
+                y1: y + r as u32,
+            };
+            self.bounds = Some(self.bounds.map_or(row_bounds, |b| b.union(row_bounds)));
+        }
+        if self.options.aa {
+            let aa = self
+                .planes
+                .class
+                .iter()
+                .filter(|&&c| c == ANTI_ALIASED)
+                .count();
+            self.anti_aliased += aa as u64;
+        }
+        self.regions.add_rows(&self.mask);
+    }
+
+    pub(crate) fn finish(self) -> PerceptualReport {
+        PerceptualReport {
+            threshold: self.options.threshold,
+            aa: self.options.aa,
+            changed: self.changed,
+            anti_aliased: self.anti_aliased,
+            changed_bounds: self.bounds,
+            regions: self.regions.finish(),
+        }
+    }
+}
