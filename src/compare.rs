@@ -143,28 +143,9 @@ fn compare_sources(
             covered = Some([(ha.width, ha.height), (hb.width, hb.height)]);
             source_a = Box::new(Padded::new(source_a, width, height));
             source_b = Box::new(Padded::new(source_b, width, height));
-        } else if !options.resize {
-            return Err(Error::SizeMismatch {
-                a: names[0].to_owned(),
-                a_size: (ha.width, ha.height),
-                b: names[1].to_owned(),
-                b_size: (hb.width, hb.height),
-            });
+        } else {
+            source_b = resized_to_first(names, [ha, hb], source_b, options)?;
         }
-        // Resizing holds both images whole, and an intermediate image of the second one's
-        // width by the first one's height.
-        let [a, b] = names;
-        let held = [
-            (a, ha.width, ha.height),
-            (b, hb.width, hb.height),
-            (b, hb.width, ha.height),
-        ];
-        for (name, width, height) in held {
-            PixelLimits::check(name, width, height, options.max_pixels.whole)?;
-        }
-        source_b = guarded(names[1], || {
-            resized(source_b, ha.width, ha.height, names[1])
-        })?;
     }
     let mut notes = Vec::new();
     let layout = ha.layout.common(hb.layout);
@@ -252,6 +233,38 @@ fn compare_sources(
         cpu_bands: engine.cpu_bands(),
         elapsed: start.elapsed(),
         notes,
+    })
+}
+
+/// `source_b` resized to the first image's size, when `options` ask for it; a size mismatch
+/// error otherwise.
+fn resized_to_first(
+    names: [&Path; 2],
+    [ha, hb]: [Header; 2],
+    source_b: Box<dyn RowSource>,
+    options: &Options,
+) -> Result<Box<dyn RowSource>, Error> {
+    if !options.resize {
+        return Err(Error::SizeMismatch {
+            a: names[0].to_owned(),
+            a_size: (ha.width, ha.height),
+            b: names[1].to_owned(),
+            b_size: (hb.width, hb.height),
+        });
+    }
+    // Resizing holds both images whole, and an intermediate image of the second one's
+    // width by the first one's height.
+    let [a, b] = names;
+    let held = [
+        (a, ha.width, ha.height),
+        (b, hb.width, hb.height),
+        (b, hb.width, ha.height),
+    ];
+    for (name, width, height) in held {
+        PixelLimits::check(name, width, height, options.max_pixels.whole)?;
+    }
+    guarded(names[1], || {
+        resized(source_b, ha.width, ha.height, names[1])
     })
 }
 

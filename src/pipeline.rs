@@ -431,7 +431,8 @@ impl<'e> Pipeline<'_, 'e> {
     }
 
     /// Diffs `band`: the perceptual kernel first (on the pixels as decoded), then the ratio
-    /// kernel with the pixels left out made equal, and sends the diff rows to the writer.
+    /// kernel with the pixels left out (and those one image covers) made equal, and sends the
+    /// diff rows to the writer.
     fn diff(
         &self,
         engine: &mut (dyn Engine + Send),
@@ -443,6 +444,9 @@ impl<'e> Pipeline<'_, 'e> {
         self.ignored.in_rows(band.y, band.rows, &mut work.pixels);
         work.ignored += work.pixels.len() as u64;
         self.missing(band.y, band.rows, &mut work.missing);
+        // A pixel left out is left out, whichever image covers it.
+        let ignored = &work.pixels;
+        work.missing.retain(|i| ignored.binary_search(i).is_err());
         if let Some(perception) = &mut work.perception {
             if self.halo > 0 {
                 let empty = || Samples::U8(Vec::new());
@@ -468,9 +472,11 @@ impl<'e> Pipeline<'_, 'e> {
             }
             perception.add(band.y, width, &work.pixels, &work.missing);
         }
+        // The ratio kernel sees pixels left out, and those only one image covers, as equal;
+        // the latter get their figures below.
         let channels = band.layout.channels as usize;
-        if !work.pixels.is_empty() {
-            band.b.copy_pixels(&band.a, channels, &work.pixels);
+        for pixels in [&work.pixels, &work.missing] {
+            band.b.copy_pixels(&band.a, channels, pixels);
         }
         let ignore_alpha = self.options.ignore_alpha;
         let (rows, mut diff) = match output {
