@@ -1,11 +1,18 @@
 //! The perceptual kernel on the CPU, the twin of `shaders/perceptual.wgsl`: for each counted
 //! pixel of a band, whether it changed by the rule of `engine::perceptual`, and whether a
-//! changed pixel is anti-aliasing. Brightness is computed once per pixel of both images into
-//! planes that the anti-aliasing test then reads; rows whose samples are equal cost a compare.
+//! changed pixel is anti-aliasing. The counted rows are split into tasks for rayon's threads
+//! (the work per pixel is many times the decoders'); each task remembers the brightness of the
+//! pixels and whether they have many identical siblings as the anti-aliasing test first asks,
+//! so that each is worked out once. Rows whose samples are equal cost a compare.
+
+use rayon::prelude::*;
 
 use crate::engine::Band;
 use crate::engine::perceptual::{ANTI_ALIASED, CHANGED, Planes, Rule, blend, brightness, delta};
 use crate::pixel::{Depth, Sample, Samples};
+
+/// Counted pixels handed to one task at a time.
+const TASK_PIXELS: usize = 1 << 14;
 
 /// Fills `out` for the counted rows of `band` under `rule`.
 pub fn perceive(band: &Band, rule: &Rule, out: &mut Planes) {
@@ -19,56 +26,68 @@ pub fn perceive(band: &Band, rule: &Rule, out: &mut Planes) {
 
 fn by_channels<T: Sample>(band: &Band, rule: &Rule, a: &[T], b: &[T], out: &mut Planes) {
     match band.layout.channels {
-        1 => Kernel::<T, 1>::new(band, rule, a, b).run(out),
-        2 => Kernel::<T, 2>::new(band, rule, a, b).run(out),
-        3 => Kernel::<T, 3>::new(band, rule, a, b).run(out),
-        _ => Kernel::<T, 4>::new(band, rule, a, b).run(out),
+        1 => run::<T, 1>(band, rule, [a, b], out),
+        2 => run::<T, 2>(band, rule, [a, b], out),
+        3 => run::<T, 3>(band, rule, [a, b], out),
+        _ => run::<T, 4>(band, rule, [a, b], out),
     }
 }
 
-/// One band's images and what the kernel derives from them.
-struct Kernel<'a, T, const C: usize> {
-    rule: &'a Rule,
-    depth: Depth,
-    width: usize,
-    /// Rows held, halo included.
-    rows: usize,
-    /// First and past-last counted row, in held rows.
-    counted: (usize, usize),
+/// Splits the counted rows into tasks and runs them.
+fn run<T: Sample, const C: usize>(band: &Band, rule: &Rule, images: [&[T]; 2], out: &mut Planes) {
+    let width = band.width as usize;
+    if width == 0 || band.rows == 0 {
+        return;
+    }
+    let images = Images::<T, C> {
+        images,
+        width,
+        rows: (band.halo_above + band.rows + band.halo_below) as usize,
+        depth: band.layout.depth,
+        opaque: rule.opaque,
+    };
+    let first = band.halo_above as usize;
+    let task_rows = TASK_PIXELS.div_ceil(width);
+    let heat = !out.heat.is_empty();
+    let classes = out.class.par_chunks_mut(task_rows * width);
+    let task = |(i, class): (usize, &mut [u8]), heat: &mut [u8]| {
+        let rows = first + i * task_rows..first + i * task_rows + class.len() / width;
+        Task::new(&images, rule, rows).run(class, heat);
+    };
+    if heat {
+        classes
+            .zip(out.heat.par_chunks_mut(task_rows * width))
+            .enumerate()
+            .for_each(|(i, (class, heat))| task((i, class), heat));
+    } else {
+        classes.enumerate().for_each(|c| task(c, &mut []));
+    }
+}
+
+/// Both images of a band, halo rows included.
+struct Images<'a, T, const C: usize> {
     images: [&'a [T]; 2],
-    /// Per image, the brightness of each held pixel (only filled when anti-aliasing is asked
-    /// for and the band has a changed pixel).
-    bright: [Vec<u32>; 2],
+    width: usize,
+    /// Rows held.
+    rows: usize,
+    depth: Depth,
+    /// Alpha is ignored.
+    opaque: bool,
 }
 
-impl<'a, T: Sample, const C: usize> Kernel<'a, T, C> {
-    fn new(band: &Band, rule: &'a Rule, a: &'a [T], b: &'a [T]) -> Self {
-        let width = band.width as usize;
-        let rows = (band.halo_above + band.rows + band.halo_below) as usize;
-        let first = band.halo_above as usize;
-        Kernel {
-            rule,
-            depth: band.layout.depth,
-            width,
-            rows,
-            counted: (first, first + band.rows as usize),
-            images: [a, b],
-            bright: [Vec::new(), Vec::new()],
-        }
-    }
-
-    fn pixel(&self, image: usize, i: usize) -> &[T] {
-        &self.images[image][i * C..i * C + C]
+impl<T: Sample, const C: usize> Images<'_, T, C> {
+    #[inline(always)]
+    fn pixel(&self, image: usize, i: usize) -> [T; C] {
+        std::array::from_fn(|c| self.images[image][i * C + c])
     }
 
     /// A pixel blended over white, in fixed point.
+    #[inline(always)]
     fn blended(&self, image: usize, i: usize) -> [u32; 3] {
         let p = self.pixel(image, i);
-        let max = self.depth.max_value();
         let alpha = match C {
-            2 if !self.rule.opaque => p[1].into(),
-            4 if !self.rule.opaque => p[3].into(),
-            _ => max,
+            2 | 4 if !self.opaque => p[C - 1].into(),
+            _ => self.depth.max_value(),
         };
         let rgb: [u32; 3] = if C <= 2 {
             [p[0].into(); 3]
@@ -78,103 +97,21 @@ impl<'a, T: Sample, const C: usize> Kernel<'a, T, C> {
         rgb.map(|c| blend(c, alpha, self.depth))
     }
 
-    fn run(mut self, out: &mut Planes) {
-        let row_len = self.width * C;
-        let (first, last) = self.counted;
-        let mut any = false;
-        for y in first..last {
-            let row = y * row_len..(y + 1) * row_len;
-            if self.images[0][row.clone()] == self.images[1][row] {
-                continue;
-            }
-            for x in 0..self.width {
-                let i = y * self.width + x;
-                if self.pixel(0, i) == self.pixel(1, i) {
-                    continue;
-                }
-                let d = delta(self.blended(0, i), self.blended(1, i));
-                let o = (y - first) * self.width + x;
-                if !out.heat.is_empty() {
-                    out.heat[o] = self.rule.heat(d);
-                }
-                if d > self.rule.limit {
-                    out.class[o] = CHANGED;
-                    any = true;
-                }
-            }
-        }
-        if !(any && self.rule.aa) {
-            return;
-        }
-        self.bright = [0, 1].map(|image| {
-            (0..self.rows * self.width)
-                .map(|i| brightness(self.blended(image, i)))
-                .collect()
-        });
-        for (o, class) in out.class.iter_mut().enumerate() {
-            if *class != CHANGED {
-                continue;
-            }
-            let (x, y) = (o % self.width, o / self.width + first);
-            if self.anti_aliased(0, x, y) || self.anti_aliased(1, x, y) {
-                *class = ANTI_ALIASED;
-            }
-        }
-    }
-
     /// The clipped 3x3 neighbourhood of (x, y): its x and y ranges, and whether the pixel is on
     /// the image's border (which counts as one equal neighbour).
-    fn around(&self, x: usize, y: usize) -> ([usize; 2], [usize; 2], bool) {
+    #[inline(always)]
+    fn around(&self, x: usize, y: usize) -> ([usize; 2], [usize; 2], u32) {
         let xs = [x.saturating_sub(1), (x + 1).min(self.width - 1)];
         let ys = [y.saturating_sub(1), (y + 1).min(self.rows - 1)];
         let border = x == xs[0] || x == xs[1] || y == ys[0] || y == ys[1];
-        (xs, ys, border)
-    }
-
-    /// Whether the pixel at (x, y) of `image` is anti-aliasing: fewer than three neighbours of
-    /// equal brightness, both a darker and a brighter one, and the darkest or the brightest
-    /// (the first found, x outer, y inner) with more than two identical neighbours of its own
-    /// in both images.
-    fn anti_aliased(&self, image: usize, x: usize, y: usize) -> bool {
-        let bright = &self.bright[image];
-        let centre = bright[y * self.width + x] as i64;
-        let (xs, ys, border) = self.around(x, y);
-        let mut equal = u32::from(border);
-        let (mut min, mut max) = (0i64, 0i64);
-        let (mut darkest, mut brightest) = ((0, 0), (0, 0));
-        for nx in xs[0]..=xs[1] {
-            for ny in ys[0]..=ys[1] {
-                if (nx, ny) == (x, y) {
-                    continue;
-                }
-                let d = centre - bright[ny * self.width + nx] as i64;
-                if d == 0 {
-                    equal += 1;
-                    if equal > 2 {
-                        return false;
-                    }
-                } else if d < min {
-                    min = d;
-                    darkest = (nx, ny);
-                } else if d > max {
-                    max = d;
-                    brightest = (nx, ny);
-                }
-            }
-        }
-        if min == 0 || max == 0 {
-            return false;
-        }
-        let siblings = |(nx, ny)| self.many_siblings(0, nx, ny) && self.many_siblings(1, nx, ny);
-        siblings(darkest) || siblings(brightest)
+        (xs, ys, u32::from(border))
     }
 
     /// Whether the pixel at (x, y) of `image` has more than two neighbours with exactly its
     /// samples (a pixel on the border starts with one).
     fn many_siblings(&self, image: usize, x: usize, y: usize) -> bool {
         let own = self.pixel(image, y * self.width + x);
-        let (xs, ys, border) = self.around(x, y);
-        let mut equal = u32::from(border);
+        let (xs, ys, mut equal) = self.around(x, y);
         for nx in xs[0]..=xs[1] {
             for ny in ys[0]..=ys[1] {
                 if (nx, ny) != (x, y) && self.pixel(image, ny * self.width + nx) == own {
@@ -186,5 +123,128 @@ impl<'a, T: Sample, const C: usize> Kernel<'a, T, C> {
             }
         }
         false
+    }
+}
+
+/// The counted rows `rows` (held-row indices) of a band, and the planes the anti-aliasing test
+/// reads around them.
+struct Task<'a, 'i, T, const C: usize> {
+    images: &'a Images<'i, T, C>,
+    rule: &'a Rule,
+    rows: std::ops::Range<usize>,
+    /// The first held row that the planes cover.
+    top: usize,
+    /// Per image, the brightness of each covered pixel (in the rows worked out).
+    bright: [Vec<u32>; 2],
+    /// Per covered pixel (in the rows worked out): many identical siblings in both images.
+    siblings: Vec<bool>,
+}
+
+impl<'a, 'i, T: Sample, const C: usize> Task<'a, 'i, T, C> {
+    fn new(images: &'a Images<'i, T, C>, rule: &'a Rule, rows: std::ops::Range<usize>) -> Self {
+        Task {
+            images,
+            rule,
+            top: rows.start.saturating_sub(1),
+            rows,
+            bright: [Vec::new(), Vec::new()],
+            siblings: Vec::new(),
+        }
+    }
+
+    fn run(mut self, class: &mut [u8], heat: &mut [u8]) {
+        let images = self.images;
+        let (width, row_len) = (images.width, images.width * C);
+        // Rows (from `top`) with a changed pixel, whose neighbours the planes must cover.
+        let covered = (self.rows.end + 1).min(images.rows) - self.top;
+        let mut changed_rows = vec![false; covered];
+        for (r, y) in self.rows.clone().enumerate() {
+            let row = y * row_len..(y + 1) * row_len;
+            if images.images[0][row.clone()] == images.images[1][row] {
+                continue;
+            }
+            for x in 0..width {
+                let i = y * width + x;
+                if images.pixel(0, i) == images.pixel(1, i) {
+                    continue;
+                }
+                let d = delta(images.blended(0, i), images.blended(1, i));
+                let o = r * width + x;
+                if !heat.is_empty() {
+                    heat[o] = self.rule.heat(d);
+                }
+                if d > self.rule.limit {
+                    class[o] = CHANGED;
+                    changed_rows[y - self.top] = true;
+                }
+            }
+        }
+        if !self.rule.aa || !changed_rows.contains(&true) {
+            return;
+        }
+        self.bright = [0, 1].map(|_| vec![0; covered * width]);
+        self.siblings = vec![false; covered * width];
+        for r in 0..covered {
+            let near = r.saturating_sub(1)..(r + 2).min(covered);
+            if changed_rows[near].contains(&true) {
+                self.work_out_row(self.top + r);
+            }
+        }
+        for (o, class) in class.iter_mut().enumerate() {
+            if *class != CHANGED {
+                continue;
+            }
+            let (x, y) = (o % width, o / width + self.rows.start);
+            if self.anti_aliased(0, x, y) || self.anti_aliased(1, x, y) {
+                *class = ANTI_ALIASED;
+            }
+        }
+    }
+
+    /// Fills the planes for held row `y`.
+    fn work_out_row(&mut self, y: usize) {
+        let images = self.images;
+        let width = images.width;
+        let at = (y - self.top) * width;
+        for image in 0..2 {
+            let bright = &mut self.bright[image][at..at + width];
+            for (x, b) in bright.iter_mut().enumerate() {
+                *b = brightness(images.blended(image, y * width + x));
+            }
+        }
+        for (x, s) in self.siblings[at..at + width].iter_mut().enumerate() {
+            *s = images.many_siblings(0, x, y) && images.many_siblings(1, x, y);
+        }
+    }
+
+    /// Whether the pixel at (x, y) of `image` is anti-aliasing: fewer than three neighbours of
+    /// equal brightness, both a darker and a brighter one, and the darkest or the brightest
+    /// (the first found, x outer, y inner) with more than two identical neighbours of its own
+    /// in both images.
+    fn anti_aliased(&self, image: usize, x: usize, y: usize) -> bool {
+        let width = self.images.width;
+        let bright = &self.bright[image];
+        let at = |nx: usize, ny: usize| (ny - self.top) * width + nx;
+        let centre = i64::from(bright[at(x, y)]);
+        let (xs, ys, mut equal) = self.images.around(x, y);
+        let (mut min, mut max) = (0i64, 0i64);
+        let (mut darkest, mut brightest) = (0, 0);
+        // Without early exits or branches on the deltas (noise makes them unpredictable): the
+        // answer is the same, since any third equal neighbour makes it false.
+        for nx in xs[0]..=xs[1] {
+            for ny in ys[0]..=ys[1] {
+                if (nx, ny) == (x, y) {
+                    continue;
+                }
+                let d = centre - i64::from(bright[at(nx, ny)]);
+                equal += u32::from(d == 0);
+                let (darker, brighter) = (d < min, d > max);
+                min = if darker { d } else { min };
+                darkest = if darker { at(nx, ny) } else { darkest };
+                max = if brighter { d } else { max };
+                brightest = if brighter { at(nx, ny) } else { brightest };
+            }
+        }
+        equal <= 2 && min != 0 && max != 0 && (self.siblings[darkest] || self.siblings[brightest])
     }
 }
