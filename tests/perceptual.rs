@@ -489,3 +489,31 @@ fn gate_and_json_fields() {
     let plain: serde_json::Value = serde_json::from_str(&stdout(&plain)).unwrap();
     assert!(plain.get("changed_pixels").is_none() && plain.get("aa_pixels").is_none());
 }
+
+/// Images wider than the device's texture limit (16384 on the software adapter) go through the
+/// perceptual kernel whole, with the same figures on both engines.
+#[test]
+fn wider_than_the_texture_limit() {
+    if !gpu_works() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = pair(dir.path(), "wide", 16500, 4, Layout::RGBA8);
+    let results: Vec<String> = [Backend::Cpu, Backend::Gpu]
+        .into_iter()
+        .map(|backend| {
+            let options = Options {
+                backend,
+                band_pixels: 16500,
+                perceptual: Some(PerceptualOptions {
+                    threshold: 0.05,
+                    aa: true,
+                }),
+                ..Options::default()
+            };
+            figures(&run(&a, &b, &options))
+        })
+        .collect();
+    assert_eq!(results[0], results[1]);
+    assert!(!results[0].contains("changed: 0,"), "{}", results[0]);
+}
