@@ -40,7 +40,7 @@ fn run<T: Sample, const C: usize>(band: &Band, rule: &Rule, images: [&[T]; 2], o
         return;
     }
     let images = Images::<T, C> {
-        images,
+        images: images.map(|samples| samples.as_chunks::<C>().0),
         width,
         rows: (band.halo_above + band.rows + band.halo_below) as usize,
         depth: band.layout.depth,
@@ -64,9 +64,9 @@ fn run<T: Sample, const C: usize>(band: &Band, rule: &Rule, images: [&[T]; 2], o
     }
 }
 
-/// Both images of a band, halo rows included.
+/// Both images of a band, halo rows included, as pixels.
 struct Images<'a, T, const C: usize> {
-    images: [&'a [T]; 2],
+    images: [&'a [[T; C]]; 2],
     width: usize,
     /// Rows held.
     rows: usize,
@@ -78,7 +78,7 @@ struct Images<'a, T, const C: usize> {
 impl<T: Sample, const C: usize> Images<'_, T, C> {
     #[inline(always)]
     fn pixel(&self, image: usize, i: usize) -> [T; C] {
-        std::array::from_fn(|c| self.images[image][i * C + c])
+        self.images[image][i]
     }
 
     /// A pixel blended over white, in fixed point.
@@ -107,22 +107,39 @@ impl<T: Sample, const C: usize> Images<'_, T, C> {
         (xs, ys, u32::from(border))
     }
 
-    /// Whether the pixel at (x, y) of `image` has more than two neighbours with exactly its
-    /// samples (a pixel on the border starts with one).
-    fn many_siblings(&self, image: usize, x: usize, y: usize) -> bool {
-        let own = self.pixel(image, y * self.width + x);
-        let (xs, ys, mut equal) = self.around(x, y);
-        for nx in xs[0]..=xs[1] {
-            for ny in ys[0]..=ys[1] {
-                if (nx, ny) != (x, y) && self.pixel(image, ny * self.width + nx) == own {
-                    equal += 1;
-                    if equal > 2 {
-                        return true;
-                    }
+    /// Held row `y` of `image`, as pixels.
+    #[inline(always)]
+    fn row(&self, image: usize, y: usize) -> &[[T; C]] {
+        &self.images[image][y * self.width..(y + 1) * self.width]
+    }
+
+    /// For each pixel of held row `y` of `image`, how many of its neighbours have exactly its
+    /// samples, plus one on the image's border, into `counts`: a pixel has many siblings when
+    /// its count exceeds 2. Row against row, so that the compiler can vectorise it.
+    fn sibling_counts(&self, image: usize, y: usize, counts: &mut [u8]) {
+        let width = self.width;
+        let own = self.row(image, y);
+        let edge_row = y == 0 || y + 1 == self.rows;
+        for (x, count) in counts.iter_mut().enumerate() {
+            *count = u8::from(edge_row || x == 0 || x + 1 == width);
+        }
+        for ny in y.saturating_sub(1)..(y + 2).min(self.rows) {
+            let other = self.row(image, ny);
+            if ny != y {
+                for ((count, p), q) in counts.iter_mut().zip(own).zip(other) {
+                    *count += u8::from(p == q);
+                }
+            }
+            if width > 1 {
+                // Left neighbours: pixel x against x - 1; right: x against x + 1.
+                for ((count, p), q) in counts[1..].iter_mut().zip(&own[1..]).zip(other) {
+                    *count += u8::from(p == q);
+                }
+                for ((count, p), q) in counts.iter_mut().zip(own).zip(&other[1..]) {
+                    *count += u8::from(p == q);
                 }
             }
         }
-        false
     }
 }
 
@@ -154,13 +171,12 @@ impl<'a, 'i, T: Sample, const C: usize> Task<'a, 'i, T, C> {
 
     fn run(mut self, class: &mut [u8], heat: &mut [u8]) {
         let images = self.images;
-        let (width, row_len) = (images.width, images.width * C);
+        let width = images.width;
         // Rows (from `top`) with a changed pixel, whose neighbours the planes must cover.
         let covered = (self.rows.end + 1).min(images.rows) - self.top;
         let mut changed_rows = vec![false; covered];
         for (r, y) in self.rows.clone().enumerate() {
-            let row = y * row_len..(y + 1) * row_len;
-            if images.images[0][row.clone()] == images.images[1][row] {
+            if images.row(0, y) == images.row(1, y) {
                 continue;
             }
             for x in 0..width {
@@ -212,8 +228,16 @@ impl<'a, 'i, T: Sample, const C: usize> Task<'a, 'i, T, C> {
                 *b = brightness(images.blended(image, y * width + x));
             }
         }
-        for (x, s) in self.siblings[at..at + width].iter_mut().enumerate() {
-            *s = images.many_siblings(0, x, y) && images.many_siblings(1, x, y);
+        let mut counts = [vec![0; width], vec![0; width]];
+        for (image, counts) in counts.iter_mut().enumerate() {
+            images.sibling_counts(image, y, counts);
+        }
+        for ((s, &a), &b) in self.siblings[at..at + width]
+            .iter_mut()
+            .zip(&counts[0])
+            .zip(&counts[1])
+        {
+            *s = a > 2 && b > 2;
         }
     }
 
