@@ -14,6 +14,7 @@ pub mod engine;
 pub mod error;
 pub mod output;
 pub mod pixel;
+pub mod regions;
 pub mod report;
 
 pub use compare::{Options, compare, compare_bytes};
