@@ -1,12 +1,15 @@
 //! Helpers the end-to-end benchmarks share: image generators and a streaming PNG writer
-//! (`scene`), the PNG decoding floor (`floor`), running a command and measuring its wall
-//! time, CPU time and peak RSS (`measure`), and the table they print (`table`).
+//! (`scene`), anti-aliased drawings (`drawing`), the PNG decoding floor (`floor`), running a
+//! command and measuring its wall time, CPU time and peak RSS (`measure`), the perceptual
+//! peers (`peers`), and the table they print (`table`).
 
 // Each benchmark uses part of this module.
 #![allow(dead_code)]
 
+pub mod drawing;
 pub mod floor;
 pub mod measure;
+pub mod peers;
 pub mod scene;
 pub mod table;
 
