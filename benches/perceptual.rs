@@ -36,9 +36,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::drawing::{Drawing, Rendered, Shape, strokes, text_page};
-use common::floor::{FLOOR_ARG, decode_floor, decode_rows};
-use common::measure::{Job, Row, reset_peak_rss};
-use common::peers::{PEERS, THRESHOLD, find_peers, json_count, odiff_count, peer_flags};
+use common::floor::{FLOOR_ARG, decode_floor, decode_rows, own_cpu_time};
+use common::measure::{Job, Row, median, reset_peak_rss};
+use common::peers::{Counts, PEERS, THRESHOLD, counts, find_peers, gap, json_count, peer_flags};
 use common::scene::{Noise, PngSpec, RowSource, hash3, screenshot_scene, write_png};
 use common::table::{Floors, file_size, megabytes, print_header, print_row, seconds};
 use common::{BoxError, data_dir, env_number, scratch_dir};
@@ -314,56 +314,61 @@ fn bench_case(case: &Case, settings: &Settings) -> Result<Outcome, BoxError> {
 // Counts
 // ---------------------------------------------------------------------------------------------
 
-/// `value` against `base`, as a signed percentage.
-fn gap(value: u64, base: u64) -> String {
-    if base == 0 {
-        return if value == 0 {
-            "equal".into()
-        } else {
-            "-".into()
-        };
-    }
-    format!(
-        "{:+.3}%",
-        (value as f64 - base as f64) / base as f64 * 100.0
-    )
-}
-
 fn print_counts(case: &Case, rows: &[Row]) {
     let pixels = u64::from(case.width) * u64::from(case.height);
-    let measured = |label: &str| {
-        rows.iter()
-            .find(|r| r.label.starts_with(label) && r.failed.is_none() && !r.times.is_empty())
-    };
-    let odiff = measured("odiff").and_then(|r| odiff_count(&r.stdout));
-    let blaze = measured("blazediff").and_then(|r| json_count(&r.stdout, "diffCount"));
-    let ours = measured("diffimg -t").and_then(|r| json_count(&r.stdout, "changed_pixels"));
-    let aa = measured("diffimg -t").and_then(|r| json_count(&r.stdout, "aa_pixels"));
-    let show = |n: Option<u64>| {
-        n.map_or("-".to_string(), |n| {
-            format!("{n} ({:.3}%)", n as f64 / pixels as f64 * 100.0)
-        })
-    };
-    println!("  changed pixels, threshold {THRESHOLD}, anti-aliased pixels left out:");
-    println!("    odiff     {}", show(odiff));
-    let vs_odiff = |n: u64| odiff.map_or(String::new(), |o| format!(", {} vs odiff", gap(n, o)));
-    println!(
-        "    blazediff {}{}",
-        show(blaze),
-        blaze.map_or(String::new(), vs_odiff)
-    );
-    match (ours, &rows[JSON].failed) {
-        (Some(n), _) => {
-            let vs_blaze = blaze.map_or(String::new(), |b| format!(", {} vs blazediff", gap(n, b)));
-            println!(
-                "    diffimg   {}{}{vs_blaze}; aa_pixels {}",
-                show(Some(n)),
-                vs_odiff(n),
-                aa.map_or("-".into(), |a| a.to_string())
-            );
+    let plain = pixels < 10_000_000;
+    let mut tools: Vec<Counts> = PEERS
+        .iter()
+        .enumerate()
+        .map(|(i, peer)| counts(peer.name, &rows[FIRST_PEER + i], plain, peer.count))
+        .collect();
+    let changed = |stdout: &str| json_count(stdout, "changed_pixels");
+    let mut ours = counts("diffimg", &rows[JSON], plain, changed);
+    ours.aa_pixels = json_count(&rows[JSON].stdout, "aa_pixels");
+    tools.push(ours);
+    let percent = |n: u64| n as f64 / pixels as f64 * 100.0;
+    let gaps = |n: u64, pick: fn(&Counts) -> Option<u64>, tools: &[Counts], me: &str| {
+        let mut out = String::new();
+        for other in tools.iter().filter(|t| t.name != me && t.name != "diffimg") {
+            if let Some(base) = pick(other) {
+                out += &format!(" {:>8} vs {}", gap(n, base), other.name);
+            }
         }
-        (None, Some(why)) => println!("    diffimg   failed: {why}"),
-        (None, None) => println!("    diffimg   no changed_pixels in its output"),
+        out
+    };
+    let with_aa = |t: &Counts| t.with_aa.as_ref().ok().copied();
+    let plain_count = |t: &Counts| t.plain.as_ref().and_then(|p| p.as_ref().ok().copied());
+    println!("  changed pixels at threshold {THRESHOLD}, anti-aliased pixels left out:");
+    for t in &tools {
+        match &t.with_aa {
+            Ok(n) => println!(
+                "    {:<9} {n:>10} {:>7.3}%{}",
+                t.name,
+                percent(*n),
+                gaps(*n, with_aa, &tools, t.name)
+            ),
+            Err(why) => println!("    {:<9} failed: {why}", t.name),
+        }
+    }
+    if !plain {
+        println!("  (counts without the anti-aliasing test are taken on cases under 10 Mpixel)");
+        return;
+    }
+    println!("  without the anti-aliasing test (one untimed run each), and the AA pixels found:");
+    for t in &tools {
+        match (&t.plain, with_aa(t)) {
+            (Some(Ok(n)), Some(aa)) => println!(
+                "    {:<9} {n:>10} {:>7.3}%{}; AA pixels {}{}",
+                t.name,
+                percent(*n),
+                gaps(*n, plain_count, &tools, t.name),
+                n.saturating_sub(aa),
+                t.aa_pixels
+                    .map_or(String::new(), |r| format!(" (aa_pixels {r})")),
+            ),
+            (Some(Err(why)), _) => println!("    {:<9} failed: {why}", t.name),
+            _ => {}
+        }
     }
 }
 
@@ -439,7 +444,8 @@ fn print_targets(outcomes: &[Outcome]) {
 type Pattern = Box<dyn FnMut(usize, usize) -> bool>;
 
 /// Times the streaming region labeller on masks of `width` x `height` in bands of 256 rows,
-/// made by cycling a block of 1024 generated rows (so consecutive rows still differ).
+/// made by cycling a block of 1024 generated rows (so consecutive rows still differ): median
+/// wall and CPU time (the CPU time is steadier on a busy machine).
 fn bench_labeller(width: usize, height: usize, runs: usize) {
     println!();
     println!(
@@ -463,15 +469,19 @@ fn bench_labeller(width: usize, height: usize, runs: usize) {
         ("all changed", Box::new(|_, _| true)),
         ("none changed", Box::new(|_, _| false)),
     ];
+    println!(
+        "  {:<40} {:>9} {:>6} {:>9} {:>6}  result",
+        "mask", "wall", "ns/px", "cpu", "ns/px"
+    );
     let block_rows = 1024.min(height);
     for (name, mut pattern) in patterns {
         let block: Vec<u8> = (0..block_rows * width)
             .map(|i| u8::from(pattern(i % width, i / width)))
             .collect();
-        let mut times = Vec::new();
+        let (mut times, mut cpu_times) = (Vec::new(), Vec::new());
         let mut summary = None;
         for _ in 0..runs {
-            let start = Instant::now();
+            let (start, cpu_start) = (Instant::now(), own_cpu_time());
             let mut regions = Regions::new(width as u32);
             let mut y = 0;
             while y < height {
@@ -482,16 +492,22 @@ fn bench_labeller(width: usize, height: usize, runs: usize) {
             }
             summary = Some(regions.finish());
             times.push(start.elapsed());
+            cpu_times.push(own_cpu_time().saturating_sub(cpu_start));
         }
-        times.sort();
-        let median = times[times.len() / 2];
-        let ns = median.as_secs_f64() * 1e9 / (width * height) as f64;
+        let (wall, cpu) = (
+            median(times).unwrap_or_default(),
+            median(cpu_times).unwrap_or_default(),
+        );
+        let per_pixel = |t: Duration| t.as_secs_f64() * 1e9 / (width * height) as f64;
         let (count, largest) = summary.map_or((0, 0), |s| {
             (s.count, s.boxes.first().map_or(0, |b| b.pixels))
         });
         println!(
-            "  {name:<42} {:>9} {ns:>6.2} ns/pixel  {count} regions, largest {largest} pixels",
-            seconds(median)
+            "  {name:<40} {:>9} {:>6.2} {:>9} {:>6.2}  {count} regions, largest {largest} pixels",
+            seconds(wall),
+            per_pixel(wall),
+            seconds(cpu),
+            per_pixel(cpu),
         );
     }
 }

@@ -3,9 +3,10 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use super::find_on_path;
+use super::measure::{Job, Row};
 
 /// The threshold every tool is run with.
 pub const THRESHOLD: &str = "0.1";
@@ -22,6 +23,8 @@ pub struct Peer {
     pub args: fn(&Path, &Path) -> Vec<OsString>,
     /// Exit codes meaning "compared" (equal or different), as each tool documents them.
     pub ok_codes: &'static [i32],
+    /// The changed-pixel count in the tool's standard output.
+    pub count: fn(&str) -> Option<u64>,
 }
 
 pub const PEERS: &[Peer] = &[
@@ -38,6 +41,7 @@ pub const PEERS: &[Peer] = &[
                 .collect()
         },
         ok_codes: &[0, 22],
+        count: odiff_count,
     },
     Peer {
         name: "blazediff",
@@ -52,6 +56,7 @@ pub const PEERS: &[Peer] = &[
                 .collect()
         },
         ok_codes: &[0, 1],
+        count: |stdout| json_count(stdout, "diffCount"),
     },
 ];
 
@@ -119,4 +124,81 @@ pub fn json_count(stdout: &str, key: &str) -> Option<u64> {
         }
     }
     find(&serde_json::from_str(stdout.trim()).ok()?, key)
+}
+
+/// The same arguments without the anti-aliasing flag (`--aa` or `-a`).
+pub fn without_aa(args: &[OsString]) -> Vec<OsString> {
+    args.iter()
+        .filter(|a| *a != "--aa" && *a != "-a")
+        .cloned()
+        .collect()
+}
+
+/// Runs a command once, untimed, and reads a count from its standard output.
+pub fn count_once(
+    program: &Path,
+    args: &[OsString],
+    count: impl Fn(&str) -> Option<u64>,
+) -> Result<u64, String> {
+    let out = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot start: {e}"))?;
+    count(&String::from_utf8_lossy(&out.stdout)).ok_or_else(|| {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let line = err.lines().next().unwrap_or_default().trim().to_string();
+        format!("{}: {line}", out.status)
+    })
+}
+
+/// `value` against `base`, as a signed percentage.
+pub fn gap(value: u64, base: u64) -> String {
+    if base == 0 {
+        return if value == 0 {
+            "equal".into()
+        } else {
+            "-".into()
+        };
+    }
+    format!(
+        "{:+.3}%",
+        (value as f64 - base as f64) / base as f64 * 100.0
+    )
+}
+
+/// One tool's changed-pixel counts: with the anti-aliasing test (from the timed runs), and
+/// without it (one untimed run, small cases only).
+pub struct Counts {
+    pub name: &'static str,
+    pub with_aa: Result<u64, String>,
+    pub plain: Option<Result<u64, String>>,
+    /// The anti-aliased pixels the tool reports itself (diffimg's `aa_pixels`).
+    pub aa_pixels: Option<u64>,
+}
+
+/// Counts from a measured row, and from one more run of its command without the AA flag.
+pub fn counts(
+    name: &'static str,
+    row: &Row,
+    plain: bool,
+    count: fn(&str) -> Option<u64>,
+) -> Counts {
+    let with_aa = match (&row.failed, row.times.is_empty()) {
+        (Some(why), _) => Err(why.clone()),
+        (None, true) => Err("no runs".into()),
+        (None, false) => count(&row.stdout).ok_or_else(|| "no count in its output".into()),
+    };
+    let plain = match &row.job {
+        Job::Command { program, args, .. } if plain && with_aa.is_ok() => {
+            Some(count_once(program, &without_aa(args), count))
+        }
+        _ => None,
+    };
+    Counts {
+        name,
+        with_aa,
+        plain,
+        aa_pixels: None,
+    }
 }
