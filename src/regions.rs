@@ -49,10 +49,9 @@ struct Run {
     label: u32,
 }
 
-/// A union-find node: at a root, the region's figures so far.
+/// A region's figures so far, kept at its union-find root.
 #[derive(Clone, Copy)]
 struct Node {
-    parent: u32,
     /// Columns `x0..x1` and first row of the bounding box.
     x0: u32,
     x1: u32,
@@ -96,6 +95,9 @@ pub struct Regions {
     /// Runs of the row above (labels all roots between rows) and of the current row.
     prev: Vec<Run>,
     cur: Vec<Run>,
+    /// Union-find forest over region labels (a root is its own parent), and each label's
+    /// figures (meaningful at roots).
+    parent: Vec<u32>,
     nodes: Vec<Node>,
     /// Nodes free for reuse.
     free: Vec<u32>,
@@ -118,6 +120,7 @@ impl Regions {
             prev_bits: vec![0; words],
             prev: Vec::new(),
             cur: Vec::new(),
+            parent: Vec::new(),
             nodes: Vec::new(),
             free: Vec::new(),
             merged: Vec::new(),
@@ -213,12 +216,12 @@ impl Regions {
                 if above.start > end {
                     break;
                 }
-                let r = find(&mut self.nodes, above.label);
+                let r = find(&mut self.parent, above.label);
                 root = Some(match root {
                     None => r,
                     Some(root) if root == r => root,
                     Some(root) => {
-                        union_into(&mut self.nodes, root, r);
+                        union_into(&mut self.parent, &mut self.nodes, root, r);
                         self.merged.push(r);
                         root
                     }
@@ -233,7 +236,6 @@ impl Regions {
                     root
                 }
                 None => self.alloc(Node {
-                    parent: 0,
                     x0: start,
                     x1: end,
                     y0: self.row,
@@ -250,13 +252,19 @@ impl Regions {
     /// above that it does not continue, and makes it the row above.
     fn close_row(&mut self) {
         let row = self.row;
+        // Without a merge in this row, every label is still a root.
+        let merged = !self.merged.is_empty();
         for run in &mut self.cur {
-            let root = find(&mut self.nodes, run.label);
-            run.label = root;
-            self.nodes[root as usize].seen = row;
+            if merged {
+                run.label = find(&mut self.parent, run.label);
+            }
+            self.nodes[run.label as usize].seen = row;
         }
         for i in 0..self.prev.len() {
-            let root = find(&mut self.nodes, self.prev[i].label);
+            let mut root = self.prev[i].label;
+            if merged {
+                root = find(&mut self.parent, root);
+            }
             let node = &mut self.nodes[root as usize];
             if node.seen != row {
                 node.seen = row;
@@ -286,17 +294,17 @@ impl Regions {
         }
     }
 
-    fn alloc(&mut self, mut node: Node) -> u32 {
+    fn alloc(&mut self, node: Node) -> u32 {
         match self.free.pop() {
             Some(label) => {
-                node.parent = label;
+                self.parent[label as usize] = label;
                 self.nodes[label as usize] = node;
                 label
             }
             None => {
                 // At most two rows of runs are alive, so the count fits the width's type.
                 let label = self.nodes.len() as u32;
-                node.parent = label;
+                self.parent.push(label);
                 self.nodes.push(node);
                 label
             }
@@ -311,24 +319,24 @@ impl Regions {
 }
 
 /// The root of `label`'s tree, compressing the path to it.
-fn find(nodes: &mut [Node], label: u32) -> u32 {
+fn find(parent: &mut [u32], label: u32) -> u32 {
     let mut root = label;
-    while nodes[root as usize].parent != root {
-        root = nodes[root as usize].parent;
+    while parent[root as usize] != root {
+        root = parent[root as usize];
     }
     let mut at = label;
     while at != root {
-        let next = nodes[at as usize].parent;
-        nodes[at as usize].parent = root;
+        let next = parent[at as usize];
+        parent[at as usize] = root;
         at = next;
     }
     root
 }
 
 /// Makes root `other` a child of root `root`, folding its figures in.
-fn union_into(nodes: &mut [Node], root: u32, other: u32) {
+fn union_into(parent: &mut [u32], nodes: &mut [Node], root: u32, other: u32) {
+    parent[other as usize] = root;
     let b = nodes[other as usize];
-    nodes[other as usize].parent = root;
     let a = &mut nodes[root as usize];
     a.x0 = a.x0.min(b.x0);
     a.x1 = a.x1.max(b.x1);
