@@ -95,14 +95,7 @@ pub struct Regions {
     /// Runs of the row above (labels all roots between rows) and of the current row.
     prev: Vec<Run>,
     cur: Vec<Run>,
-    /// Union-find forest over region labels (a root is its own parent), and each label's
-    /// figures (meaningful at roots).
-    parent: Vec<u32>,
-    nodes: Vec<Node>,
-    /// Nodes free for reuse.
-    free: Vec<u32>,
-    /// Nodes that stopped being roots during the current row.
-    merged: Vec<u32>,
+    forest: Forest,
     /// The start of a row that a call to `add_rows` left incomplete.
     pending: Vec<u8>,
     count: u64,
@@ -120,10 +113,7 @@ impl Regions {
             prev_bits: vec![0; words],
             prev: Vec::new(),
             cur: Vec::new(),
-            parent: Vec::new(),
-            nodes: Vec::new(),
-            free: Vec::new(),
-            merged: Vec::new(),
+            forest: Forest::default(),
             pending: Vec::new(),
             count: 0,
             top: BinaryHeap::with_capacity(MAX_BOXES + 1),
@@ -188,7 +178,7 @@ impl Regions {
         if any && self.bits == self.prev_bits {
             // The same runs as the row above: every region goes on, none joins another.
             for run in &self.prev {
-                self.nodes[run.label as usize].pixels += u64::from(run.end - run.start);
+                self.forest.nodes[run.label as usize].pixels += u64::from(run.end - run.start);
             }
             self.row += 1;
             return;
@@ -205,37 +195,38 @@ impl Regions {
     /// Labels each run of the current row, joining the regions of the runs above it that
     /// touch it (8-connected: `above.start <= run.end && above.end >= run.start`).
     fn join_runs(&mut self) {
+        let Regions {
+            prev, cur, forest, ..
+        } = self;
+        let prev: &[Run] = prev;
         let mut first = 0;
-        for i in 0..self.cur.len() {
-            let Run { start, end, .. } = self.cur[i];
-            while first < self.prev.len() && self.prev[first].end < start {
+        for run in cur.iter_mut() {
+            let (start, end) = (run.start, run.end);
+            while let Some(above) = prev.get(first)
+                && above.end < start
+            {
                 first += 1;
             }
             let mut root = None;
-            for above in &self.prev[first..] {
+            for above in prev.iter().skip(first) {
                 if above.start > end {
                     break;
                 }
-                let r = find(&mut self.parent, above.label);
+                let r = forest.find(above.label);
                 root = Some(match root {
-                    None => r,
-                    Some(root) if root == r => root,
-                    Some(root) => {
-                        union_into(&mut self.parent, &mut self.nodes, root, r);
-                        self.merged.push(r);
-                        root
-                    }
+                    Some(root) if root != r => forest.union(root, r),
+                    _ => r,
                 });
             }
-            let label = match root {
+            run.label = match root {
                 Some(root) => {
-                    let node = &mut self.nodes[root as usize];
+                    let node = &mut forest.nodes[root as usize];
                     node.x0 = node.x0.min(start);
                     node.x1 = node.x1.max(end);
                     node.pixels += u64::from(end - start);
                     root
                 }
-                None => self.alloc(Node {
+                None => forest.alloc(Node {
                     x0: start,
                     x1: end,
                     y0: self.row,
@@ -244,7 +235,6 @@ impl Regions {
                     seen: self.row,
                 }),
             };
-            self.cur[i].label = label;
         }
     }
 
@@ -252,48 +242,72 @@ impl Regions {
     /// above that it does not continue, and makes it the row above.
     fn close_row(&mut self) {
         let row = self.row;
+        let forest = &mut self.forest;
         // Without a merge in this row, every label is still a root.
-        let merged = !self.merged.is_empty();
+        let merged = !forest.merged.is_empty();
         for run in &mut self.cur {
             if merged {
-                run.label = find(&mut self.parent, run.label);
+                run.label = forest.find(run.label);
             }
-            self.nodes[run.label as usize].seen = row;
+            forest.nodes[run.label as usize].seen = row;
         }
-        for i in 0..self.prev.len() {
-            let mut root = self.prev[i].label;
-            if merged {
-                root = find(&mut self.parent, root);
-            }
-            let node = &mut self.nodes[root as usize];
+        for above in &self.prev {
+            let root = if merged {
+                forest.find(above.label)
+            } else {
+                above.label
+            };
+            let node = &mut forest.nodes[root as usize];
             if node.seen != row {
                 node.seen = row;
                 let node = *node;
-                self.finish_region(&node);
-                self.free.push(root);
+                forest.free.push(root);
+                self.count += 1;
+                keep_largest(&mut self.top, &node, row);
             }
         }
-        self.free.append(&mut self.merged);
+        let Forest { free, merged, .. } = forest;
+        free.append(merged);
         std::mem::swap(&mut self.prev, &mut self.cur);
         self.row += 1;
     }
 
-    fn finish_region(&mut self, node: &Node) {
-        self.count += 1;
-        let ranked = Ranked {
-            key: (Reverse(node.pixels), node.y0, node.x0, node.first_x),
-            width: node.x1 - node.x0,
-            height: self.row - node.y0,
-        };
-        if self.top.len() < MAX_BOXES {
-            self.top.push(ranked);
-        } else if let Some(mut worst) = self.top.peek_mut()
-            && ranked < *worst
-        {
-            *worst = ranked;
-        }
+    /// Union-find nodes allocated so far (alive or free): the labeller's working memory.
+    #[cfg(test)]
+    fn node_slots(&self) -> usize {
+        self.forest.nodes.len()
     }
+}
 
+/// Offers a region finished before row `row` to the bounded heap of the largest.
+fn keep_largest(top: &mut BinaryHeap<Ranked>, node: &Node, row: u64) {
+    let ranked = Ranked {
+        key: (Reverse(node.pixels), node.y0, node.x0, node.first_x),
+        width: node.x1 - node.x0,
+        height: row - node.y0,
+    };
+    if top.len() < MAX_BOXES {
+        top.push(ranked);
+    } else if let Some(mut worst) = top.peek_mut()
+        && ranked < *worst
+    {
+        *worst = ranked;
+    }
+}
+
+/// A union-find forest over region labels, with each region's figures at its root.
+#[derive(Default)]
+struct Forest {
+    /// A root is its own parent.
+    parent: Vec<u32>,
+    nodes: Vec<Node>,
+    /// Labels free for reuse.
+    free: Vec<u32>,
+    /// Labels that stopped being roots during the current row.
+    merged: Vec<u32>,
+}
+
+impl Forest {
     fn alloc(&mut self, node: Node) -> u32 {
         match self.free.pop() {
             Some(label) => {
@@ -311,40 +325,37 @@ impl Regions {
         }
     }
 
-    /// Union-find nodes allocated so far (alive or free): the labeller's working memory.
-    #[cfg(test)]
-    fn node_slots(&self) -> usize {
-        self.nodes.len()
+    /// The root of `label`'s tree, compressing the path to it.
+    fn find(&mut self, label: u32) -> u32 {
+        let parent = &mut self.parent;
+        let mut root = label;
+        while parent[root as usize] != root {
+            root = parent[root as usize];
+        }
+        let mut at = label;
+        while at != root {
+            let next = parent[at as usize];
+            parent[at as usize] = root;
+            at = next;
+        }
+        root
     }
-}
 
-/// The root of `label`'s tree, compressing the path to it.
-fn find(parent: &mut [u32], label: u32) -> u32 {
-    let mut root = label;
-    while parent[root as usize] != root {
-        root = parent[root as usize];
+    /// Makes root `other` a child of root `root`, folding its figures in; returns `root`.
+    fn union(&mut self, root: u32, other: u32) -> u32 {
+        self.parent[other as usize] = root;
+        self.merged.push(other);
+        let b = self.nodes[other as usize];
+        let a = &mut self.nodes[root as usize];
+        a.x0 = a.x0.min(b.x0);
+        a.x1 = a.x1.max(b.x1);
+        if (b.y0, b.first_x) < (a.y0, a.first_x) {
+            a.y0 = b.y0;
+            a.first_x = b.first_x;
+        }
+        a.pixels += b.pixels;
+        root
     }
-    let mut at = label;
-    while at != root {
-        let next = parent[at as usize];
-        parent[at as usize] = root;
-        at = next;
-    }
-    root
-}
-
-/// Makes root `other` a child of root `root`, folding its figures in.
-fn union_into(parent: &mut [u32], nodes: &mut [Node], root: u32, other: u32) {
-    parent[other as usize] = root;
-    let b = nodes[other as usize];
-    let a = &mut nodes[root as usize];
-    a.x0 = a.x0.min(b.x0);
-    a.x1 = a.x1.max(b.x1);
-    if (b.y0, b.first_x) < (a.y0, a.first_x) {
-        a.y0 = b.y0;
-        a.first_x = b.first_x;
-    }
-    a.pixels += b.pixels;
 }
 
 /// Packs a row into bits (bit `i % 64` of word `i / 64` set when byte `i` is nonzero);
