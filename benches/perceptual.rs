@@ -1,8 +1,9 @@
 //! Perceptual benchmark: `diffimg -t 0.1 --aa` against odiff and blazediff, the screenshot
 //! diff tools that count changed pixels with the same YIQ threshold and anti-aliasing test.
 //!
-//! Run with `cargo bench --bench perceptual [-- CASE...]` (`cargo test --benches` makes one
-//! quick pass over a small case). For each case it makes (once, cached under
+//! Run with `cargo bench --bench perceptual [-- CASE...]`, cases `noise10k`, `screenshot`,
+//! `aa-strokes`, `aa-text`, `aa-edit` and `regions` (`cargo test --benches` makes one quick
+//! pass over `aa-strokes` and a small labeller run). For each case it makes (once, cached under
 //! `target/bench-data/`) a pair of PNG files from fixed seeds: independent RGBA noise at
 //! 10000x10000 (most pixels over the threshold, the worst case for the anti-aliasing test), a
 //! 3840x2160 screenshot-like pair with a few edits, and small drawings whose second copy is
@@ -15,10 +16,12 @@
 //! - `odiff A B --parsable-stdout --aa -t 0.1` and `blazediff A B -a -t 0.1`.
 //!
 //! Then it prints the changed-pixel counts side by side (diffimg's `changed_pixels` and
-//! `aa_pixels`, odiff's count, blazediff's `diffCount`) with their gaps in percent, and the
-//! time and memory ratios that the perceptual mode's targets are stated in. A `diffimg` run
-//! that fails is shown with its exit status and first line of stderr. Last, the `regions`
-//! section times the streaming region labeller in this process, in nanoseconds per pixel.
+//! `aa_pixels`, odiff's count, blazediff's `diffCount`) with their gaps in percent; on cases
+//! under 10 Mpixel also the counts without the anti-aliasing test (one untimed run of each
+//! command without `--aa`/`-a`), which tell the colour rule's gaps from the AA test's. Last,
+//! the time and memory ratios that the perceptual mode's targets are stated in. A `diffimg` run
+//! that fails is shown with its exit status and first line of stderr. The `regions` section
+//! times the streaming region labeller in this process, in nanoseconds per pixel.
 //!
 //! The peers are looked for in `ODIFF` and `BLAZEDIFF`, then under `target/peers` (where,
 //! when benchmarking and `npm` is there, they are installed once:
