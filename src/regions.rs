@@ -716,6 +716,29 @@ mod tests {
     }
 
     #[test]
+    fn equal_size_and_corner_rank_by_first_pixel() {
+        // A triangle in the corner (10 pixels) and, around it without touching, a diagonal
+        // with a tail along the top (10 pixels): both boxes start at (0, 0).
+        let w = 12;
+        let mut mask = vec![0u8; w * 8];
+        for y in 0..8 {
+            for x in 0..w {
+                let triangle = x + y <= 3;
+                let diagonal = x + y == 6 || (y == 0 && (7..=9).contains(&x));
+                mask[y * w + x] = u8::from(triangle || diagonal);
+            }
+        }
+        let got = label(&mask, w);
+        let boxes: Vec<_> = got
+            .boxes
+            .iter()
+            .map(|b| (b.x, b.y, b.width, b.height, b.pixels))
+            .collect();
+        assert_eq!(boxes, vec![(0, 0, 4, 4, 10), (0, 0, 10, 7, 10)]);
+        assert_eq!(got, flood(&mask, w, 8));
+    }
+
+    #[test]
     fn memory_stays_bounded() {
         // Millions of single-pixel regions and a percolating noise mask: the union-find never
         // holds more than two rows of runs.
