@@ -95,6 +95,9 @@ pub struct Regions {
     /// Runs of the row above (labels all roots between rows) and of the current row.
     prev: Vec<Run>,
     cur: Vec<Run>,
+    /// Indices of the runs above that no run of the current row touches: only their regions
+    /// can end with the row above.
+    untouched: Vec<u32>,
     forest: Forest,
     /// The start of a row that a call to `add_rows` left incomplete.
     pending: Vec<u8>,
@@ -113,6 +116,7 @@ impl Regions {
             prev_bits: vec![0; words],
             prev: Vec::new(),
             cur: Vec::new(),
+            untouched: Vec::new(),
             forest: Forest::default(),
             pending: Vec::new(),
             count: 0,
@@ -157,8 +161,7 @@ impl Regions {
             self.add_row(&row);
         }
         // An empty row below the last one ends every region.
-        self.cur.clear();
-        self.close_row();
+        self.close_empty_row();
         let truncated = self.count > MAX_BOXES as u64;
         let boxes = self
             .top
@@ -183,31 +186,54 @@ impl Regions {
             self.row += 1;
             return;
         }
-        self.cur.clear();
         if any {
+            self.cur.clear();
+            self.untouched.clear();
             runs_of(&self.bits, self.width, &mut self.cur);
             self.join_runs();
+            self.close_row();
+        } else {
+            self.close_empty_row();
         }
-        self.close_row();
         std::mem::swap(&mut self.bits, &mut self.prev_bits);
     }
 
+    /// Ends a row with no changed pixel: no region goes on past the row above.
+    fn close_empty_row(&mut self) {
+        self.cur.clear();
+        self.untouched.clear();
+        self.untouched.extend(0..self.prev.len() as u32);
+        self.close_row();
+    }
+
     /// Labels each run of the current row, joining the regions of the runs above it that
-    /// touch it (8-connected: `above.start <= run.end && above.end >= run.start`).
+    /// touch it (8-connected: `above.start <= run.end && above.end >= run.start`), marking
+    /// their roots seen in this row and listing the runs above that no run touches.
     fn join_runs(&mut self) {
         let Regions {
-            prev, cur, forest, ..
+            prev,
+            cur,
+            untouched,
+            forest,
+            row,
+            ..
         } = self;
-        let prev: &[Run] = prev;
-        let mut first = 0;
+        let (prev, row): (&[Run], u64) = (prev, *row);
+        // Runs above before `first` cannot touch this run or later ones; those before
+        // `covered` touched an earlier one.
+        let (mut first, mut covered) = (0, 0);
         for run in cur.iter_mut() {
             let (start, end) = (run.start, run.end);
             while let Some(above) = prev.get(first)
                 && above.end < start
             {
+                if first >= covered {
+                    untouched.push(first as u32);
+                }
                 first += 1;
             }
             let mut root = None;
+            let mut next = first;
             for above in prev.iter().skip(first) {
                 if above.start > end {
                     break;
@@ -217,46 +243,47 @@ impl Regions {
                     Some(root) if root != r => forest.union(root, r),
                     _ => r,
                 });
+                next += 1;
             }
+            covered = covered.max(next);
             run.label = match root {
                 Some(root) => {
                     let node = &mut forest.nodes[root as usize];
                     node.x0 = node.x0.min(start);
                     node.x1 = node.x1.max(end);
                     node.pixels += u64::from(end - start);
+                    node.seen = row;
                     root
                 }
                 None => forest.alloc(Node {
                     x0: start,
                     x1: end,
-                    y0: self.row,
+                    y0: row,
                     first_x: start,
                     pixels: u64::from(end - start),
-                    seen: self.row,
+                    seen: row,
                 }),
             };
         }
+        untouched.extend(first.max(covered) as u32..prev.len() as u32);
     }
 
     /// Ends the current row: resolves its labels to roots, finishes the regions of the row
-    /// above that it does not continue, and makes it the row above.
+    /// above that it does not continue (every region the row continues has its root marked
+    /// seen in this row), and makes it the row above.
     fn close_row(&mut self) {
         let row = self.row;
         let forest = &mut self.forest;
         // Without a merge in this row, every label is still a root.
         let merged = !forest.merged.is_empty();
-        for run in &mut self.cur {
-            if merged {
+        if merged {
+            for run in &mut self.cur {
                 run.label = forest.find(run.label);
             }
-            forest.nodes[run.label as usize].seen = row;
         }
-        for above in &self.prev {
-            let root = if merged {
-                forest.find(above.label)
-            } else {
-                above.label
-            };
+        for &i in &self.untouched {
+            let label = self.prev[i as usize].label;
+            let root = if merged { forest.find(label) } else { label };
             let node = &mut forest.nodes[root as usize];
             if node.seen != row {
                 node.seen = row;
