@@ -19,26 +19,29 @@
 //! command, default 600), `BENCH_BIN` (another `diffimg` binary to measure instead of this
 //! build's, e.g. an older one for comparison).
 
-use std::error::Error;
+mod common;
+
 use std::ffi::{OsStr, OsString};
-use std::fs::{self, File};
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-type BoxError = Box<dyn Error + Send + Sync>;
+use common::floor::{FLOOR_ARG, decode_floor, decode_frame, decode_rows};
+use common::measure::{Job, Row, reset_peak_rss};
+use common::scene::{
+    Noise, PngSpec, Rect, RowSource, hash3, mix, random_color, screenshot_scene, write_png,
+};
+use common::table::{Floors, LABEL_WIDTH, file_size, megabytes, print_header, print_row, seconds};
+use common::{
+    BoxError, data_dir, env_number, find_on_path, own_peak_rss, physical_memory, scratch_dir,
+};
 
 /// Bumped whenever the generators change, so stale cached files are not reused.
 const DATA_VERSION: u32 = 1;
 
 /// Cases at or above this many pixels get fewer runs by default.
 const LARGE_PIXELS: u64 = 10_000_000;
-
-/// Chunk size of the streaming PNG writer (bytes of image data per IDAT chunk).
-const STREAM_CHUNK: usize = 1 << 20;
 
 #[derive(Clone, Copy)]
 enum Content {
@@ -110,6 +113,15 @@ const CASES: &[Case] = &[
 ];
 
 impl Case {
+    fn spec(&self) -> PngSpec {
+        PngSpec {
+            width: self.width,
+            height: self.height,
+            color: self.color,
+            compression: self.compression,
+        }
+    }
+
     fn channels(&self) -> usize {
         self.color.samples()
     }
@@ -150,268 +162,8 @@ enum Side {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Input generation
+// Input generation (the shared generators are in `common::scene`)
 // ---------------------------------------------------------------------------------------------
-
-/// Produces an image one row at a time, rows in order from the top.
-trait RowSource: Send {
-    fn fill(&mut self, y: u32, row: &mut [u8]);
-}
-
-/// SplitMix64 finaliser: a fixed, well-mixed hash of a 64-bit value.
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-fn hash3(a: u64, b: u64, c: u64) -> u64 {
-    mix(mix(mix(a) ^ b) ^ c)
-}
-
-struct Noise(fastrand::Rng);
-
-impl RowSource for Noise {
-    fn fill(&mut self, _y: u32, row: &mut [u8]) {
-        self.0.fill(row);
-    }
-}
-
-#[derive(Clone, Copy)]
-struct Rect {
-    x0: u32,
-    y0: u32,
-    x1: u32,
-    y1: u32,
-}
-
-impl Rect {
-    fn new(x: u32, y: u32, w: u32, h: u32) -> Rect {
-        Rect {
-            x0: x,
-            y0: y,
-            x1: x + w,
-            y1: y + h,
-        }
-    }
-
-    fn covers_row(&self, y: u32) -> bool {
-        (self.y0..self.y1).contains(&y)
-    }
-}
-
-#[derive(Clone, Copy)]
-enum Paint {
-    Solid([u8; 4]),
-    /// Left-to-right blend between two colours.
-    HGradient([u8; 4], [u8; 4]),
-    /// Top-to-bottom blend between two colours.
-    VGradient([u8; 4], [u8; 4]),
-    /// Rows of 8x16 glyph cells, each glyph a hashed 5x9 bitmap, lines of varying length.
-    Text {
-        fg: [u8; 4],
-        bg: [u8; 4],
-        seed: u64,
-    },
-}
-
-fn lerp(a: [u8; 4], b: [u8; 4], num: u32, den: u32) -> [u8; 4] {
-    let den = den.max(1);
-    let mut out = [0u8; 4];
-    for i in 0..4 {
-        let (a, b) = (u32::from(a[i]), u32::from(b[i]));
-        out[i] = ((a * (den - num) + b * num) / den) as u8;
-    }
-    out
-}
-
-impl Paint {
-    fn color_at(&self, rect: &Rect, x: u32, y: u32) -> [u8; 4] {
-        match *self {
-            Paint::Solid(c) => c,
-            Paint::HGradient(a, b) => lerp(a, b, x - rect.x0, rect.x1 - rect.x0 - 1),
-            Paint::VGradient(a, b) => lerp(a, b, y - rect.y0, rect.y1 - rect.y0 - 1),
-            Paint::Text { fg, bg, seed } => {
-                let (dx, dy) = (x - rect.x0, y - rect.y0);
-                let (line, cy) = (u64::from(dy / 16), dy % 16);
-                let (cell, cx) = (u64::from(dx / 8), dx % 8);
-                let cols = u64::from((rect.x1 - rect.x0) / 8).max(1);
-                let line_len = cols / 3 + hash3(seed, line, u64::MAX) % (cols - cols / 3).max(1);
-                if cell >= line_len || !(1..6).contains(&cx) || !(3..12).contains(&cy) {
-                    return bg;
-                }
-                let glyph = hash3(seed, line, cell);
-                if glyph.is_multiple_of(6) {
-                    return bg; // a space between words
-                }
-                let bit = (cy - 3) * 5 + (cx - 1);
-                if (glyph >> (bit + 3)) & 1 == 1 {
-                    fg
-                } else {
-                    bg
-                }
-            }
-        }
-    }
-}
-
-/// Painted rectangles, later ones on top.
-struct Scene {
-    channels: usize,
-    layers: Vec<(Rect, Paint)>,
-}
-
-impl RowSource for Scene {
-    fn fill(&mut self, y: u32, row: &mut [u8]) {
-        let width = (row.len() / self.channels) as u32;
-        for (rect, paint) in self.layers.iter().filter(|(r, _)| r.covers_row(y)) {
-            for x in rect.x0..rect.x1.min(width) {
-                let c = paint.color_at(rect, x, y);
-                let at = x as usize * self.channels;
-                row[at..at + self.channels].copy_from_slice(&c[..self.channels]);
-            }
-        }
-    }
-}
-
-fn random_color(rng: &mut fastrand::Rng, lo: u8, hi: u8) -> [u8; 4] {
-    [rng.u8(lo..=hi), rng.u8(lo..=hi), rng.u8(lo..=hi), 255]
-}
-
-/// A desktop with overlapping application windows and a task bar; `edited` adds a few small
-/// changes on top (three small flat rectangles and a changed word).
-fn screenshot_scene(width: u32, height: u32, channels: usize, edited: bool) -> Scene {
-    let mut rng = fastrand::Rng::with_seed(0x5c2e_e45b);
-    let mut layers = vec![(
-        Rect::new(0, 0, width, height),
-        Paint::VGradient([32, 64, 112, 255], [12, 20, 40, 255]),
-    )];
-    let bar = 48.min(height);
-    let desk_h = height - bar;
-    for _ in 0..7 {
-        let w = rng.u32(width / 5..=width / 2).min(width);
-        let h = rng.u32(desk_h / 5..=desk_h * 3 / 5).max(80).min(desk_h);
-        let x = rng.u32(0..=width - w);
-        let y = rng.u32(0..=desk_h - h);
-        let body = random_color(&mut rng, 220, 255);
-        layers.push((Rect::new(x, y, w, h), Paint::Solid([90, 90, 90, 255])));
-        layers.push((Rect::new(x + 1, y + 1, w - 2, h - 2), Paint::Solid(body)));
-        let title = random_color(&mut rng, 40, 140);
-        let title_end = random_color(&mut rng, 40, 140);
-        layers.push((
-            Rect::new(x + 1, y + 1, w - 2, 32),
-            Paint::HGradient(title, title_end),
-        ));
-        layers.push((
-            Rect::new(x + 12, y + 9, (w / 3).max(16), 16),
-            Paint::Text {
-                fg: [250, 250, 250, 255],
-                bg: title,
-                seed: rng.u64(..),
-            },
-        ));
-        let buttons = [[230, 80, 70, 255], [240, 190, 60, 255], [90, 190, 90, 255]];
-        for (i, button) in buttons.into_iter().enumerate() {
-            layers.push((
-                Rect::new(x + w - 30 - 24 * i as u32, y + 9, 16, 16),
-                Paint::Solid(button),
-            ));
-        }
-        // Side panel with a list, main area with paragraphs and a picture.
-        let panel_w = (w / 5).max(40).min(w - 2);
-        let inner_h = h.saturating_sub(34);
-        let panel_bg = random_color(&mut rng, 200, 235);
-        layers.push((
-            Rect::new(x + 1, y + 33, panel_w, inner_h),
-            Paint::Solid(panel_bg),
-        ));
-        layers.push((
-            Rect::new(
-                x + 9,
-                y + 41,
-                panel_w.saturating_sub(16).max(8),
-                inner_h.saturating_sub(16),
-            ),
-            Paint::Text {
-                fg: [40, 40, 60, 255],
-                bg: panel_bg,
-                seed: rng.u64(..),
-            },
-        ));
-        let main_x = x + panel_w + 16;
-        let main_w = (x + w).saturating_sub(main_x + 16).max(8);
-        let picture_h = inner_h / 3;
-        let (pa, pb) = (
-            random_color(&mut rng, 0, 255),
-            random_color(&mut rng, 0, 255),
-        );
-        layers.push((
-            Rect::new(main_x, y + 48, main_w, picture_h),
-            Paint::VGradient(pa, pb),
-        ));
-        layers.push((
-            Rect::new(
-                main_x,
-                y + 64 + picture_h,
-                main_w,
-                inner_h.saturating_sub(picture_h + 48).max(16),
-            ),
-            Paint::Text {
-                fg: [20, 20, 20, 255],
-                bg: body,
-                seed: rng.u64(..),
-            },
-        ));
-    }
-    layers.push((
-        Rect::new(0, desk_h, width, bar),
-        Paint::Solid([28, 28, 34, 255]),
-    ));
-    for i in 0..12 {
-        if 16 + 48 * i + 32 > width {
-            break;
-        }
-        let icon = random_color(&mut rng, 60, 250);
-        layers.push((
-            Rect::new(16 + 48 * i, desk_h + 8, 32, 32),
-            Paint::Solid(icon),
-        ));
-    }
-    if width > 200 {
-        layers.push((
-            Rect::new(width - 140, desk_h + 16, 120, 16),
-            Paint::Text {
-                fg: [230, 230, 230, 255],
-                bg: [28, 28, 34, 255],
-                seed: 7,
-            },
-        ));
-    }
-    if edited {
-        let mut edits = fastrand::Rng::with_seed(0xed17);
-        let mut spot = |w: u32, h: u32| {
-            Rect::new(
-                edits.u32(0..width.saturating_sub(w).max(1)),
-                edits.u32(0..desk_h.saturating_sub(h).max(1)),
-                w.min(width),
-                h.min(desk_h),
-            )
-        };
-        layers.push((spot(16, 16), Paint::Solid([20, 120, 250, 255])));
-        layers.push((
-            spot(48, 16),
-            Paint::Text {
-                fg: [20, 20, 20, 255],
-                bg: [245, 245, 245, 255],
-                seed: 99,
-            },
-        ));
-        layers.push((spot(24, 12), Paint::Solid([250, 40, 40, 255])));
-        layers.push((spot(12, 20), Paint::Solid([255, 255, 255, 255])));
-    }
-    Scene { channels, layers }
-}
 
 /// Slow waves: red and green are sums of a column term and a row term (both whole numbers, so
 /// filtered rows are nearly constant), blue is a product of two waves (its rounding steps
@@ -528,30 +280,6 @@ fn row_source(case: &Case, side: Side) -> Box<dyn RowSource> {
     }
 }
 
-/// Streams one image to `path` through a temporary file, holding one row at a time.
-fn write_png(case: &Case, mut source: Box<dyn RowSource>, path: &Path) -> Result<(), BoxError> {
-    let tmp = path.with_extension("png.tmp");
-    let file = BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
-    let mut encoder = png::Encoder::new(file, case.width, case.height);
-    encoder.set_color(case.color);
-    encoder.set_depth(png::BitDepth::Eight);
-    encoder.set_compression(case.compression);
-    // After the compression, which picks a filter of its own: every case filters adaptively,
-    // as ordinary encoders do, so decoding has the usual unfiltering work.
-    encoder.set_filter(png::Filter::Adaptive);
-    let mut writer = encoder.write_header()?;
-    let mut stream = writer.stream_writer_with_size(STREAM_CHUNK)?;
-    let mut row = vec![0u8; case.width as usize * case.channels()];
-    for y in 0..case.height {
-        source.fill(y, &mut row);
-        stream.write_all(&row)?;
-    }
-    stream.finish()?;
-    writer.finish()?;
-    fs::rename(&tmp, path)?;
-    Ok(())
-}
-
 /// Makes the pair unless both files exist; returns the time taken when it made them.
 fn ensure_pair(case: &Case, dir: &Path) -> Result<Option<Duration>, BoxError> {
     let (a, b) = (case.path(dir, Side::A), case.path(dir, Side::B));
@@ -559,9 +287,10 @@ fn ensure_pair(case: &Case, dir: &Path) -> Result<Option<Duration>, BoxError> {
         return Ok(None);
     }
     let start = Instant::now();
+    let spec = case.spec();
     thread::scope(|s| -> Result<(), BoxError> {
-        let job_b = s.spawn(|| write_png(case, row_source(case, Side::B), &b));
-        write_png(case, row_source(case, Side::A), &a)?;
+        let job_b = s.spawn(|| write_png(&spec, row_source(case, Side::B), &b));
+        write_png(&spec, row_source(case, Side::A), &a)?;
         job_b.join().map_err(|_| "generator thread panicked")??;
         Ok(())
     })?;
@@ -569,382 +298,8 @@ fn ensure_pair(case: &Case, dir: &Path) -> Result<Option<Duration>, BoxError> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Decoding floor
+// Measuring
 // ---------------------------------------------------------------------------------------------
-
-fn open_png(path: &Path) -> Result<png::Reader<BufReader<File>>, BoxError> {
-    let file = BufReader::with_capacity(1 << 16, File::open(path)?);
-    let limits = png::Limits { bytes: usize::MAX };
-    let mut decoder = png::Decoder::new_with_limits(file, limits);
-    decoder.set_transformations(png::Transformations::EXPAND);
-    Ok(decoder.read_info()?)
-}
-
-fn decode_rows(path: &Path) -> Result<(), BoxError> {
-    let mut reader = open_png(path)?;
-    let mut rows = 0u32;
-    while let Some(row) = reader.next_row()? {
-        std::hint::black_box(row.data());
-        rows += 1;
-    }
-    if rows != reader.info().height {
-        return Err(format!("{}: {rows} rows decoded", path.display()).into());
-    }
-    Ok(())
-}
-
-fn decode_frame(path: &Path) -> Result<(), BoxError> {
-    let mut reader = open_png(path)?;
-    let size = reader
-        .output_buffer_size()
-        .ok_or("frame does not fit in memory")?;
-    let mut buf = vec![0u8; size];
-    reader.next_frame(&mut buf)?;
-    std::hint::black_box(&buf);
-    Ok(())
-}
-
-/// User plus system CPU time of this process so far.
-fn own_cpu_time() -> Duration {
-    // SAFETY: getrusage only writes into the struct it is given.
-    let usage = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
-        usage
-    };
-    cpu_time(&usage)
-}
-
-fn cpu_time(usage: &libc::rusage) -> Duration {
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(usage.ru_utime) + tv(usage.ru_stime)
-}
-
-/// Decodes both files at once on two threads.
-fn decode_pair(
-    a: &Path,
-    b: &Path,
-    decode: fn(&Path) -> Result<(), BoxError>,
-) -> Result<(), BoxError> {
-    thread::scope(|s| {
-        let other = s.spawn(|| decode(b));
-        decode(a)?;
-        other.join().map_err(|_| "decoder thread panicked")?
-    })
-}
-
-/// Makes this program decode `FLOOR_ARG A B` and exit: the floor in a process of its own.
-const FLOOR_ARG: &str = "--decode-floor";
-
-/// Decodes both files row by row, exiting 2 on failure.
-fn decode_floor(a: &Path, b: &Path) {
-    if let Err(e) = decode_pair(a, b, decode_rows) {
-        eprintln!("floor: {e}");
-        std::process::exit(2);
-    }
-}
-
-/// How one row of a case's table is measured, once per round.
-enum Job {
-    /// Decoding both files at once on two threads, in this process.
-    InProcess(fn(&Path) -> Result<(), BoxError>),
-    /// A command; exit codes in `ok_codes` count as success.
-    Command {
-        program: PathBuf,
-        args: Vec<OsString>,
-        ok_codes: &'static [i32],
-    },
-}
-
-/// A row of a case's table and the runs measured for it so far.
-struct Row {
-    label: String,
-    job: Job,
-    /// Wall and CPU time of each run.
-    times: Vec<(Duration, Duration)>,
-    max_rss: Option<u64>,
-    /// First line of standard output of the last run.
-    output: String,
-    /// Why the row stopped being measured.
-    failed: Option<String>,
-    /// A failure means "not available here" rather than an error (the GPU row).
-    optional: bool,
-}
-
-impl Row {
-    fn new(label: impl Into<String>, job: Job) -> Row {
-        Row {
-            label: label.into(),
-            job,
-            times: Vec::new(),
-            max_rss: None,
-            output: String::new(),
-            failed: None,
-            optional: false,
-        }
-    }
-
-    fn command(label: impl Into<String>, program: &Path, args: Vec<OsString>) -> Row {
-        let ok_codes = &[0, 1];
-        let program = program.to_owned();
-        Row::new(
-            label,
-            Job::Command {
-                program,
-                args,
-                ok_codes,
-            },
-        )
-    }
-
-    /// Measures one more run, unless an earlier one failed.
-    fn run(&mut self, a: &Path, b: &Path, scratch: &Path, timeout: Duration) {
-        if self.failed.is_some() {
-            return;
-        }
-        match &self.job {
-            Job::InProcess(decode) => {
-                let (start, cpu_start) = (Instant::now(), own_cpu_time());
-                match decode_pair(a, b, *decode) {
-                    Ok(()) => {
-                        let cpu = own_cpu_time().saturating_sub(cpu_start);
-                        self.times.push((start.elapsed(), cpu));
-                    }
-                    Err(e) => self.failed = Some(e.to_string()),
-                }
-            }
-            Job::Command {
-                program,
-                args,
-                ok_codes,
-            } => match run_command(program, args, ok_codes, scratch, timeout) {
-                Ok((wall, usage, output)) => {
-                    self.times.push((wall, cpu_time(&usage)));
-                    let rss = usage.ru_maxrss as u64 * 1024;
-                    self.max_rss = Some(self.max_rss.unwrap_or(0).max(rss));
-                    self.output = output;
-                }
-                Err(why) => self.failed = Some(why),
-            },
-        }
-    }
-
-    /// Median wall time.
-    fn wall(&self) -> Option<Duration> {
-        median(self.times.iter().map(|t| t.0).collect())
-    }
-}
-
-fn median(mut values: Vec<Duration>) -> Option<Duration> {
-    values.sort();
-    let n = values.len();
-    (n > 0).then(|| (values[(n - 1) / 2] + values[n / 2]) / 2)
-}
-
-struct Exit {
-    wall: Duration,
-    status: i32,
-    usage: libc::rusage,
-}
-
-/// Waits for `pid` with `wait4`, killing it after `timeout`. The wait happens
-/// on a helper thread so the timeout can be enforced without polling.
-fn wait_pid(pid: libc::pid_t, start: Instant, timeout: Duration) -> Result<Exit, String> {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let mut status = 0;
-        // SAFETY: an all-zero rusage is a valid value; wait4 fills it in.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        let waited = loop {
-            // SAFETY: plain system call on our own child, with valid out-pointers.
-            if unsafe { libc::wait4(pid, &mut status, 0, &mut usage) } != -1 {
-                break Ok(start.elapsed());
-            }
-            let error = std::io::Error::last_os_error();
-            if error.kind() != std::io::ErrorKind::Interrupted {
-                break Err(format!("wait4: {error}"));
-            }
-        };
-        let _ = tx.send(waited.map(|wall| Exit {
-            wall,
-            status,
-            usage,
-        }));
-    });
-    match rx.recv_timeout(timeout) {
-        Ok(exit) => exit,
-        Err(_) => {
-            // SAFETY: the child has not been reaped yet (the waiter has not answered), so the
-            // pid is still its own. It stays in our process group, so Ctrl-C reaches it too.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            let _ = rx.recv();
-            Err(format!("timed out after {} s", timeout.as_secs()))
-        }
-    }
-}
-
-fn first_line(path: &Path) -> String {
-    let Ok(file) = File::open(path) else {
-        return String::new();
-    };
-    BufReader::new(file)
-        .lines()
-        .map_while(Result::ok)
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or_default()
-}
-
-/// Runs a command once: its wall time, resource usage and first line of output, or why it
-/// failed (an exit code not in `ok_codes`, with its first line of stderr).
-fn run_command(
-    program: &Path,
-    args: &[OsString],
-    ok_codes: &[i32],
-    scratch: &Path,
-    timeout: Duration,
-) -> Result<(Duration, libc::rusage, String), String> {
-    let (out_path, err_path) = (scratch.join("stdout.txt"), scratch.join("stderr.txt"));
-    // A spawned child's peak RSS starts at this process's peak (exec records the high water
-    // mark of the address space it replaces), so bring ours down to what is resident.
-    reset_peak_rss();
-    let spawned = File::create(&out_path).and_then(|out| {
-        let err = File::create(&err_path)?;
-        let start = Instant::now();
-        let child = Command::new(program)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()?;
-        Ok((child, start))
-    });
-    let (child, start) = spawned.map_err(|e| format!("cannot start: {e}"))?;
-    // The child is reaped by wait4 below; `Child` itself never waits.
-    let exit = wait_pid(child.id() as libc::pid_t, start, timeout)?;
-    let status = exit.status;
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -1
-    };
-    if !libc::WIFEXITED(status) || !ok_codes.contains(&code) {
-        let how = if libc::WIFSIGNALED(status) {
-            format!("killed by signal {}", libc::WTERMSIG(status))
-        } else {
-            format!("exit {code}")
-        };
-        let line = first_line(&err_path);
-        let line = if line.is_empty() {
-            first_line(&out_path)
-        } else {
-            line
-        };
-        return Err(format!("{how}: {}", clip(&line, 90)));
-    }
-    Ok((exit.wall, exit.usage, first_line(&out_path)))
-}
-
-/// Lowers this process's peak RSS to its current RSS (Linux `clear_refs` value 5).
-fn reset_peak_rss() -> bool {
-    fs::write("/proc/self/clear_refs", "5").is_ok()
-}
-
-fn find_on_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-}
-
-// ---------------------------------------------------------------------------------------------
-// Report
-// ---------------------------------------------------------------------------------------------
-
-fn clip(s: &str, max: usize) -> String {
-    let s = s.trim();
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        let mut out: String = s.chars().take(max - 1).collect();
-        out.push('…');
-        out
-    }
-}
-
-fn megabytes(bytes: u64) -> String {
-    let mb = bytes as f64 / 1e6;
-    if mb < 10.0 {
-        format!("{mb:.2} MB")
-    } else {
-        format!("{mb:.0} MB")
-    }
-}
-
-/// Seconds with three decimals, or milliseconds below 10 ms.
-fn seconds(d: Duration) -> String {
-    let s = d.as_secs_f64();
-    if s < 0.01 {
-        format!("{:.2} ms", s * 1e3)
-    } else {
-        format!("{s:.3} s")
-    }
-}
-
-fn file_size(path: &Path) -> u64 {
-    fs::metadata(path).map(|m| m.len()).unwrap_or(0)
-}
-
-const LABEL_WIDTH: usize = 30;
-
-fn print_header() {
-    println!(
-        "  {:<LABEL_WIDTH$} {:>9} {:>9} {:>9} {:>9} {:>8} {:>9}  output",
-        "measure", "wall", "vs floor", "vs warm", "best", "cpu", "max RSS"
-    );
-}
-
-/// The floors a figure is shown against: decoding in a process of its own, as the tool runs,
-/// and decoding again inside the warm bench process.
-#[derive(Clone, Copy)]
-struct Floors {
-    process: Duration,
-    warm: Duration,
-}
-
-fn print_row(row: &Row, floors: Floors) {
-    let label = &row.label;
-    if let Some(why) = &row.failed {
-        let what = if row.optional {
-            "unavailable"
-        } else {
-            "failed"
-        };
-        println!("  {label:<LABEL_WIDTH$} {what}: {why}");
-        return;
-    }
-    let (Some(wall), Some(best)) = (row.wall(), row.times.iter().map(|t| t.0).min()) else {
-        println!("  {label:<LABEL_WIDTH$} no runs");
-        return;
-    };
-    let cpu = median(row.times.iter().map(|t| t.1).collect()).unwrap_or_default();
-    let ratio = |floor: Duration| {
-        if floor.is_zero() {
-            "-".to_string()
-        } else {
-            format!("{:.2}x", wall.as_secs_f64() / floor.as_secs_f64())
-        }
-    };
-    let rss = row.max_rss.map(megabytes).unwrap_or_else(|| "-".into());
-    println!(
-        "  {label:<LABEL_WIDTH$} {:>9} {:>9} {:>9} {:>9} {:>8} {rss:>9}  {}",
-        seconds(wall),
-        ratio(floors.process),
-        ratio(floors.warm),
-        seconds(best),
-        seconds(cpu),
-        clip(&row.output, 40),
-    );
-}
 
 struct Settings {
     runs: Option<usize>,
@@ -1133,54 +488,6 @@ const PEERS: &[Peer] = &[
         ok_codes: &[0, 64],
     },
 ];
-
-fn physical_memory() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let (pages, page) = unsafe {
-        (
-            libc::sysconf(libc::_SC_PHYS_PAGES),
-            libc::sysconf(libc::_SC_PAGESIZE),
-        )
-    };
-    if pages > 0 && page > 0 {
-        pages as u64 * page as u64
-    } else {
-        u64::MAX
-    }
-}
-
-/// This process's peak RSS since the last `reset_peak_rss` (`VmHWM`; `getrusage` would
-/// also count the address space that exec replaced, cargo's).
-fn own_peak_rss() -> Option<u64> {
-    let status = fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
-}
-
-fn data_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
-    target.join("bench-data")
-}
-
-/// Where commands' output and diff images go for the duration of one case; per process, so
-/// two runs at once do not clash.
-fn scratch_dir(data_dir: &Path) -> PathBuf {
-    data_dir.join(format!("out-{}", std::process::id()))
-}
-
-fn env_number(name: &str) -> Result<Option<u64>, BoxError> {
-    match std::env::var(name) {
-        Ok(v) => Ok(Some(
-            v.trim()
-                .parse()
-                .map_err(|_| format!("{name}={v}: not a whole number"))?,
-        )),
-        Err(_) => Ok(None),
-    }
-}
 
 fn run() -> Result<(), BoxError> {
     // `cargo bench` passes `--bench`; `cargo test --benches` runs this without it, and then
