@@ -43,7 +43,6 @@ fn run<T: Sample, const C: usize>(band: &Band, rule: &Rule, images: [&[T]; 2], o
         images: images.map(|samples| samples.as_chunks::<C>().0),
         width,
         rows: (band.halo_above + band.rows + band.halo_below) as usize,
-        depth: band.layout.depth,
         opaque: rule.opaque,
     };
     let first = band.halo_above as usize;
@@ -70,7 +69,6 @@ struct Images<'a, T, const C: usize> {
     width: usize,
     /// Rows held.
     rows: usize,
-    depth: Depth,
     /// Alpha is ignored.
     opaque: bool,
 }
@@ -87,14 +85,20 @@ impl<T: Sample, const C: usize> Images<'_, T, C> {
         let p = self.pixel(image, i);
         let alpha = match C {
             2 | 4 if !self.opaque => p[C - 1].into(),
-            _ => self.depth.max_value(),
+            _ => T::MAX.into(),
         };
         let rgb: [u32; 3] = if C <= 2 {
             [p[0].into(); 3]
         } else {
             [p[0].into(), p[1].into(), p[2].into()]
         };
-        rgb.map(|c| blend(c, alpha, self.depth))
+        // Known from the sample type, so that `blend` is chosen when compiling.
+        let depth = if size_of::<T>() == 1 {
+            Depth::Eight
+        } else {
+            Depth::Sixteen
+        };
+        rgb.map(|c| blend(c, alpha, depth))
     }
 
     /// The clipped 3x3 neighbourhood of (x, y): its x and y ranges, and whether the pixel is on
@@ -172,19 +176,36 @@ impl<'a, 'i, T: Sample, const C: usize> Task<'a, 'i, T, C> {
     fn run(mut self, class: &mut [u8], heat: &mut [u8]) {
         let images = self.images;
         let width = images.width;
-        // Rows (from `top`) with a changed pixel, whose neighbours the planes must cover.
+        let aa = self.rule.aa;
+        // Per row from `top`: has a changed pixel (whose neighbours the planes must cover), and
+        // has its brightness worked out.
         let covered = (self.rows.end + 1).min(images.rows) - self.top;
-        let mut changed_rows = vec![false; covered];
+        let (mut changed_rows, mut bright_rows) = (vec![false; covered], vec![false; covered]);
+        if aa {
+            self.bright = [0, 1].map(|_| vec![0; covered * width]);
+        }
         for (r, y) in self.rows.clone().enumerate() {
             if images.row(0, y) == images.row(1, y) {
                 continue;
             }
+            let at = (y - self.top) * width;
+            bright_rows[y - self.top] = aa;
             for x in 0..width {
                 let i = y * width + x;
-                if images.pixel(0, i) == images.pixel(1, i) {
+                let same = images.pixel(0, i) == images.pixel(1, i);
+                if same && !aa {
                     continue;
                 }
-                let d = delta(images.blended(0, i), images.blended(1, i));
+                let p = images.blended(0, i);
+                let q = if same { p } else { images.blended(1, i) };
+                if aa {
+                    self.bright[0][at + x] = brightness(p);
+                    self.bright[1][at + x] = brightness(q);
+                }
+                if same {
+                    continue;
+                }
+                let d = delta(p, q);
                 let o = r * width + x;
                 if !heat.is_empty() {
                     heat[o] = self.rule.heat(d);
@@ -195,15 +216,15 @@ impl<'a, 'i, T: Sample, const C: usize> Task<'a, 'i, T, C> {
                 }
             }
         }
-        if !self.rule.aa || !changed_rows.contains(&true) {
+        if !aa || !changed_rows.contains(&true) {
             return;
         }
-        self.bright = [0, 1].map(|_| vec![0; covered * width]);
         self.siblings = vec![false; covered * width];
+        let mut counts = [vec![0; width], vec![0; width]];
         for r in 0..covered {
             let near = r.saturating_sub(1)..(r + 2).min(covered);
             if changed_rows[near].contains(&true) {
-                self.work_out_row(self.top + r);
+                self.work_out_row(self.top + r, !bright_rows[r], &mut counts);
             }
         }
         for (o, class) in class.iter_mut().enumerate() {
@@ -217,18 +238,20 @@ impl<'a, 'i, T: Sample, const C: usize> Task<'a, 'i, T, C> {
         }
     }
 
-    /// Fills the planes for held row `y`.
-    fn work_out_row(&mut self, y: usize) {
+    /// Fills the planes for held row `y`: its brightness when `bright`, and its siblings (with
+    /// `counts` as scratch).
+    fn work_out_row(&mut self, y: usize, bright: bool, counts: &mut [Vec<u8>; 2]) {
         let images = self.images;
         let width = images.width;
         let at = (y - self.top) * width;
-        for image in 0..2 {
-            let bright = &mut self.bright[image][at..at + width];
-            for (x, b) in bright.iter_mut().enumerate() {
-                *b = brightness(images.blended(image, y * width + x));
+        if bright {
+            for image in 0..2 {
+                let plane = &mut self.bright[image][at..at + width];
+                for (x, b) in plane.iter_mut().enumerate() {
+                    *b = brightness(images.blended(image, y * width + x));
+                }
             }
         }
-        let mut counts = [vec![0; width], vec![0; width]];
         for (image, counts) in counts.iter_mut().enumerate() {
             images.sibling_counts(image, y, counts);
         }
@@ -248,25 +271,46 @@ impl<'a, 'i, T: Sample, const C: usize> Task<'a, 'i, T, C> {
     fn anti_aliased(&self, image: usize, x: usize, y: usize) -> bool {
         let width = self.images.width;
         let bright = &self.bright[image];
-        let at = |nx: usize, ny: usize| (ny - self.top) * width + nx;
-        let centre = i64::from(bright[at(x, y)]);
+        let centre_at = (y - self.top) * width + x;
+        let centre = bright[centre_at] as i32;
         let (xs, ys, mut equal) = self.images.around(x, y);
-        let (mut min, mut max) = (0i64, 0i64);
+        let inside = equal == 0;
+        let (mut min, mut max) = (0i32, 0i32);
         let (mut darkest, mut brightest) = (0, 0);
         // Without early exits or branches on the deltas (noise makes them unpredictable): the
         // answer is the same, since any third equal neighbour makes it false.
-        for nx in xs[0]..=xs[1] {
-            for ny in ys[0]..=ys[1] {
-                if (nx, ny) == (x, y) {
-                    continue;
+        let mut look = |at: usize| {
+            let d = centre - bright[at] as i32;
+            equal += u32::from(d == 0);
+            let (darker, brighter) = (d < min, d > max);
+            min = if darker { d } else { min };
+            darkest = if darker { at } else { darkest };
+            max = if brighter { d } else { max };
+            brightest = if brighter { at } else { brightest };
+        };
+        if inside {
+            // Inside the image: the eight neighbours in the order above.
+            let up = centre_at - width;
+            let down = centre_at + width;
+            for at in [
+                up - 1,
+                centre_at - 1,
+                down - 1,
+                up,
+                down,
+                up + 1,
+                centre_at + 1,
+                down + 1,
+            ] {
+                look(at);
+            }
+        } else {
+            for nx in xs[0]..=xs[1] {
+                for ny in ys[0]..=ys[1] {
+                    if (nx, ny) != (x, y) {
+                        look((ny - self.top) * width + nx);
+                    }
                 }
-                let d = centre - i64::from(bright[at(nx, ny)]);
-                equal += u32::from(d == 0);
-                let (darker, brighter) = (d < min, d > max);
-                min = if darker { d } else { min };
-                darkest = if darker { at(nx, ny) } else { darkest };
-                max = if brighter { d } else { max };
-                brightest = if brighter { at(nx, ny) } else { brightest };
             }
         }
         equal <= 2 && min != 0 && max != 0 && (self.siblings[darkest] || self.siblings[brightest])
