@@ -221,10 +221,10 @@ impl<'a, 'i, T: Sample, const C: usize> Task<'a, 'i, T, C> {
         }
         self.siblings = vec![false; covered * width];
         let mut counts = [vec![0; width], vec![0; width]];
-        for r in 0..covered {
+        for (r, &done) in bright_rows.iter().enumerate() {
             let near = r.saturating_sub(1)..(r + 2).min(covered);
             if changed_rows[near].contains(&true) {
-                self.work_out_row(self.top + r, !bright_rows[r], &mut counts);
+                self.work_out_row(self.top + r, !done, &mut counts);
             }
         }
         for (o, class) in class.iter_mut().enumerate() {
