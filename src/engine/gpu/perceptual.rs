@@ -5,7 +5,7 @@
 
 use std::sync::OnceLock;
 
-use super::{Gpu, WAIT, cast_error, make_buffer, map_error, scoped, wait};
+use super::context::{Gpu, WAIT, cast_error, make_buffer, map_error, scoped, wait};
 use crate::engine::Band;
 use crate::engine::perceptual::{Planes, Rule};
 use crate::error::Error;
