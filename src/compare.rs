@@ -12,17 +12,16 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::Instant;
 
-use image::imageops::FilterType;
-
-use crate::decode::{self, Header, PixelLimits, RowSource, WholeRows};
+use crate::decode::{self, Header, PixelLimits, RowSource};
 use crate::engine::choice::{AutoOptions, Backend, Choice};
 use crate::engine::cpu::CpuEngine;
 use crate::engine::gpu::GpuOptions;
 use crate::engine::{Band, Engine, Stats};
 use crate::error::Error;
-use crate::output::{self, Compression, DiffWriter};
+use crate::output::{Compression, DiffWriter};
 use crate::pixel::{Samples, promote};
 use crate::report::Report;
+use crate::resize;
 
 /// Called with (rows done, rows in all) after each band.
 pub type Progress = Arc<dyn Fn(u64, u64) + Send + Sync>;
@@ -32,7 +31,7 @@ pub type Progress = Arc<dyn Fn(u64, u64) + Send + Sync>;
 pub struct Options {
     /// Leave alpha out of the ratio and make the diff image opaque.
     pub ignore_alpha: bool,
-    /// Resize the second image to the first one's size (decodes both whole).
+    /// Resize the second image to the first one's size as Pillow does (decodes it whole).
     pub resize: bool,
     pub backend: Backend,
     /// Where to write the diff image, if anywhere.
@@ -108,18 +107,8 @@ fn compare_sources(
                 b_size: (hb.width, hb.height),
             });
         }
-        // Resizing holds both images whole, and an intermediate image of the second one's
-        // width by the first one's height.
-        let [a, b] = names;
-        let held = [
-            (a, ha.width, ha.height),
-            (b, hb.width, hb.height),
-            (b, hb.width, ha.height),
-        ];
-        for (name, width, height) in held {
-            PixelLimits::check(name, width, height, options.max_pixels.whole)?;
-        }
-        source_b = resized(source_b, ha.width, ha.height, names[1])?;
+        let size = (ha.width, ha.height);
+        source_b = resize::resized(source_b, size.0, size.1, names[1], options.max_pixels)?;
     }
     let mut notes = Vec::new();
     let layout = ha.layout.common(hb.layout);
@@ -169,22 +158,6 @@ fn compare_sources(
         elapsed: start.elapsed(),
         notes,
     })
-}
-
-/// Reads `source` whole and resizes it (bicubic) to `width` x `height`.
-fn resized(
-    mut source: Box<dyn RowSource>,
-    width: u32,
-    height: u32,
-    name: &Path,
-) -> Result<Box<dyn RowSource>, Error> {
-    let header = source.header();
-    let mut samples = Samples::zeroed(header.layout.depth, 0);
-    source.read_rows(header.height, &mut samples)?;
-    let image = output::to_image(header, samples)
-        .ok_or_else(|| Error::decode(name, "decoded size does not match the header"))?;
-    let image = image.resize_exact(width, height, FilterType::CatmullRom);
-    Ok(Box::new(WholeRows::from_image(image)))
 }
 
 /// Decodes both sources on two threads, one per image, which also take turns at diffing on

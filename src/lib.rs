@@ -15,6 +15,7 @@ pub mod error;
 pub mod output;
 pub mod pixel;
 pub mod report;
+pub mod resize;
 
 pub use compare::{Options, compare, compare_bytes};
 pub use decode::PixelLimits;
