@@ -89,6 +89,16 @@ pub fn compare_bytes(a: &[u8], b: &[u8], options: &Options) -> Result<Report, Er
     compare_sources(names, sources, options, start)
 }
 
+/// Compares two images already opened as row sources (arrays, images converted on the way);
+/// errors call them `names`.
+pub fn compare_rows(
+    names: [&Path; 2],
+    sources: [Box<dyn RowSource>; 2],
+    options: &Options,
+) -> Result<Report, Error> {
+    compare_sources(names, sources.map(Ok), options, Instant::now())
+}
+
 fn compare_sources(
     names: [&Path; 2],
     sources: [Result<Box<dyn RowSource>, Error>; 2],

@@ -14,10 +14,12 @@ pub mod engine;
 pub mod error;
 pub mod output;
 pub mod pixel;
+#[cfg(feature = "python")]
+mod python;
 pub mod report;
 pub mod resize;
 
-pub use compare::{Options, compare, compare_bytes};
+pub use compare::{Options, compare, compare_bytes, compare_rows};
 pub use decode::PixelLimits;
 pub use engine::choice::Backend;
 pub use error::Error;

@@ -1,0 +1,165 @@
+//! The original diffimg's `diff()` on this crate's engines: images read as Pillow reads them
+//! (its mode names, 16-bit colour PNGs cut to their high bytes), differing modes refused with
+//! its message, image 2 resized to image 1's size, and the ratio evaluated as it evaluates it.
+
+use std::path::{Path, PathBuf};
+use std::thread;
+
+use crate::compare::{Options, compare_rows};
+use crate::decode::{self, Header, PixelLimits, RowSource};
+use crate::error::Error;
+use crate::pixel::{Layout, Samples, promote};
+use crate::report::Report;
+
+/// Why `diff` failed.
+pub enum DiffError {
+    /// A refusal diffimg makes with a `ValueError`.
+    Value(String),
+    Crate(Error),
+}
+
+impl From<Error> for DiffError {
+    fn from(error: Error) -> DiffError {
+        DiffError::Crate(error)
+    }
+}
+
+/// diffimg's `diff(a, b, ...)`: writes the diff image to `diff_image` when given, and returns
+/// the ratio as diffimg computes it.
+pub fn diff(
+    a: &Path,
+    b: &Path,
+    diff_image: Option<PathBuf>,
+    ignore_alpha: bool,
+) -> Result<f64, DiffError> {
+    let limits = PixelLimits::default();
+    let [source_a, source_b] = thread::scope(|s| {
+        let opened_b = s.spawn(|| decode::open(b, limits));
+        let opened_a = decode::open(a, limits);
+        let panicked = || Err(Error::decode(b, "decoder panicked"));
+        [opened_a, opened_b.join().unwrap_or_else(|_| panicked())]
+    });
+    let (source_a, source_b) = (source_a?, source_b?);
+    let (mode_a, layout_a) = pillow_mode(source_a.header().layout);
+    let (mode_b, layout_b) = pillow_mode(source_b.header().layout);
+    if mode_a != mode_b {
+        return Err(DiffError::Value(format!(
+            "Differing color modes:\n  {}: {mode_a}\n  {}: {mode_b}\n\
+             Ensure image color modes are the same.",
+            a.display(),
+            b.display()
+        )));
+    }
+    if mode_a == "I;16" {
+        // Pillow's ImageChops.difference has no 16-bit mode.
+        return Err(DiffError::Value(
+            "image has wrong mode (I;16: 16-bit grey, which diffimg cannot diff; \
+             diffimg.compare() can)"
+                .into(),
+        ));
+    }
+    let options = Options {
+        ignore_alpha,
+        resize: true,
+        diff_image,
+        ..Options::default()
+    };
+    let sources = [as_read(source_a, layout_a), as_read(source_b, layout_b)];
+    let report = compare_rows([a, b], sources, &options)?;
+    Ok(ratio(&report, ignore_alpha))
+}
+
+/// The mode Pillow opens an image of `layout` in, and the layout of its samples in that mode.
+/// Pillow reads 16-bit colour PNGs as 8-bit (their high bytes), grey and alpha 16-bit ones as
+/// RGBA, and 16-bit grey ones as I;16.
+fn pillow_mode(layout: Layout) -> (&'static str, Layout) {
+    match layout {
+        Layout::L8 => ("L", layout),
+        Layout::LA8 => ("LA", layout),
+        Layout::RGB8 => ("RGB", layout),
+        Layout::L16 => ("I;16", layout),
+        Layout::RGB16 => ("RGB", Layout::RGB8),
+        _ => ("RGBA", Layout::RGBA8),
+    }
+}
+
+/// `source` with its samples in `layout`, as Pillow reads them.
+fn as_read(source: Box<dyn RowSource>, layout: Layout) -> Box<dyn RowSource> {
+    if source.header().layout == layout {
+        return source;
+    }
+    Box::new(HighBytes {
+        source,
+        layout,
+        wide: Samples::U16(Vec::new()),
+        narrow: Samples::U8(Vec::new()),
+    })
+}
+
+/// A 16-bit source read at 8 bits, as Pillow reads 16-bit colour PNGs: each sample's high byte,
+/// grey replicated into RGB when the layout asks for colour.
+struct HighBytes {
+    source: Box<dyn RowSource>,
+    layout: Layout,
+    wide: Samples,
+    narrow: Samples,
+}
+
+impl RowSource for HighBytes {
+    fn header(&self) -> Header {
+        Header {
+            layout: self.layout,
+            ..self.source.header()
+        }
+    }
+
+    fn decodes_as_read(&self) -> bool {
+        self.source.decodes_as_read()
+    }
+
+    fn read_rows(&mut self, rows: u32, dst: &mut Samples) -> Result<(), Error> {
+        self.source.read_rows(rows, &mut self.wide)?;
+        let high = match &self.wide {
+            Samples::U16(v) => v.iter().map(|s| (s >> 8) as u8).collect(),
+            Samples::U8(v) => v.clone(),
+        };
+        self.narrow = Samples::U8(high);
+        let from = Layout::new(self.source.header().layout.channels, self.layout.depth);
+        if from == self.layout {
+            std::mem::swap(dst, &mut self.narrow);
+        } else {
+            promote(&self.narrow, from, self.layout, dst);
+        }
+        Ok(())
+    }
+}
+
+/// The ratio as diffimg evaluates it from Pillow's per-channel means of the diff image. With
+/// `ignore_alpha`, diffimg sets the diff image's alpha to 255 (adding an alpha channel to L and
+/// RGB images) and leaves alpha out only when there are four channels: an L or LA pair counts
+/// that alpha of 255 in.
+fn ratio(report: &Report, ignore_alpha: bool) -> f64 {
+    let layout = report.layout;
+    let pixels = (u64::from(report.width) * u64::from(report.height)) as f64;
+    let channels = layout.channels as usize;
+    let colours = if layout.has_alpha() {
+        channels - 1
+    } else {
+        channels
+    };
+    let mut means: Vec<f64> = (0..colours)
+        .map(|c| report.stats.sums[c] as f64 / pixels)
+        .collect();
+    if ignore_alpha {
+        means.push(255.0);
+    } else if layout.has_alpha() {
+        means.push(report.stats.sums[channels - 1] as f64 / pixels);
+    }
+    let counted = if ignore_alpha && means.len() == 4 {
+        3
+    } else {
+        means.len()
+    };
+    let total: f64 = means[..counted].iter().sum();
+    total / (counted * 255) as f64
+}
