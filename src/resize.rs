@@ -9,8 +9,8 @@
 //! 8-bit samples are convolved in 22-bit fixed point, as Pillow does for its 8-bit modes, and
 //! images with alpha are resized premultiplied (Pillow's RGBa and La modes), with its rounding
 //! both ways. 16-bit samples follow Pillow's I;16 mode: double-precision sums, rounded half away
-//! from zero, stored with its clamping of each byte. Pillow has no 16-bit colour or alpha mode;
-//! here each channel is resized as I;16 is, alpha premultiplied at 16 bits.
+//! from zero and clamped. Pillow has no 16-bit colour or alpha mode; here each channel is
+//! resized as I;16 is, alpha premultiplied at 16 bits.
 //!
 //! The image to resize is held whole, in its own sample type, with its horizontally resized
 //! rows when that pass comes first; output rows are computed band by band as they are read, so

@@ -38,7 +38,10 @@ def diff(
     FileNotFoundError for a missing file, and DiffimgError when a file is not a readable
     image or the diff image cannot be written.
     """
-    return _diff(im1_file, im2_file, delete_diff_file, diff_img_file or None, ignore_alpha)
+    # diffimg tests these flags for truth, so 0, 1 or None do as well as booleans.
+    return _diff(
+        im1_file, im2_file, bool(delete_diff_file), diff_img_file or None, bool(ignore_alpha)
+    )
 
 
 def compare(

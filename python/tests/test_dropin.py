@@ -105,6 +105,11 @@ def test_not_an_image_raises_diffimg_error(in_tmp):
     assert os.listdir(in_tmp) == ["text.png"]
 
 
+def test_flags_are_tested_for_truth(in_tmp):
+    assert diff(MARIO_CS, MARIO_NODE, 1, None, 1) == 0.008675405566134298
+    assert os.listdir(in_tmp) == []
+
+
 def test_pathlike_arguments(in_tmp):
     from pathlib import Path
 
