@@ -8,9 +8,17 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
-use crate::decode::{Header, RowSource};
+use std::path::Path;
+use std::time::Instant;
+
+use crate::compare::Options;
+use crate::decode::{Header, PixelLimits, RowSource};
+use crate::engine::EngineInfo;
+use crate::engine::choice::Backend;
+use crate::engine::cpu::CpuEngine;
 use crate::error::Error;
 use crate::pixel::{Depth, Layout, Samples};
+use crate::report::Report;
 
 /// An array's rows, read in place. Holds a reference to the array, which keeps its memory.
 pub struct ArrayRows {
@@ -121,6 +129,19 @@ impl ArrayRows {
         (self.data as isize + offset) as *const u8
     }
 
+    /// All the array's samples, when they lie one after another in memory in rows from the
+    /// first, in this machine's byte order.
+    fn whole(&self) -> Option<&[u8]> {
+        let row_bytes = self.header.width as usize * self.header.layout.bytes_per_pixel();
+        let rows_adjacent = self.strides[0] == row_bytes as isize;
+        if !(self.rows_contiguous() && rows_adjacent) || self.swapped {
+            return None;
+        }
+        let len = row_bytes * self.header.height as usize;
+        // SAFETY: `len` bytes from the first sample are the array's, which `_owner` keeps.
+        Some(unsafe { std::slice::from_raw_parts(self.data as *const u8, len) })
+    }
+
     /// Whether a row's samples lie one after another in memory.
     fn rows_contiguous(&self) -> bool {
         let item =
@@ -177,4 +198,48 @@ impl RowSource for ArrayRows {
         self.next_row += rows;
         Ok(())
     }
+}
+
+/// Compares two arrays in place, with no copy, when that can be done: both contiguous in this
+/// machine's byte order, of one size and layout, on the CPU engine, with no diff image to
+/// write. `None` otherwise, for the band by band comparison to do.
+pub fn compare_in_place(
+    a: &ArrayRows,
+    b: &ArrayRows,
+    names: [&Path; 2],
+    options: &Options,
+) -> Option<Result<Report, Error>> {
+    let start = Instant::now();
+    let header = a.header;
+    let simple = options.diff_image.is_none() && options.backend != Backend::Gpu;
+    if !simple || b.header != header {
+        return None;
+    }
+    let (samples_a, samples_b) = (a.whole()?, b.whole()?);
+    for name in names {
+        let limit = options.max_pixels.streamed;
+        if let Err(error) = PixelLimits::check(name, header.width, header.height, limit) {
+            return Some(Err(error));
+        }
+    }
+    let engine = CpuEngine { parallel: true };
+    let stats = engine.diff_in_place(
+        header.layout,
+        header.width,
+        samples_a,
+        samples_b,
+        options.ignore_alpha,
+    )?;
+    Some(Ok(Report {
+        width: header.width,
+        height: header.height,
+        layout: header.layout,
+        ignore_alpha: options.ignore_alpha,
+        stats,
+        engine: EngineInfo::Cpu,
+        gpu_bands: 0,
+        cpu_bands: 1,
+        elapsed: start.elapsed(),
+        notes: Vec::new(),
+    }))
 }

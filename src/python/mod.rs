@@ -120,6 +120,11 @@ fn compare_json(
             let [a, b] = inputs;
             let names = [a.name(1), b.name(2)];
             let (limits, names_ref) = (options.max_pixels, [&*names[0], &*names[1]]);
+            if let (Input::Array(a), Input::Array(b)) = (&a, &b)
+                && let Some(outcome) = array::compare_in_place(a, b, names_ref, &options)
+            {
+                return outcome;
+            }
             let sources = [a.open(names_ref[0], limits)?, b.open(names_ref[1], limits)?];
             compare_rows(names_ref, sources, &options)
         }))
