@@ -60,7 +60,8 @@ def compare(
     a, b: each a path (str or os.PathLike), the bytes of an encoded image (PNG, JPEG, GIF,
         BMP, TIFF, WebP, PNM, QOI), or an array: H x W (grey) or H x W x C (C = 2: grey and
         alpha, 3: RGB, 4: RGBA), dtype uint8 or uint16, any strides. Arrays are read in place,
-        never copied whole; do not modify them while the comparison runs.
+        never copied whole (two contiguous arrays of one shape and dtype are diffed where they
+        lie); do not modify them while the comparison runs.
     ignore_alpha: leave alpha out of the figures; the diff image gets alpha 255.
     resize: resize b to a's size first (as Pillow does) instead of refusing different sizes.
     backend: "auto", "cpu" or "gpu".
