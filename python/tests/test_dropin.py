@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageChops
 
 from conftest import (
     BLACK,
@@ -88,6 +88,23 @@ def test_no_extension_saves_png(in_tmp):
 def test_ignore_alpha_diff_image_is_opaque(in_tmp):
     diff(MARIO_CS, MARIO_NODE, diff_img_file="test-diff.png", ignore_alpha=True)
     assert Image.open("test-diff.png").getextrema()[3] == (255, 255)
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "RGB", "RGBA"])
+@pytest.mark.parametrize("ignore_alpha", [False, True])
+def test_diff_image_is_diffimgs(mode, ignore_alpha, in_tmp):
+    """The diff image, pixel for pixel and mode, is Pillow's difference (with an alpha of 255
+    put in when ignoring alpha, which adds the channel to L and RGB images)."""
+    rng = np.random.default_rng(2)
+    random_image(rng, mode, (31, 17)).save("a.png")
+    random_image(rng, mode, (31, 17)).save("b.png")
+    diff("a.png", "b.png", diff_img_file="d.png", ignore_alpha=ignore_alpha)
+    expected = ImageChops.difference(Image.open("a.png"), Image.open("b.png"))
+    if ignore_alpha:
+        expected.putalpha(255)
+    written = Image.open("d.png")
+    assert written.mode == expected.mode
+    assert np.array_equal(np.asarray(written), np.asarray(expected))
 
 
 def test_missing_file_raises_file_not_found(in_tmp):

@@ -1,6 +1,7 @@
 //! The original diffimg's `diff()` on this crate's engines: images read as Pillow reads them
 //! (its mode names, 16-bit colour PNGs cut to their high bytes), differing modes refused with
-//! its message, image 2 resized to image 1's size, and the ratio evaluated as it evaluates it.
+//! its message, image 2 resized to image 1's size, an alpha channel added to the diff image
+//! when alpha is ignored, and the ratio evaluated as it evaluates it.
 
 use std::path::{Path, PathBuf};
 use std::thread;
@@ -64,6 +65,13 @@ pub fn diff(
         diff_image,
         ..Options::default()
     };
+    // Ignoring alpha, diffimg gives its diff image an alpha of 255, adding the channel to L
+    // and RGB images: compared with an opaque alpha on both sides, it is written so.
+    let with_alpha = |layout: Layout| match layout.channels {
+        1 | 3 if ignore_alpha => Layout::new(layout.channels + 1, layout.depth),
+        _ => layout,
+    };
+    let (layout_a, layout_b) = (with_alpha(layout_a), with_alpha(layout_b));
     let sources = [as_read(source_a, layout_a), as_read(source_b, layout_b)];
     let report = compare_rows([a, b], sources, &options)?;
     Ok(ratio(&report, ignore_alpha))
@@ -83,29 +91,30 @@ fn pillow_mode(layout: Layout) -> (&'static str, Layout) {
     }
 }
 
-/// `source` with its samples in `layout`, as Pillow reads them.
+/// `source` with its samples in `layout`: 8-bit, and with as many or more channels.
 fn as_read(source: Box<dyn RowSource>, layout: Layout) -> Box<dyn RowSource> {
     if source.header().layout == layout {
         return source;
     }
-    Box::new(HighBytes {
+    Box::new(Converted {
         source,
         layout,
-        wide: Samples::U16(Vec::new()),
+        read: Samples::U16(Vec::new()),
         narrow: Samples::U8(Vec::new()),
     })
 }
 
-/// A 16-bit source read at 8 bits, as Pillow reads 16-bit colour PNGs: each sample's high byte,
-/// grey replicated into RGB when the layout asks for colour.
-struct HighBytes {
+/// A source read in another 8-bit layout: 16-bit samples cut to their high bytes, as Pillow
+/// reads 16-bit colour PNGs, then grey replicated into RGB and an opaque alpha added where the
+/// layout asks for them.
+struct Converted {
     source: Box<dyn RowSource>,
     layout: Layout,
-    wide: Samples,
+    read: Samples,
     narrow: Samples,
 }
 
-impl RowSource for HighBytes {
+impl RowSource for Converted {
     fn header(&self) -> Header {
         Header {
             layout: self.layout,
@@ -118,17 +127,19 @@ impl RowSource for HighBytes {
     }
 
     fn read_rows(&mut self, rows: u32, dst: &mut Samples) -> Result<(), Error> {
-        self.source.read_rows(rows, &mut self.wide)?;
-        let high = match &self.wide {
-            Samples::U16(v) => v.iter().map(|s| (s >> 8) as u8).collect(),
-            Samples::U8(v) => v.clone(),
+        self.source.read_rows(rows, &mut self.read)?;
+        let narrow = match &self.read {
+            Samples::U16(v) => {
+                self.narrow = Samples::U8(v.iter().map(|s| (s >> 8) as u8).collect());
+                &self.narrow
+            }
+            Samples::U8(_) => &self.read,
         };
-        self.narrow = Samples::U8(high);
         let from = Layout::new(self.source.header().layout.channels, self.layout.depth);
         if from == self.layout {
-            std::mem::swap(dst, &mut self.narrow);
+            *dst = narrow.clone();
         } else {
-            promote(&self.narrow, from, self.layout, dst);
+            promote(narrow, from, self.layout, dst);
         }
         Ok(())
     }
