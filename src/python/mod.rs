@@ -125,8 +125,14 @@ fn compare_json(
             {
                 return outcome;
             }
-            let sources = [a.open(names_ref[0], limits)?, b.open(names_ref[1], limits)?];
-            compare_rows(names_ref, sources, &options)
+            // Both decode at once, as files compared by the command do.
+            let [source_a, source_b] = std::thread::scope(|s| {
+                let opened_b = s.spawn(|| b.open(names_ref[1], limits));
+                let opened_a = a.open(names_ref[0], limits);
+                let panicked = || Err(Error::decode(names_ref[1], "decoder panicked"));
+                [opened_a, opened_b.join().unwrap_or_else(|_| panicked())]
+            });
+            compare_rows(names_ref, [source_a?, source_b?], &options)
         }))
     });
     match outcome {
