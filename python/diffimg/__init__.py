@@ -7,7 +7,7 @@ numbers to the last digit, computed by a Rust engine. ``compare()`` returns ever
 
 import json
 import os
-from typing import Any, Dict, Optional, Union
+from typing import Any, BinaryIO, Dict, Optional, Union
 
 from ._diffimg import DiffimgError, __version__
 from ._diffimg import compare_json as _compare_json
@@ -17,13 +17,15 @@ __all__ = ["diff", "compare", "DiffimgError", "__version__"]
 
 
 def diff(
-    im1_file: Union[str, "os.PathLike[str]"],
-    im2_file: Union[str, "os.PathLike[str]"],
+    im1_file: Union[str, "os.PathLike[str]", BinaryIO],
+    im2_file: Union[str, "os.PathLike[str]", BinaryIO],
     delete_diff_file: bool = False,
     diff_img_file: Optional[Union[str, "os.PathLike[str]"]] = None,
     ignore_alpha: bool = False,
 ) -> float:
     """Return the difference ratio of two images, as the original diffimg 0.3.0 does.
+
+    im1_file, im2_file: paths, or binary file objects (read to their end), as Pillow opens.
 
     The ratio is the mean absolute difference over all pixels and channels, divided by 255:
     0.0 for identical images, 1.0 for opposite ones. If the images differ in size, the second
@@ -35,8 +37,9 @@ def diff(
     ignore_alpha: leave alpha out of the ratio and make the diff image's alpha 255.
 
     Raises ValueError when the images have different colour modes (RGB and RGBA, say),
-    FileNotFoundError for a missing file, and DiffimgError when a file is not a readable
-    image or the diff image cannot be written.
+    FileNotFoundError for a missing file, TypeError for arguments that are neither paths nor
+    file objects, and DiffimgError when a file is not a readable image or the diff image cannot
+    be written.
     """
     # diffimg tests these flags for truth, so 0, 1 or None do as well as booleans.
     return _diff(

@@ -1,5 +1,5 @@
 import os
-from typing import Any, Dict, Optional, TypedDict, Union
+from typing import Any, BinaryIO, Dict, Optional, TypedDict, Union
 
 _Path = Union[str, "os.PathLike[str]"]
 
@@ -38,8 +38,8 @@ class Figures(TypedDict):
     elapsed_ms: float
 
 def diff(
-    im1_file: _Path,
-    im2_file: _Path,
+    im1_file: Union[_Path, BinaryIO],
+    im2_file: Union[_Path, BinaryIO],
     delete_diff_file: bool = False,
     diff_img_file: Optional[_Path] = None,
     ignore_alpha: bool = False,

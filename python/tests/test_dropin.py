@@ -127,6 +127,21 @@ def test_flags_are_tested_for_truth(in_tmp):
     assert os.listdir(in_tmp) == []
 
 
+def test_file_objects_as_pillow_opens_them(in_tmp):
+    import io
+
+    with open(MARIO_CS, "rb") as a, open(MARIO_NODE, "rb") as b:
+        assert diff(a, b, delete_diff_file=True) == 0.007319618135968298
+    with open(YANDEX1, "rb") as a:
+        data = io.BytesIO(open(MARIO_CS, "rb").read())
+        assert diff(data, a, delete_diff_file=True, ignore_alpha=True) == 0.3503192421617232
+    with open(YANDEX1, "rb") as a, open(YANDEX2, "rb") as b, pytest.raises(ValueError) as raised:
+        diff(a, b)
+    assert str(a) in str(raised.value) and str(b) in str(raised.value)
+    with pytest.raises(TypeError):
+        diff(12, MARIO_CS)
+
+
 def test_pathlike_arguments(in_tmp):
     from pathlib import Path
 

@@ -3,7 +3,8 @@
 //! its message, image 2 resized to image 1's size, an alpha channel added to the diff image
 //! when alpha is ignored, and the ratio evaluated as it evaluates it.
 
-use std::path::{Path, PathBuf};
+use std::io::Cursor;
+use std::path::PathBuf;
 use std::thread;
 
 use crate::compare::{Options, compare_rows};
@@ -25,18 +26,36 @@ impl From<Error> for DiffError {
     }
 }
 
+/// An image `diff` reads: a file, or the contents of a file object, and what to call it.
+pub struct Image {
+    pub name: PathBuf,
+    pub contents: Option<Vec<u8>>,
+}
+
+impl Image {
+    fn open(self, limits: PixelLimits) -> Result<Box<dyn RowSource>, Error> {
+        match self.contents {
+            None => decode::open(&self.name, limits),
+            Some(bytes) => decode::from_stream(&self.name, Cursor::new(bytes), limits),
+        }
+    }
+}
+
 /// diffimg's `diff(a, b, ...)`: writes the diff image to `diff_image` when given, and returns
 /// the ratio as diffimg computes it.
 pub fn diff(
-    a: &Path,
-    b: &Path,
+    a: Image,
+    b: Image,
     diff_image: Option<PathBuf>,
     ignore_alpha: bool,
 ) -> Result<f64, DiffError> {
     let limits = PixelLimits::default();
+    let (a_image, b_image) = (a, b);
+    let (a_name, b_name) = (a_image.name.clone(), b_image.name.clone());
+    let (a, b) = (a_name.as_path(), b_name.as_path());
     let [source_a, source_b] = thread::scope(|s| {
-        let opened_b = s.spawn(|| decode::open(b, limits));
-        let opened_a = decode::open(a, limits);
+        let opened_b = s.spawn(|| b_image.open(limits));
+        let opened_a = a_image.open(limits);
         let panicked = || Err(Error::decode(b, "decoder panicked"));
         [opened_a, opened_b.join().unwrap_or_else(|_| panicked())]
     });

@@ -48,8 +48,8 @@ fn _diffimg(m: &Bound<'_, PyModule>) -> PyResult<()> {
 #[pyo3(signature = (im1_file, im2_file, delete_diff_file=false, diff_img_file=None, ignore_alpha=false))]
 fn diff(
     py: Python<'_>,
-    im1_file: PathBuf,
-    im2_file: PathBuf,
+    im1_file: &Bound<'_, PyAny>,
+    im2_file: &Bound<'_, PyAny>,
     delete_diff_file: bool,
     diff_img_file: Option<PathBuf>,
     ignore_alpha: bool,
@@ -58,9 +58,10 @@ fn diff(
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or_else(|| PathBuf::from(DIFF_IMG_FILE));
     let diff_image = (!delete_diff_file).then_some(target);
+    let (a, b) = (image(im1_file)?, image(im2_file)?);
     let outcome = py.detach(|| {
         catch_unwind(AssertUnwindSafe(|| {
-            dropin::diff(&im1_file, &im2_file, diff_image, ignore_alpha)
+            dropin::diff(a, b, diff_image, ignore_alpha)
         }))
     });
     match outcome {
@@ -71,6 +72,29 @@ fn diff(
             "internal error: the comparison panicked",
         )),
     }
+}
+
+/// What `diff()` reads: a path (str or os.PathLike), or a file object read to its end, as
+/// Pillow's `Image.open` takes both. A file object is named by its `str()` in messages.
+fn image(object: &Bound<'_, PyAny>) -> PyResult<dropin::Image> {
+    if let Ok(name) = object.extract::<PathBuf>() {
+        return Ok(dropin::Image {
+            name,
+            contents: None,
+        });
+    }
+    if object.hasattr("read")? {
+        let contents: Vec<u8> = object.call_method0("read")?.extract()?;
+        let name = PathBuf::from(object.str()?.to_string());
+        return Ok(dropin::Image {
+            name,
+            contents: Some(contents),
+        });
+    }
+    Err(PyTypeError::new_err(format!(
+        "expected a path or a file object, got {}",
+        object.get_type().name()?
+    )))
 }
 
 /// The comparison behind `diffimg.compare()`, which turns its JSON into a dict.
