@@ -7,10 +7,8 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Instant;
 
-use image::imageops::FilterType;
-
 use crate::canvas::Padded;
-use crate::decode::{self, Header, PixelLimits, RowSource, WholeRows};
+use crate::decode::{self, Header, PixelLimits, RowSource};
 use crate::engine::Engine;
 use crate::engine::choice::{AutoOptions, Backend, Choice};
 use crate::engine::cpu::CpuEngine;
@@ -18,11 +16,11 @@ use crate::engine::gpu::GpuOptions;
 use crate::engine::perceptual::Rule;
 use crate::error::Error;
 use crate::ignore::{Ignored, Rect};
-use crate::output::{self, Compression, DiffWriter, OutputOptions};
+use crate::output::{Compression, DiffWriter, OutputOptions};
 use crate::perception::{Perception, PerceptualOptions};
 use crate::pipeline::{Extras, run_bands};
-use crate::pixel::Samples;
 use crate::report::Report;
+use crate::resize;
 use crate::style::Style;
 
 /// Called with (rows done, rows in all) after each band.
@@ -33,7 +31,7 @@ pub type Progress = Arc<dyn Fn(u64, u64) + Send + Sync>;
 pub struct Options {
     /// Leave alpha out of the ratio and make the diff image opaque.
     pub ignore_alpha: bool,
-    /// Resize the second image to the first one's size (decodes both whole).
+    /// Resize the second image to the first one's size as Pillow does (decodes it whole).
     pub resize: bool,
     pub backend: Backend,
     /// Where to write the diff image, if anywhere.
@@ -123,6 +121,16 @@ pub fn compare_bytes(a: &[u8], b: &[u8], options: &Options) -> Result<Report, Er
     };
     let sources = [open(names[0], a), open(names[1], b)];
     compare_sources(names, sources, options, start)
+}
+
+/// Compares two images already opened as row sources (arrays, images converted on the way);
+/// errors call them `names`.
+pub fn compare_rows(
+    names: [&Path; 2],
+    sources: [Box<dyn RowSource>; 2],
+    options: &Options,
+) -> Result<Report, Error> {
+    compare_sources(names, sources.map(Ok), options, Instant::now())
 }
 
 fn compare_sources(
@@ -252,35 +260,8 @@ fn resized_to_first(
             b_size: (hb.width, hb.height),
         });
     }
-    // Resizing holds both images whole, and an intermediate image of the second one's
-    // width by the first one's height.
-    let [a, b] = names;
-    let held = [
-        (a, ha.width, ha.height),
-        (b, hb.width, hb.height),
-        (b, hb.width, ha.height),
-    ];
-    for (name, width, height) in held {
-        PixelLimits::check(name, width, height, options.max_pixels.whole)?;
-    }
     guarded(names[1], || {
-        resized(source_b, ha.width, ha.height, names[1])
+        decode::panic_for_test("rows", names[1]);
+        resize::resized(source_b, ha.width, ha.height, names[1], options.max_pixels)
     })
-}
-
-/// Reads `source` whole and resizes it (bicubic) to `width` x `height`.
-fn resized(
-    mut source: Box<dyn RowSource>,
-    width: u32,
-    height: u32,
-    name: &Path,
-) -> Result<Box<dyn RowSource>, Error> {
-    let header = source.header();
-    let mut samples = Samples::zeroed(header.layout.depth, 0);
-    decode::panic_for_test("rows", name);
-    source.read_rows(header.height, &mut samples)?;
-    let image = output::to_image(header, samples)
-        .ok_or_else(|| Error::decode(name, "decoded size does not match the header"))?;
-    let image = image.resize_exact(width, height, FilterType::CatmullRom);
-    Ok(Box::new(WholeRows::from_image(image)))
 }

@@ -26,6 +26,14 @@ pub enum Error {
         b: PathBuf,
         b_size: (u32, u32),
     },
+    /// Resizing an image would hold more bytes than the pixel limit allows.
+    ResizeBudget {
+        path: PathBuf,
+        from: (u32, u32),
+        to: (u32, u32),
+        bytes: u64,
+        budget: u64,
+    },
     /// The diff image cannot be written there.
     Output { path: PathBuf, cause: String },
     /// The GPU engine failed, or no adapter was found.
@@ -86,6 +94,22 @@ impl Error {
                 b.display(),
                 b_size.0,
                 b_size.1
+            ),
+            Error::ResizeBudget {
+                path,
+                from,
+                to,
+                bytes,
+                budget,
+            } => write!(
+                f,
+                "{}: resizing it from {}x{} to {}x{} would hold {bytes} bytes, over the {budget} \
+                 bytes that the pixel limit allows (raise it with --max-pixels)",
+                path.display(),
+                from.0,
+                from.1,
+                to.0,
+                to.1
             ),
             Error::Output { path, cause } => write!(f, "{}: {cause}", path.display()),
             Error::Gpu(cause) => write!(f, "GPU engine: {cause}"),

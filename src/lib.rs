@@ -18,11 +18,14 @@ pub mod output;
 pub mod perception;
 mod pipeline;
 pub mod pixel;
+#[cfg(feature = "python")]
+mod python;
 pub mod regions;
 pub mod report;
+pub mod resize;
 pub mod style;
 
-pub use compare::{Canvas, Options, compare, compare_bytes};
+pub use compare::{Canvas, Options, compare, compare_bytes, compare_rows};
 pub use decode::PixelLimits;
 pub use engine::choice::Backend;
 pub use error::Error;

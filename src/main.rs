@@ -38,7 +38,7 @@ struct Args {
     /// Leave alpha out of the ratio; the diff image gets opaque alpha.
     #[arg(long)]
     ignore_alpha: bool,
-    /// Resize IMAGE2 to IMAGE1's size first (decodes both images whole, bicubic filter).
+    /// Resize IMAGE2 to IMAGE1's size first, as diffimg (Pillow) does; decodes IMAGE2 whole.
     #[arg(long)]
     resize: bool,
     /// Engine: auto picks the GPU when a hardware adapter exists and the image is large.
@@ -90,8 +90,8 @@ struct Args {
 
 const AFTER_HELP: &str = "\
 Exit status: 0 compared (and within --max-ratio), 1 ratio over --max-ratio, 2 error.
-PNG inputs are decoded and diffed band by band in little memory; other formats, and --resize,
-decode whole images.";
+PNG inputs are decoded and diffed band by band in little memory; other formats, and the image
+that --resize resizes, are decoded whole.";
 
 #[derive(Clone, Copy, ValueEnum)]
 enum BackendArg {

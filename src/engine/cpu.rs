@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use super::perceptual::{Planes, Rule};
 use super::{Band, Bounds, Engine, EngineInfo, Stats};
 use crate::error::Error;
-use crate::pixel::{Sample, Samples};
+use crate::pixel::{Depth, Layout, Sample, Samples};
 
 /// Rows handed to one thread at a time: enough work to outweigh the hand-over.
 const MIN_SAMPLES_PER_TASK: usize = 1 << 16;
@@ -30,6 +30,36 @@ pub struct CpuEngine {
 impl Default for CpuEngine {
     fn default() -> CpuEngine {
         CpuEngine { parallel: true }
+    }
+}
+
+impl CpuEngine {
+    /// Diffs two images of `layout` held elsewhere in memory (such as arrays read in place),
+    /// whole and without copying: `a` and `b` are their samples from the first row on, in
+    /// native byte order. No diff image. `None` when 16-bit samples are not aligned.
+    pub fn diff_in_place(
+        &self,
+        layout: Layout,
+        width: u32,
+        a: &[u8],
+        b: &[u8],
+        ignore_alpha: bool,
+    ) -> Option<Stats> {
+        let rows = Rows {
+            parallel: self.parallel,
+            width: width as usize,
+            y: 0,
+            mask: layout.counted_mask(ignore_alpha),
+            alpha_max: ignore_alpha && layout.has_alpha(),
+        };
+        match layout.depth {
+            Depth::Eight => Some(rows.run::<u8>(layout.channels, a, b, None)),
+            Depth::Sixteen => {
+                let a: &[u16] = bytemuck::try_cast_slice(a).ok()?;
+                let b: &[u16] = bytemuck::try_cast_slice(b).ok()?;
+                Some(rows.run(layout.channels, a, b, None))
+            }
+        }
     }
 }
 

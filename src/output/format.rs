@@ -145,7 +145,7 @@ impl Format {
 }
 
 /// Samples of a whole image as the `image` crate's type.
-pub(crate) fn to_image(header: Header, samples: Samples) -> Option<DynamicImage> {
+fn to_image(header: Header, samples: Samples) -> Option<DynamicImage> {
     use DynamicImage as D;
     let (w, h) = (header.width, header.height);
     Some(match (samples, header.layout.channels) {

@@ -15,7 +15,6 @@ use crate::error::Error;
 use crate::pixel::Samples;
 
 use format::Format;
-pub(crate) use format::to_image;
 use png::PngSink;
 use target::Target;
 pub use target::remove_unfinished;

@@ -4,7 +4,7 @@
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, ExitStatus, Output, Stdio};
 
 use diffimg::pixel::{Layout, Samples};
 
@@ -70,6 +70,41 @@ pub fn assert_error(out: &Output, mentions: &str) {
         "{err:?} should mention {mentions:?}"
     );
     assert!(!err.contains("panicked"), "{err}");
+}
+
+/// Runs the binary like `common::diffimg` does, and also returns its peak resident memory in
+/// bytes, from the kernel's accounting of that one child.
+#[expect(
+    clippy::zombie_processes,
+    reason = "reaped by wait4, which also gives its memory"
+)]
+pub fn diffimg_with_rss(args: &[&std::ffi::OsStr]) -> (Output, u64) {
+    use std::io::Read;
+    use std::os::unix::process::ExitStatusExt;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_diffimg"))
+        .args(args)
+        .env_remove("WGPU_ADAPTER_NAME")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+    child.stderr.take().unwrap().read_to_end(&mut err).unwrap();
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value of that plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = child.id() as libc::pid_t;
+    // SAFETY: waits for our own child, writing into the two locals; `child` is not waited
+    // for again afterwards.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid);
+    let output = Output {
+        status: ExitStatus::from_raw(status),
+        stdout: out,
+        stderr: err,
+    };
+    (output, usage.ru_maxrss as u64 * 1024)
 }
 
 /// Writes a PNG of `width` x `height` pixels in `layout` with `samples`.

@@ -1,0 +1,101 @@
+"""How different two images are, per pixel.
+
+A drop-in for the original diffimg (``from diffimg import diff``): the same function, the same
+numbers to the last digit, computed by a Rust engine. ``compare()`` returns every figure the
+``diffimg`` command's ``--json`` gives, and takes paths, encoded bytes or NumPy arrays.
+"""
+
+import json
+import os
+from typing import Any, BinaryIO, Dict, Optional, Union
+
+from ._diffimg import DiffimgError, __version__
+from ._diffimg import compare_json as _compare_json
+from ._diffimg import diff as _diff
+
+__all__ = ["diff", "compare", "DiffimgError", "__version__"]
+
+
+def diff(
+    im1_file: Union[str, "os.PathLike[str]", BinaryIO],
+    im2_file: Union[str, "os.PathLike[str]", BinaryIO],
+    delete_diff_file: bool = False,
+    diff_img_file: Optional[Union[str, "os.PathLike[str]"]] = None,
+    ignore_alpha: bool = False,
+) -> float:
+    """Return the difference ratio of two images, as the original diffimg 0.3.0 does.
+
+    im1_file, im2_file: paths, or binary file objects (read to their end), as Pillow opens.
+
+    The ratio is the mean absolute difference over all pixels and channels, divided by 255:
+    0.0 for identical images, 1.0 for opposite ones. If the images differ in size, the second
+    is resized to the first one's size first, exactly as Pillow's ``Image.resize`` does.
+
+    delete_diff_file: do not write the diff image (by default it is written).
+    diff_img_file: where to write the diff image (default ``diff_img.png``); the format comes
+        from the extension (``.jpg``/``.jpeg``: JPEG without alpha; none: PNG).
+    ignore_alpha: leave alpha out of the ratio and make the diff image's alpha 255.
+
+    Raises ValueError when the images have different colour modes (RGB and RGBA, say),
+    FileNotFoundError for a missing file, TypeError for arguments that are neither paths nor
+    file objects, and DiffimgError when a file is not a readable image or the diff image cannot
+    be written.
+    """
+    # diffimg tests these flags for truth, so 0, 1 or None do as well as booleans.
+    return _diff(
+        im1_file, im2_file, bool(delete_diff_file), diff_img_file or None, bool(ignore_alpha)
+    )
+
+
+def compare(
+    a: Any,
+    b: Any,
+    *,
+    ignore_alpha: bool = False,
+    resize: bool = False,
+    backend: str = "auto",
+    diff_image: Optional[Union[str, "os.PathLike[str]"]] = None,
+    max_pixels: Optional[int] = None,
+    compression: str = "fast",
+) -> Dict[str, Any]:
+    """Compare two images and return every figure, as a dict.
+
+    a, b: each a path (str or os.PathLike), the bytes of an encoded image (PNG, JPEG, GIF,
+        BMP, TIFF, WebP, PNM, QOI), or an array: H x W (grey) or H x W x C (C = 2: grey and
+        alpha, 3: RGB, 4: RGBA), dtype uint8 or uint16, any strides. Arrays are read in place,
+        never copied whole (two contiguous arrays of one shape and dtype are diffed where they
+        lie); do not modify them while the comparison runs.
+    ignore_alpha: leave alpha out of the figures; the diff image gets alpha 255.
+    resize: resize b to a's size first (as Pillow does) instead of refusing different sizes.
+    backend: "auto", "cpu" or "gpu".
+    diff_image: also write the diff image (|a - b| per channel) there; format from the
+        extension, PNG without one.
+    max_pixels: refuse images of more pixels than this.
+    compression: PNG compression of the diff image, "fast" or "best".
+
+    Images of different colour types are compared in the smallest type that holds both.
+    The GIL is released while comparing, so threads compare in parallel.
+
+    Returns a dict with:
+        ratio: sum |a - b| / (max * channels * pixels), as diffimg computes it;
+        percent: 100 * ratio;
+        width, height: the size compared;
+        channels: channels counted; bit_depth: 8 or 16;
+        mean_abs_diff: per counted channel, the mean of |a - b| in sample units;
+        sum: the exact integer sum of |a - b| over the counted channels;
+        differing_pixels: pixels where any counted channel differs;
+        max_diff: the largest counted channel difference;
+        bbox: {x, y, width, height} of the differing pixels, or None;
+        engine: {kind: "cpu" | "gpu", adapter, backend, gpu_bands, cpu_bands};
+        elapsed_ms: wall time of the comparison.
+
+    Raises FileNotFoundError (or PermissionError) for a path that cannot be opened,
+    ValueError for images of different sizes without resize, and for bad options or arrays,
+    TypeError for inputs of another type, and DiffimgError for the rest (an input that is not
+    a readable image, a diff image that cannot be written, an image over max_pixels).
+    """
+    figures = _compare_json(
+        a, b, ignore_alpha, resize, backend, diff_image, max_pixels, compression
+    )
+    result: Dict[str, Any] = json.loads(figures)
+    return result

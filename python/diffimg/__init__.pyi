@@ -1,0 +1,60 @@
+import os
+from typing import Any, BinaryIO, Dict, Optional, TypedDict, Union
+
+_Path = Union[str, "os.PathLike[str]"]
+
+__version__: str
+
+class DiffimgError(Exception):
+    """A comparison failed: an unreadable image, an unwritable diff image, an image over the
+    pixel limit, or a GPU failure."""
+
+class BBox(TypedDict):
+    x: int
+    y: int
+    width: int
+    height: int
+
+class Engine(TypedDict, total=False):
+    kind: str
+    adapter: str
+    backend: str
+    gpu_bands: int
+    cpu_bands: int
+
+class Figures(TypedDict):
+    ratio: float
+    percent: float
+    width: int
+    height: int
+    channels: int
+    bit_depth: int
+    mean_abs_diff: list[float]
+    sum: int
+    differing_pixels: int
+    max_diff: int
+    bbox: Optional[BBox]
+    engine: Engine
+    elapsed_ms: float
+
+def diff(
+    im1_file: Union[_Path, BinaryIO],
+    im2_file: Union[_Path, BinaryIO],
+    delete_diff_file: bool = False,
+    diff_img_file: Optional[_Path] = None,
+    ignore_alpha: bool = False,
+) -> float:
+    """The difference ratio of two images, as the original diffimg 0.3.0 computes it."""
+
+def compare(
+    a: Any,
+    b: Any,
+    *,
+    ignore_alpha: bool = False,
+    resize: bool = False,
+    backend: str = "auto",
+    diff_image: Optional[_Path] = None,
+    max_pixels: Optional[int] = None,
+    compression: str = "fast",
+) -> Figures:
+    """Every figure of a comparison of two paths, encoded images or uint8/uint16 arrays."""

@@ -1,0 +1,185 @@
+"""compare(): its figures, inputs given as paths, bytes and arrays of every dtype and layout,
+its exceptions, and comparisons in parallel threads with the GIL released."""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import MARIO_CS, MARIO_NODE, YANDEX1, YANDEX2
+import diffimg
+from diffimg import DiffimgError, compare
+
+FIELDS = {
+    "ratio", "percent", "width", "height", "channels", "bit_depth", "mean_abs_diff", "sum",
+    "differing_pixels", "max_diff", "bbox", "engine", "elapsed_ms",
+}
+
+
+def figures(result):
+    """The figures that depend only on the images (not the engine or the time taken)."""
+    return {k: v for k, v in result.items() if k not in ("engine", "elapsed_ms")}
+
+
+def test_figures_of_the_mario_pair():
+    result = compare(MARIO_CS, MARIO_NODE, backend="cpu")
+    assert set(result) == FIELDS
+    assert result["ratio"] == 0.007319618135968298
+    assert result["sum"] == 1365384
+    assert (result["width"], result["height"], result["channels"]) == (381, 480, 4)
+    assert result["bit_depth"] == 8
+    assert result["engine"]["kind"] == "cpu"
+    pixels = np.asarray(Image.open(MARIO_CS)).astype(int)
+    other = np.asarray(Image.open(MARIO_NODE)).astype(int)
+    delta = np.abs(pixels - other)
+    assert result["max_diff"] == delta.max()
+    assert result["differing_pixels"] == int((delta.max(axis=2) > 0).sum())
+    ys, xs = np.nonzero(delta.max(axis=2))
+    bbox = {"x": xs.min(), "y": ys.min(), "width": xs.max() - xs.min() + 1,
+            "height": ys.max() - ys.min() + 1}
+    assert result["bbox"] == {k: int(v) for k, v in bbox.items()}
+    assert result["mean_abs_diff"] == [delta[:, :, c].sum() / (381 * 480) for c in range(4)]
+
+
+def test_paths_bytes_and_arrays_give_the_same_figures():
+    by_path = figures(compare(MARIO_CS, Path(MARIO_NODE)))
+    encoded = [Path(p).read_bytes() for p in (MARIO_CS, MARIO_NODE)]
+    assert figures(compare(*encoded)) == by_path
+    assert figures(compare(bytearray(encoded[0]), MARIO_NODE)) == by_path
+    arrays = [np.asarray(Image.open(p)) for p in (MARIO_CS, MARIO_NODE)]
+    assert figures(compare(*arrays)) == by_path
+    assert figures(compare(arrays[0], encoded[1])) == by_path
+
+
+def layouts(pixels):
+    """The same H x W x C image in many memory layouts."""
+    yield "C order", np.ascontiguousarray(pixels)
+    yield "Fortran order", np.asfortranarray(pixels)
+    padded = np.zeros((pixels.shape[0] * 2, pixels.shape[1] * 3) + pixels.shape[2:], pixels.dtype)
+    padded[::2, ::3] = pixels
+    yield "every other row, every third column", padded[::2, ::3]
+    flipped = np.ascontiguousarray(pixels[::-1, ::-1])
+    yield "negative strides", flipped[::-1, ::-1]
+    if pixels.ndim == 3:
+        planar = np.ascontiguousarray(np.moveaxis(pixels, 2, 0))
+        yield "planar", np.moveaxis(planar, 0, 2)
+    if pixels.dtype == np.uint16:
+        yield "big-endian", pixels.astype(">u2")
+    yield "read-only", np.frombuffer(pixels.tobytes(), pixels.dtype).reshape(pixels.shape)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("channels", [None, 1, 2, 3, 4])
+def test_arrays_of_every_dtype_and_layout(dtype, channels):
+    rng = np.random.default_rng(channels or 0)
+    shape = (37, 53) if channels is None else (37, 53, channels)
+    top = np.iinfo(dtype).max
+    a = rng.integers(0, top, shape, dtype=dtype, endpoint=True)
+    b = a.copy()
+    b[rng.random(shape[:2]) < 0.3] = rng.integers(0, top, dtype=dtype)
+    delta = np.abs(a.astype(np.int64) - b.astype(np.int64))
+    expected_sum = int(delta.sum())
+    reference = compare(a, b)
+    assert reference["sum"] == expected_sum
+    assert reference["bit_depth"] == (8 if dtype == np.uint8 else 16)
+    assert reference["channels"] == (channels or 1)
+    assert reference["max_diff"] == int(delta.max())
+    for name, a_layout in layouts(a):
+        for other, b_layout in layouts(b):
+            assert figures(compare(a_layout, b_layout)) == figures(reference), (name, other)
+
+
+def test_array_against_its_png():
+    pixels = np.asarray(Image.open(MARIO_CS))
+    assert compare(pixels, MARIO_CS)["sum"] == 0
+    assert compare(pixels[:, :, :3], MARIO_CS)["channels"] == 4  # RGB against RGBA: promoted
+
+
+def test_options():
+    rgba = np.asarray(Image.open(YANDEX1))
+    rgb = np.asarray(Image.open(YANDEX2))
+    assert compare(rgba, rgb, ignore_alpha=True)["channels"] == 3
+    assert compare(MARIO_CS, YANDEX1, resize=True, ignore_alpha=True)["ratio"] == (
+        0.3503192421617232
+    )
+    with pytest.raises(DiffimgError, match="exceeds the limit"):
+        compare(MARIO_CS, MARIO_NODE, max_pixels=1000)
+
+
+def test_diff_image(tmp_path):
+    out = tmp_path / "diff.png"
+    compare(MARIO_CS, MARIO_NODE, diff_image=out, compression="best")
+    written = np.asarray(Image.open(out)).astype(int)
+    expected = np.abs(
+        np.asarray(Image.open(MARIO_CS)).astype(int) - np.asarray(Image.open(MARIO_NODE))
+    )
+    assert np.array_equal(written, expected)
+
+
+def test_errors(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        compare(tmp_path / "missing.png", MARIO_CS)
+    with pytest.raises(ValueError, match="differ in size"):
+        compare(MARIO_CS, YANDEX1)
+    with pytest.raises(DiffimgError):
+        compare(b"not an image", MARIO_CS)
+    with pytest.raises(ValueError, match="uint8 or uint16"):
+        compare(np.zeros((4, 4), np.float32), np.zeros((4, 4), np.float32))
+    with pytest.raises(ValueError, match="not an image"):
+        compare(np.zeros((4, 4, 5), np.uint8), np.zeros((4, 4, 5), np.uint8))
+    with pytest.raises(ValueError, match="no pixels"):
+        compare(np.zeros((0, 4), np.uint8), np.zeros((0, 4), np.uint8))
+    with pytest.raises(ValueError, match="backend"):
+        compare(MARIO_CS, MARIO_CS, backend="tpu")
+    with pytest.raises(ValueError, match="compression"):
+        compare(MARIO_CS, MARIO_CS, compression="zip")
+    with pytest.raises(TypeError):
+        compare(12, MARIO_CS)
+    with pytest.raises(DiffimgError):
+        compare(MARIO_CS, MARIO_NODE, diff_image=tmp_path / "no-such-folder" / "diff.png")
+    assert issubclass(DiffimgError, Exception)
+
+
+def test_threads_compare_in_parallel():
+    rng = np.random.default_rng(5)
+    pairs = [
+        (rng.integers(0, 256, (300, 400, 3), dtype=np.uint8),
+         rng.integers(0, 256, (300, 400, 3), dtype=np.uint8))
+        for _ in range(6)
+    ]
+    alone = [figures(compare(a, b)) for a, b in pairs]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda pair: figures(compare(*pair)), pairs))
+    assert together == alone
+
+
+def test_gil_is_released_while_comparing():
+    """Another thread runs Python code while a large comparison is under way."""
+    rng = np.random.default_rng(9)
+    a = rng.integers(0, 256, (3000, 3000, 4), dtype=np.uint8)
+    b = rng.integers(0, 256, (3000, 3000, 4), dtype=np.uint8)
+    started = threading.Event()
+
+    def run():
+        started.set()
+        for _ in range(3):
+            compare(a, b, backend="cpu")
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    started.wait()
+    steps = 0
+    while worker.is_alive():
+        steps += 1
+    worker.join()
+    assert steps > 1000
+
+
+def test_help_is_useful():
+    doc = diffimg.compare.__doc__
+    for word in ("path", "bytes", "uint16", "ratio", "bbox", "DiffimgError", "GIL"):
+        assert word in doc
+    assert "Pillow" in diffimg.diff.__doc__

@@ -1,0 +1,239 @@
+//! The Python module `diffimg._diffimg` (re-exported by the `diffimg` package): diffimg's
+//! `diff()` and a `compare()` returning every figure. Comparisons run with the GIL released,
+//! and every failure is a Python exception, panics included.
+
+mod array;
+mod dropin;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+
+use pyo3::create_exception;
+use pyo3::exceptions::{
+    PyException, PyFileNotFoundError, PyPermissionError, PyTypeError, PyValueError,
+};
+use pyo3::prelude::*;
+use pyo3::types::{PyByteArray, PyBytes};
+
+use crate::compare::{Options, compare_rows};
+use crate::decode::{self, PixelLimits, RowSource};
+use crate::engine::choice::Backend;
+use crate::error::Error;
+use crate::output::Compression;
+use array::ArrayRows;
+use dropin::DiffError;
+
+create_exception!(
+    _diffimg,
+    DiffimgError,
+    PyException,
+    "A comparison failed: an input is not a readable image, a diff image cannot be written, \
+     an image is over the pixel limit, or the GPU engine failed."
+);
+
+/// The name diffimg writes its diff image to when none is given.
+const DIFF_IMG_FILE: &str = "diff_img.png";
+
+#[pymodule]
+fn _diffimg(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(diff, m)?)?;
+    m.add_function(wrap_pyfunction!(compare_json, m)?)?;
+    m.add("DiffimgError", m.py().get_type::<DiffimgError>())?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
+
+/// diffimg's `diff()`; see the package's docstring.
+#[pyfunction]
+#[pyo3(signature = (im1_file, im2_file, delete_diff_file=false, diff_img_file=None, ignore_alpha=false))]
+fn diff(
+    py: Python<'_>,
+    im1_file: &Bound<'_, PyAny>,
+    im2_file: &Bound<'_, PyAny>,
+    delete_diff_file: bool,
+    diff_img_file: Option<PathBuf>,
+    ignore_alpha: bool,
+) -> PyResult<f64> {
+    let target = diff_img_file
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| PathBuf::from(DIFF_IMG_FILE));
+    let diff_image = (!delete_diff_file).then_some(target);
+    let (a, b) = (image(im1_file)?, image(im2_file)?);
+    let outcome = py.detach(|| {
+        catch_unwind(AssertUnwindSafe(|| {
+            dropin::diff(a, b, diff_image, ignore_alpha)
+        }))
+    });
+    match outcome {
+        Ok(Ok(ratio)) => Ok(ratio),
+        Ok(Err(DiffError::Value(message))) => Err(PyValueError::new_err(message)),
+        Ok(Err(DiffError::Crate(error))) => Err(to_python(error)),
+        Err(_) => Err(DiffimgError::new_err(
+            "internal error: the comparison panicked",
+        )),
+    }
+}
+
+/// What `diff()` reads: a path (str or os.PathLike), or a file object read to its end, as
+/// Pillow's `Image.open` takes both. A file object is named by its `str()` in messages.
+fn image(object: &Bound<'_, PyAny>) -> PyResult<dropin::Image> {
+    if let Ok(name) = object.extract::<PathBuf>() {
+        return Ok(dropin::Image {
+            name,
+            contents: None,
+        });
+    }
+    if object.hasattr("read")? {
+        let contents: Vec<u8> = object.call_method0("read")?.extract()?;
+        let name = PathBuf::from(object.str()?.to_string());
+        return Ok(dropin::Image {
+            name,
+            contents: Some(contents),
+        });
+    }
+    Err(PyTypeError::new_err(format!(
+        "expected a path or a file object, got {}",
+        object.get_type().name()?
+    )))
+}
+
+/// The comparison behind `diffimg.compare()`, which turns its JSON into a dict.
+#[pyfunction]
+#[pyo3(signature = (a, b, ignore_alpha=false, resize=false, backend="auto", diff_image=None, max_pixels=None, compression="fast"))]
+#[allow(clippy::too_many_arguments)]
+fn compare_json(
+    py: Python<'_>,
+    a: &Bound<'_, PyAny>,
+    b: &Bound<'_, PyAny>,
+    ignore_alpha: bool,
+    resize: bool,
+    backend: &str,
+    diff_image: Option<PathBuf>,
+    max_pixels: Option<u64>,
+    compression: &str,
+) -> PyResult<String> {
+    let options = Options {
+        ignore_alpha,
+        resize,
+        backend: match backend {
+            "auto" => Backend::Auto,
+            "cpu" => Backend::Cpu,
+            "gpu" => Backend::Gpu,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "backend must be \"auto\", \"cpu\" or \"gpu\", not {other:?}"
+                )));
+            }
+        },
+        diff_image,
+        compression: match compression {
+            "fast" => Compression::Fast,
+            "best" => Compression::Best,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "compression must be \"fast\" or \"best\", not {other:?}"
+                )));
+            }
+        },
+        max_pixels: max_pixels.map(PixelLimits::all).unwrap_or_default(),
+        ..Options::default()
+    };
+    let inputs = [Input::new(a, "a")?, Input::new(b, "b")?];
+    let outcome = py.detach(|| {
+        catch_unwind(AssertUnwindSafe(|| {
+            let [a, b] = inputs;
+            let names = [a.name(1), b.name(2)];
+            let (limits, names_ref) = (options.max_pixels, [&*names[0], &*names[1]]);
+            if let (Input::Array(a), Input::Array(b)) = (&a, &b)
+                && let Some(outcome) = array::compare_in_place(a, b, names_ref, &options)
+            {
+                return outcome;
+            }
+            // Both decode at once, as files compared by the command do.
+            let [source_a, source_b] = std::thread::scope(|s| {
+                let opened_b = s.spawn(|| b.open(names_ref[1], limits));
+                let opened_a = a.open(names_ref[0], limits);
+                let panicked = || Err(Error::decode(names_ref[1], "decoder panicked"));
+                [opened_a, opened_b.join().unwrap_or_else(|_| panicked())]
+            });
+            compare_rows(names_ref, [source_a?, source_b?], &options)
+        }))
+    });
+    match outcome {
+        Ok(Ok(report)) => Ok(report.to_json()),
+        Ok(Err(error)) => Err(to_python(error)),
+        Err(_) => Err(DiffimgError::new_err(
+            "internal error: the comparison panicked",
+        )),
+    }
+}
+
+/// One of `compare()`'s inputs.
+enum Input {
+    Path(PathBuf),
+    Encoded(Vec<u8>),
+    Array(ArrayRows),
+}
+
+impl Input {
+    fn new(object: &Bound<'_, PyAny>, what: &str) -> PyResult<Input> {
+        if let Ok(bytes) = object.cast::<PyBytes>() {
+            return Ok(Input::Encoded(bytes.as_bytes().to_vec()));
+        }
+        if let Ok(bytes) = object.cast::<PyByteArray>() {
+            return Ok(Input::Encoded(bytes.to_vec()));
+        }
+        if let Ok(path) = object.extract::<PathBuf>() {
+            return Ok(Input::Path(path));
+        }
+        let py = object.py();
+        let buffer = || {
+            py.import("builtins")?
+                .getattr("memoryview")?
+                .call1((object,))
+        };
+        if object.hasattr("__array_interface__")? || buffer().is_ok() {
+            return ArrayRows::new(object, what).map(Input::Array);
+        }
+        Err(PyTypeError::new_err(format!(
+            "{what}: expected a path, bytes of an encoded image, or an array; got {}",
+            object.get_type().name()?
+        )))
+    }
+
+    /// What errors call this input, the `n`th.
+    fn name(&self, n: u8) -> PathBuf {
+        match self {
+            Input::Path(path) => path.clone(),
+            Input::Encoded(_) | Input::Array(_) => PathBuf::from(format!("image {n}")),
+        }
+    }
+
+    fn open(self, name: &Path, limits: PixelLimits) -> Result<Box<dyn RowSource>, Error> {
+        match self {
+            Input::Path(path) => decode::open(&path, limits),
+            Input::Encoded(bytes) => decode::from_stream(name, std::io::Cursor::new(bytes), limits),
+            Input::Array(rows) => {
+                let header = rows.header();
+                PixelLimits::check(name, header.width, header.height, limits.streamed)?;
+                Ok(Box::new(rows))
+            }
+        }
+    }
+}
+
+/// The Python exception for `error`: FileNotFoundError and PermissionError for inputs that
+/// cannot be opened, ValueError for images that differ in size, DiffimgError for the rest.
+fn to_python(error: Error) -> PyErr {
+    let message = error.to_string();
+    match &error {
+        Error::Read { cause, .. } if cause.kind() == std::io::ErrorKind::NotFound => {
+            PyFileNotFoundError::new_err(message)
+        }
+        Error::Read { cause, .. } if cause.kind() == std::io::ErrorKind::PermissionDenied => {
+            PyPermissionError::new_err(message)
+        }
+        Error::SizeMismatch { .. } => PyValueError::new_err(message),
+        _ => DiffimgError::new_err(message),
+    }
+}
