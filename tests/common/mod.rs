@@ -2,7 +2,6 @@
 //! that decides whether a missing GPU adapter fails a test or skips it.
 #![allow(dead_code)] // Each test binary uses its own subset.
 
-use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Output, Stdio};
 
@@ -171,40 +170,4 @@ pub fn skip_without_gpu(why: &str) {
         "no GPU adapter, and DIFFIMG_REQUIRE_GPU=1: {why}"
     );
     eprintln!("skipped: no GPU adapter ({why}); set DIFFIMG_REQUIRE_GPU=1 to require one");
-}
-
-/// Runs the binary like `common::diffimg` does, and also returns its peak resident memory in
-/// bytes, from the kernel's accounting of that one child.
-#[expect(
-    clippy::zombie_processes,
-    reason = "reaped by wait4, which also gives its memory"
-)]
-pub fn diffimg_with_rss(args: &[&OsStr]) -> (Output, u64) {
-    use std::io::Read;
-    use std::os::unix::process::ExitStatusExt;
-    use std::process::{ExitStatus, Stdio};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_diffimg"))
-        .args(args)
-        .env_remove("WGPU_ADAPTER_NAME")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
-    child.stderr.take().unwrap().read_to_end(&mut err).unwrap();
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value of that plain C struct.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = child.id() as libc::pid_t;
-    // SAFETY: waits for our own child, writing into the two locals; `child` is not waited
-    // for again afterwards.
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(waited, pid);
-    let output = Output {
-        status: ExitStatus::from_raw(status),
-        stdout: out,
-        stderr: err,
-    };
-    (output, usage.ru_maxrss as u64 * 1024)
 }
