@@ -58,6 +58,18 @@ pub struct Options {
     pub canvas: Canvas,
 }
 
+impl std::str::FromStr for Canvas {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Canvas, String> {
+        match name {
+            "same" => Ok(Canvas::Same),
+            "union" => Ok(Canvas::Union),
+            _ => Err(format!("'{name}' is not same or union")),
+        }
+    }
+}
+
 /// What images of different sizes are compared on (without `resize`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Canvas {

@@ -61,7 +61,7 @@ struct Args {
     #[arg(long, value_enum, default_value_t = StyleArg::Raw)]
     style: StyleArg,
     /// Changed pixels in the highlight and mask styles, as #rrggbb.
-    #[arg(long, value_name = "#RRGGBB", value_parser = colour, default_value = "#ff0000")]
+    #[arg(long, value_name = "#RRGGBB", value_parser = diffimg::style::parse_colour, default_value = "#ff0000")]
     diff_color: [u8; 3],
     /// Leave a rectangle out of every figure: X,Y,W,H in pixels; repeatable.
     #[arg(long, value_name = "X,Y,W,H")]
@@ -148,18 +148,6 @@ fn threshold(value: &str) -> Result<f64, String> {
     match gate(value)? {
         t if t <= 1.0 => Ok(t),
         _ => Err("must be from 0 to 1".into()),
-    }
-}
-
-fn colour(value: &str) -> Result<[u8; 3], String> {
-    let hex = value.trim().strip_prefix('#').unwrap_or(value.trim());
-    let byte = |i: usize| {
-        hex.get(i..i + 2)
-            .and_then(|h| u8::from_str_radix(h, 16).ok())
-    };
-    match (hex.len(), byte(0), byte(2), byte(4)) {
-        (6, Some(r), Some(g), Some(b)) => Ok([r, g, b]),
-        _ => Err("not a colour of the form #rrggbb".into()),
     }
 }
 

@@ -29,6 +29,33 @@ impl Style {
     }
 }
 
+impl std::str::FromStr for Style {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Style, String> {
+        Ok(match name {
+            "raw" => Style::Raw,
+            "highlight" => Style::Highlight,
+            "mask" => Style::Mask,
+            "heatmap" => Style::Heatmap,
+            _ => return Err(format!("'{name}' is not raw, highlight, mask or heatmap")),
+        })
+    }
+}
+
+/// A colour written `#rrggbb` (the `#` may be left out).
+pub fn parse_colour(text: &str) -> Result<[u8; 3], String> {
+    let hex = text.trim().strip_prefix('#').unwrap_or(text.trim());
+    let byte = |i: usize| {
+        hex.get(i..i + 2)
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
+    };
+    match (hex.len(), byte(0), byte(2), byte(4)) {
+        (6, Some(r), Some(g), Some(b)) => Ok([r, g, b]),
+        _ => Err(format!("'{text}' is not a colour of the form #rrggbb")),
+    }
+}
+
 /// Anti-aliased pixels in `highlight`.
 const YELLOW: [u8; 4] = [255, 255, 0, 255];
 /// The hatch over ignored areas in `highlight`.

@@ -7,7 +7,7 @@ numbers to the last digit, computed by a Rust engine. ``compare()`` returns ever
 
 import json
 import os
-from typing import Any, BinaryIO, Dict, Optional, Union
+from typing import Any, BinaryIO, Dict, Optional, Sequence, Tuple, Union
 
 from ._diffimg import DiffimgError, __version__
 from ._diffimg import compare_json as _compare_json
@@ -57,6 +57,13 @@ def compare(
     diff_image: Optional[Union[str, "os.PathLike[str]"]] = None,
     max_pixels: Optional[int] = None,
     compression: str = "fast",
+    threshold: Optional[float] = None,
+    aa: bool = False,
+    style: str = "raw",
+    diff_color: str = "#ff0000",
+    ignore: Sequence[Tuple[int, int, int, int]] = (),
+    mask: Optional[Union[str, "os.PathLike[str]"]] = None,
+    canvas: str = "same",
 ) -> Dict[str, Any]:
     """Compare two images and return every figure, as a dict.
 
@@ -72,6 +79,15 @@ def compare(
         extension, PNG without one.
     max_pixels: refuse images of more pixels than this.
     compression: PNG compression of the diff image, "fast" or "best".
+    threshold: also count the pixels a person would see as changed: YIQ colour delta over
+        35215 * threshold**2 (0 to 1; 0.1 when only aa or a style asks for the count).
+    aa: count anti-aliased pixels apart, not as changed.
+    style: what diff_image shows: "raw" (|a - b|), "highlight", "mask" or "heatmap".
+    diff_color: changed pixels in the highlight and mask styles, "#rrggbb".
+    ignore: (x, y, width, height) rectangles left out of every figure.
+    mask: an image of the same size; its pixels that are not opaque black are left out.
+    canvas: "same" (different sizes are an error) or "union" (compared on a canvas of the
+        larger width and height, where a pixel only one image covers is changed).
 
     Images of different colour types are compared in the smallest type that holds both.
     The GIL is released while comparing, so threads compare in parallel.
@@ -86,6 +102,10 @@ def compare(
         differing_pixels: pixels where any counted channel differs;
         max_diff: the largest counted channel difference;
         bbox: {x, y, width, height} of the differing pixels, or None;
+        ignored_pixels: pixels left out by ignore and mask;
+        with the changed-pixel count: threshold, changed_pixels, changed_percent,
+            aa_pixels (with aa), changed_bbox, and regions ({count, boxes, truncated});
+        canvas: with canvas="union" and different sizes, both sizes and the canvas's;
         engine: {kind: "cpu" | "gpu", adapter, backend, gpu_bands, cpu_bands};
         elapsed_ms: wall time of the comparison.
 
@@ -94,8 +114,24 @@ def compare(
     TypeError for inputs of another type, and DiffimgError for the rest (an input that is not
     a readable image, a diff image that cannot be written, an image over max_pixels).
     """
+    if threshold is None and style != "raw":
+        threshold = 0.1
     figures = _compare_json(
-        a, b, ignore_alpha, resize, backend, diff_image, max_pixels, compression
+        a,
+        b,
+        ignore_alpha,
+        resize,
+        backend,
+        diff_image,
+        max_pixels,
+        compression,
+        threshold,
+        aa,
+        style,
+        diff_color,
+        [tuple(r) for r in ignore],
+        mask,
+        canvas,
     )
     result: Dict[str, Any] = json.loads(figures)
     return result

@@ -1,5 +1,5 @@
 import os
-from typing import Any, BinaryIO, Dict, Optional, TypedDict, Union
+from typing import Any, BinaryIO, Dict, Optional, Sequence, Tuple, TypedDict, Union
 
 _Path = Union[str, "os.PathLike[str]"]
 
@@ -56,5 +56,12 @@ def compare(
     diff_image: Optional[_Path] = None,
     max_pixels: Optional[int] = None,
     compression: str = "fast",
+    threshold: Optional[float] = None,
+    aa: bool = False,
+    style: str = "raw",
+    diff_color: str = "#ff0000",
+    ignore: Sequence[Tuple[int, int, int, int]] = (),
+    mask: Optional[_Path] = None,
+    canvas: str = "same",
 ) -> Figures:
     """Every figure of a comparison of two paths, encoded images or uint8/uint16 arrays."""

@@ -15,7 +15,7 @@ from diffimg import DiffimgError, compare
 
 FIELDS = {
     "ratio", "percent", "width", "height", "channels", "bit_depth", "mean_abs_diff", "sum",
-    "differing_pixels", "max_diff", "bbox", "engine", "elapsed_ms",
+    "differing_pixels", "max_diff", "bbox", "ignored_pixels", "engine", "elapsed_ms",
 }
 
 
@@ -107,6 +107,29 @@ def test_options():
     )
     with pytest.raises(DiffimgError, match="exceeds the limit"):
         compare(MARIO_CS, MARIO_NODE, max_pixels=1000)
+
+
+def test_changed_pixels_styles_and_what_should_not_count(tmp_path):
+    plain = compare(MARIO_CS, MARIO_NODE, threshold=0.1, backend="cpu")
+    aa = compare(MARIO_CS, MARIO_NODE, threshold=0.1, aa=True, backend="cpu")
+    assert plain["changed_pixels"] == aa["changed_pixels"] + aa["aa_pixels"]
+    assert plain["regions"]["count"] > 0 and "aa_pixels" not in plain
+    a = np.zeros((6, 10), np.uint8)
+    b = np.full((6, 10), 255, np.uint8)
+    left_out = compare(a, b, threshold=0.1, ignore=[(0, 0, 3, 2), (8, 4, 5, 5)])
+    assert (left_out["ignored_pixels"], left_out["changed_pixels"]) == (10, 50)
+    assert left_out["ratio"] == 1.0
+    out = tmp_path / "mask.png"
+    compare(a, b, style="mask", diff_color="#00ff80", diff_image=out)
+    assert np.asarray(Image.open(out))[0, 0].tolist() == [0, 255, 128, 255]
+    union = compare(
+        np.zeros((3, 4), np.uint8), np.zeros((5, 6), np.uint8), canvas="union", threshold=0.1
+    )
+    assert (union["width"], union["height"], union["changed_pixels"]) == (6, 5, 18)
+    for bad in (dict(style="sepia"), dict(threshold=2.0), dict(diff_color="red"),
+                dict(canvas="largest")):
+        with pytest.raises(ValueError):
+            compare(a, b, **bad)
 
 
 def test_diff_image(tmp_path):

@@ -19,7 +19,10 @@ use crate::compare::{Options, compare_rows};
 use crate::decode::{self, PixelLimits, RowSource};
 use crate::engine::choice::Backend;
 use crate::error::Error;
+use crate::ignore::Rect;
 use crate::output::Compression;
+use crate::perception::PerceptualOptions;
+use crate::style::{Style, parse_colour};
 use array::ArrayRows;
 use dropin::DiffError;
 
@@ -99,7 +102,7 @@ fn image(object: &Bound<'_, PyAny>) -> PyResult<dropin::Image> {
 
 /// The comparison behind `diffimg.compare()`, which turns its JSON into a dict.
 #[pyfunction]
-#[pyo3(signature = (a, b, ignore_alpha=false, resize=false, backend="auto", diff_image=None, max_pixels=None, compression="fast"))]
+#[pyo3(signature = (a, b, ignore_alpha=false, resize=false, backend="auto", diff_image=None, max_pixels=None, compression="fast", threshold=None, aa=false, style="raw", diff_color="#ff0000", ignore=Vec::new(), mask=None, canvas="same"))]
 #[allow(clippy::too_many_arguments)]
 fn compare_json(
     py: Python<'_>,
@@ -111,7 +114,22 @@ fn compare_json(
     diff_image: Option<PathBuf>,
     max_pixels: Option<u64>,
     compression: &str,
+    threshold: Option<f64>,
+    aa: bool,
+    style: &str,
+    diff_color: &str,
+    ignore: Vec<(u32, u32, u32, u32)>,
+    mask: Option<PathBuf>,
+    canvas: &str,
 ) -> PyResult<String> {
+    if threshold.is_some_and(|t| !(0.0..=1.0).contains(&t)) {
+        return Err(PyValueError::new_err("threshold must be from 0 to 1"));
+    }
+    let style: Style = style.parse().map_err(PyValueError::new_err)?;
+    let perceptual = (threshold.is_some() || aa).then(|| PerceptualOptions {
+        threshold: threshold.unwrap_or(PerceptualOptions::default().threshold),
+        aa,
+    });
     let options = Options {
         ignore_alpha,
         resize,
@@ -136,6 +154,20 @@ fn compare_json(
             }
         },
         max_pixels: max_pixels.map(PixelLimits::all).unwrap_or_default(),
+        perceptual,
+        style,
+        diff_colour: parse_colour(diff_color).map_err(PyValueError::new_err)?,
+        ignore: ignore
+            .into_iter()
+            .map(|(x, y, width, height)| Rect {
+                x,
+                y,
+                width,
+                height,
+            })
+            .collect(),
+        mask,
+        canvas: canvas.parse().map_err(PyValueError::new_err)?,
         ..Options::default()
     };
     let inputs = [Input::new(a, "a")?, Input::new(b, "b")?];
