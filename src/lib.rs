@@ -8,6 +8,7 @@
 //! # Ok::<(), diffimg::Error>(())
 //! ```
 
+pub mod batch;
 pub mod compare;
 pub mod decode;
 pub mod engine;

@@ -12,6 +12,8 @@ use diffimg::engine::choice::AutoOptions;
 use diffimg::{Backend, Compression, Options, PixelLimits, Report};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+mod batch_cli;
+
 /// How different are two images? Prints the difference ratio: the sum of per-channel absolute
 /// differences over the largest possible sum (0.0 identical, 1.0 opposite).
 #[derive(Parser)]
@@ -61,6 +63,7 @@ struct Args {
 }
 
 const AFTER_HELP: &str = "\
+Batch mode: diffimg DIR_A DIR_B, diffimg --pairs FILE, diffimg merge SHARD.jsonl... (see README).
 Exit status: 0 compared (and within --max-ratio), 1 ratio over --max-ratio, 2 error.
 PNG inputs are decoded and diffed band by band in little memory; other formats, and --resize,
 decode whole images.";
@@ -79,6 +82,9 @@ enum CompressionArg {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = batch_cli::dispatch() {
+        return code;
+    }
     let args = Args::parse();
     match run(&args) {
         Ok(code) => code,

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::engine::{EngineInfo, Stats};
 use crate::pixel::Layout;
@@ -63,14 +63,13 @@ impl Report {
         total / (means.len() as f64 * f64::from(self.layout.depth.max_value()))
     }
 
-    pub fn to_json(&self) -> String {
-        let (engine, adapter, backend) = match &self.engine {
+    /// Every figure, as `--json` prints them.
+    pub fn figures(&self) -> Figures {
+        let (kind, adapter, backend) = match &self.engine {
             EngineInfo::Cpu => ("cpu", None, None),
-            EngineInfo::Gpu { adapter, backend } => {
-                ("gpu", Some(adapter.as_str()), Some(backend.as_str()))
-            }
+            EngineInfo::Gpu { adapter, backend } => ("gpu", Some(adapter), Some(backend)),
         };
-        let json = Json {
+        Figures {
             ratio: self.ratio(),
             percent: self.ratio() * 100.0,
             width: self.width,
@@ -87,51 +86,56 @@ impl Report {
                 width: b.x1 - b.x0 + 1,
                 height: b.y1 - b.y0 + 1,
             }),
-            engine: JsonEngine {
-                kind: engine,
-                adapter,
-                backend,
+            engine: Some(FiguresEngine {
+                kind: kind.to_string(),
+                adapter: adapter.cloned(),
+                backend: backend.cloned(),
                 gpu_bands: self.gpu_bands,
                 cpu_bands: self.cpu_bands,
-            },
+            }),
             elapsed_ms: self.elapsed.as_secs_f64() * 1000.0,
-        };
-        serde_json::to_string(&json).unwrap_or_default()
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(&self.figures()).unwrap_or_default()
     }
 }
 
-#[derive(Serialize)]
-struct Json<'a> {
-    ratio: f64,
-    percent: f64,
-    width: u32,
-    height: u32,
-    channels: usize,
-    bit_depth: u32,
-    mean_abs_diff: Vec<f64>,
-    sum: u64,
-    differing_pixels: u64,
-    max_diff: u32,
-    bbox: Option<Bbox>,
-    engine: JsonEngine<'a>,
-    elapsed_ms: f64,
+/// The figures of a comparison in their JSON form.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Figures {
+    pub ratio: f64,
+    pub percent: f64,
+    pub width: u32,
+    pub height: u32,
+    pub channels: usize,
+    pub bit_depth: u32,
+    pub mean_abs_diff: Vec<f64>,
+    pub sum: u64,
+    pub differing_pixels: u64,
+    pub max_diff: u32,
+    pub bbox: Option<Bbox>,
+    /// `None` when no engine ran (files equal byte for byte).
+    pub engine: Option<FiguresEngine>,
+    pub elapsed_ms: f64,
 }
 
-#[derive(Serialize)]
-struct Bbox {
-    x: u32,
-    y: u32,
-    width: u32,
-    height: u32,
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bbox {
+    pub x: u32,
+    pub y: u32,
+    pub width: u32,
+    pub height: u32,
 }
 
-#[derive(Serialize)]
-struct JsonEngine<'a> {
-    kind: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    adapter: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    backend: Option<&'a str>,
-    gpu_bands: u64,
-    cpu_bands: u64,
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FiguresEngine {
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adapter: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<String>,
+    pub gpu_bands: u64,
+    pub cpu_bands: u64,
 }

@@ -1,0 +1,280 @@
+//! Running the pairs: a few pairs at a time, each compared as a single pair would be (band by
+//! band, in little memory), files equal byte for byte settled without decoding, and a record
+//! handed back for each pair as soon as it completes.
+
+use std::fs::File;
+use std::io::Read;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
+use std::thread;
+use std::time::Instant;
+
+use image::ImageReader;
+
+use super::pairs::Pair;
+use super::record::{Record, Status};
+use crate::compare::{Options, compare};
+use crate::error::Error;
+use crate::report::Figures;
+
+/// How to run a batch.
+#[derive(Clone)]
+pub struct RunOptions {
+    /// The options of every comparison (`diff_image` is set per pair).
+    pub compare: Options,
+    /// Pairs whose ratio exceeds this are `over-gate`.
+    pub max_ratio: Option<f64>,
+    /// Where diff images of the pairs that differ go, at their names' relative paths.
+    pub diff_dir: Option<PathBuf>,
+    /// Pairs compared at once.
+    pub jobs: usize,
+    /// Set it to stop starting pairs; those under way finish.
+    pub cancel: Arc<AtomicBool>,
+}
+
+impl Default for RunOptions {
+    fn default() -> RunOptions {
+        RunOptions {
+            compare: Options::default(),
+            max_ratio: None,
+            diff_dir: None,
+            jobs: thread::available_parallelism().map_or(1, |n| n.get()),
+            cancel: Arc::default(),
+        }
+    }
+}
+
+/// Compares `pairs`, calling `on_record` on the calling thread with each record as it
+/// completes, and returns the records in the order of `pairs` (fewer when cancelled). Fails
+/// only when the diff folder cannot be made.
+pub fn run(
+    pairs: &[Pair],
+    options: &RunOptions,
+    mut on_record: impl FnMut(&Record),
+) -> Result<Vec<Record>, Error> {
+    let diff_dir = match &options.diff_dir {
+        Some(dir) => Some(prepare_folder(dir)?),
+        None => None,
+    };
+    let next = AtomicUsize::new(0);
+    let (send, receive) = mpsc::channel();
+    let mut done: Vec<Option<Record>> = vec![None; pairs.len()];
+    thread::scope(|s| {
+        for _ in 0..options.jobs.clamp(1, pairs.len().max(1)) {
+            let send = send.clone();
+            let (next, diff_dir) = (&next, diff_dir.as_ref());
+            s.spawn(move || {
+                while !options.cancel.load(Ordering::Relaxed) {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(pair) = pairs.get(index) else { break };
+                    let record =
+                        catch_unwind(AssertUnwindSafe(|| compare_pair(pair, options, diff_dir)))
+                            .unwrap_or_else(|_| {
+                                error_record(pair, "internal error: the comparison panicked")
+                            });
+                    if send.send((index, record)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(send);
+        for (index, record) in receive {
+            on_record(&record);
+            done[index] = Some(record);
+        }
+    });
+    Ok(done.into_iter().flatten().collect())
+}
+
+/// Makes the diff folder and returns its real path.
+fn prepare_folder(dir: &Path) -> Result<PathBuf, Error> {
+    std::fs::create_dir_all(dir)
+        .and_then(|()| dir.canonicalize())
+        .map_err(|e| Error::input(dir.display(), e))
+}
+
+fn compare_pair(pair: &Pair, options: &RunOptions, diff_dir: Option<&PathBuf>) -> Record {
+    let (a, b) = match (&pair.a, &pair.b) {
+        (Some(a), Some(b)) => (a, b),
+        (a, _) => {
+            let mut record = error_record(pair, "");
+            record.status = if a.is_some() {
+                Status::Removed
+            } else {
+                Status::Added
+            };
+            record.error = None;
+            return record;
+        }
+    };
+    let start = Instant::now();
+    let target = match diff_dir.map(|dir| diff_target(dir, &pair.name)).transpose() {
+        Ok(target) => target,
+        Err(cause) => return error_record(pair, cause),
+    };
+    let mut record = error_record(pair, "");
+    record.error = None;
+    if same_bytes(a, b) {
+        return match header_figures(a, options.compare.ignore_alpha) {
+            Ok(mut figures) => {
+                figures.elapsed_ms = start.elapsed().as_secs_f64() * 1000.0;
+                remove_stale(target.as_deref());
+                record.status = Status::Equal;
+                record.identical_files = true;
+                record.figures = Some(figures);
+                record
+            }
+            Err(e) => error_record(pair, e),
+        };
+    }
+    let compare_options = Options {
+        diff_image: target.clone(),
+        ..options.compare.clone()
+    };
+    let report = match compare(a, b, &compare_options) {
+        Ok(report) => report,
+        Err(e) => return error_record(pair, e),
+    };
+    let figures = report.figures();
+    record.status = if figures.sum == 0 {
+        remove_stale(target.as_deref());
+        Status::Equal
+    } else {
+        record.diff = target.map(|t| t.to_string_lossy().into_owned());
+        if options.max_ratio.is_some_and(|max| figures.ratio > max) {
+            Status::OverGate
+        } else {
+            Status::Changed
+        }
+    };
+    record.notes = report.notes;
+    record.figures = Some(figures);
+    record
+}
+
+fn error_record(pair: &Pair, cause: impl ToString) -> Record {
+    let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.to_string_lossy().into_owned());
+    Record {
+        name: pair.name.clone(),
+        a: path(&pair.a),
+        b: path(&pair.b),
+        status: Status::Error,
+        identical_files: false,
+        figures: None,
+        diff: None,
+        error: Some(cause.to_string()),
+        notes: Vec::new(),
+    }
+}
+
+/// Where the diff image of the pair `name` goes under `dir` (its real path): the same relative
+/// path, `.png` added unless it ends so. Names that would land outside `dir` are refused.
+fn diff_target(dir: &Path, name: &str) -> Result<PathBuf, String> {
+    let escapes = || format!("name '{name}' would put its diff image outside the diff folder");
+    let relative = Path::new(name);
+    if relative
+        .components()
+        .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        return Err(escapes());
+    }
+    let mut file = relative.as_os_str().to_owned();
+    if !relative
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("png"))
+    {
+        file.push(".png");
+    }
+    let target = dir.join(file);
+    let parent = target.parent().ok_or_else(escapes)?;
+    std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    // A link inside the folder could still lead out of it.
+    let real_parent = parent
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", parent.display()))?;
+    let is_link = std::fs::symlink_metadata(&target).is_ok_and(|m| m.file_type().is_symlink());
+    if !real_parent.starts_with(dir) || is_link {
+        return Err(escapes());
+    }
+    Ok(target)
+}
+
+/// Removes the diff image a previous run left for a pair that is now equal.
+fn remove_stale(target: Option<&Path>) {
+    if let Some(target) = target {
+        let _ = std::fs::remove_file(target);
+    }
+}
+
+/// Whether `a` and `b` are the same file or hold the same bytes.
+fn same_bytes(a: &Path, b: &Path) -> bool {
+    if same_file::is_same_file(a, b).unwrap_or(false) {
+        return true;
+    }
+    let (Ok(meta_a), Ok(meta_b)) = (std::fs::metadata(a), std::fs::metadata(b)) else {
+        return false;
+    };
+    if !meta_a.is_file() || !meta_b.is_file() || meta_a.len() != meta_b.len() {
+        return false;
+    }
+    let (Ok(mut file_a), Ok(mut file_b)) = (File::open(a), File::open(b)) else {
+        return false;
+    };
+    let (mut chunk_a, mut chunk_b) = (vec![0; 1 << 16], vec![0; 1 << 16]);
+    loop {
+        let Ok(n) = read_full(&mut file_a, &mut chunk_a) else {
+            return false;
+        };
+        match read_full(&mut file_b, &mut chunk_b) {
+            Ok(m) if m == n && chunk_a[..n] == chunk_b[..n] => {}
+            _ => return false,
+        }
+        if n < chunk_a.len() {
+            return true;
+        }
+    }
+}
+
+/// Reads until `buf` is full or the file ends; returns the bytes read.
+fn read_full(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
+
+/// The figures of an image compared with an identical copy, from its header alone.
+fn header_figures(path: &Path, ignore_alpha: bool) -> Result<Figures, Error> {
+    let decoder = ImageReader::open(path)
+        .and_then(|r| r.with_guessed_format())
+        .map_err(|e| Error::read(path, e))?
+        .into_decoder()
+        .map_err(|e| Error::decode(path, e))?;
+    let (width, height) = image::ImageDecoder::dimensions(&decoder);
+    let colour = image::ImageDecoder::color_type(&decoder);
+    let all = usize::from(colour.channel_count());
+    let channels = all - usize::from(ignore_alpha && colour.has_alpha());
+    let bit_depth = u32::from(colour.bytes_per_pixel()) * 8 / all as u32;
+    Ok(Figures {
+        ratio: 0.0,
+        percent: 0.0,
+        width,
+        height,
+        channels,
+        bit_depth,
+        mean_abs_diff: vec![0.0; channels],
+        sum: 0,
+        differing_pixels: 0,
+        max_diff: 0,
+        bbox: None,
+        engine: None,
+        elapsed_ms: 0.0,
+    })
+}
