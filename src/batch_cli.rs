@@ -108,9 +108,14 @@ pub fn dispatch() -> Option<ExitCode> {
     });
     let folders =
         |args: &BatchArgs| args.folders.len() == 2 && args.folders.iter().all(|f| f.is_dir());
+    // Arguments that do not parse are batch mode's to report when they name a folder.
+    let names_folder = argv
+        .iter()
+        .skip(1)
+        .any(|a| !a.to_string_lossy().starts_with('-') && Path::new(a).is_dir());
     match BatchArgs::try_parse_from(&argv) {
         Ok(args) if list || folders(&args) => Some(finish(run(&args))),
-        Err(_) if list => Some(finish(run(&parse::<BatchArgs>(&argv)))),
+        Err(_) if list || names_folder => Some(finish(run(&parse::<BatchArgs>(&argv)))),
         _ => None,
     }
 }
@@ -207,12 +212,28 @@ fn run(args: &BatchArgs) -> Result<u8, Error> {
         return Ok(INTERRUPTED);
     }
     summary.set_wall(start.elapsed());
-    if let Some(path) = &args.report {
-        batch::report::write(path, &records, &summary, &cancel)?;
+    report(args.report.as_deref(), &records, &summary, &cancel)?;
+    if cancel.load(Ordering::SeqCst) {
+        eprintln!("error: interrupted");
+        return Ok(INTERRUPTED);
     }
     out.line(&summary.to_json(), &cancel);
     out.check()?;
     Ok(summary.exit_code(args.allow_missing))
+}
+
+/// Writes the report, when asked for; an interrupted one is not an error of its own.
+fn report(
+    path: Option<&Path>,
+    records: &[Record],
+    summary: &Summary,
+    cancel: &AtomicBool,
+) -> Result<(), Error> {
+    match path.map(|path| batch::report::write(path, records, summary, cancel)) {
+        Some(Err(_)) if cancel.load(Ordering::SeqCst) => Ok(()),
+        Some(outcome) => outcome,
+        None => Ok(()),
+    }
 }
 
 /// The pairs the arguments name: a list, or two folders.
@@ -323,9 +344,7 @@ fn merge(args: &MergeArgs) -> Result<u8, Error> {
         out.line(&record.to_json(), &cancel);
     }
     out.check()?;
-    if let Some(path) = &args.report {
-        batch::report::write(path, &records, &summary, &cancel)?;
-    }
+    report(args.report.as_deref(), &records, &summary, &cancel)?;
     if cancel.load(Ordering::SeqCst) {
         eprintln!("error: interrupted");
         return Ok(INTERRUPTED);
