@@ -8,6 +8,7 @@ use std::io::Write as _;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use image::codecs::png::{CompressionType, FilterType as PngFilter, PngEncoder};
 use image::imageops::FilterType;
 use image::{ImageReader, Rgba, RgbaImage};
 use rayon::prelude::*;
@@ -133,7 +134,9 @@ fn previews(index: usize, record: &Record, dir: &Path) -> Images {
     };
     let save = |role: &str, image: &RgbaImage, side: u32| -> Option<String> {
         let name = format!("{index}-{role}.png");
-        fit(image, side).save(dir.join(&name)).ok().map(|_| name)
+        save_png(&fit(image, side), &dir.join(&name))
+            .ok()
+            .map(|()| name)
     };
     let mut images = Images::default();
     images.a = a.as_ref().and_then(|i| save("a", i, PREVIEW_SIDE));
@@ -178,6 +181,13 @@ fn difference(a: &RgbaImage, b: &RgbaImage) -> RgbaImage {
             Rgba([230, 20, 60, 255])
         }
     })
+}
+
+/// Writes `image` as a quickly compressed PNG.
+fn save_png(image: &RgbaImage, path: &Path) -> image::ImageResult<()> {
+    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let encoder = PngEncoder::new_with_quality(file, CompressionType::Fast, PngFilter::Adaptive);
+    image.write_with_encoder(encoder)
 }
 
 /// `image` scaled down to fit `side` x `side`, or a copy when it fits.
