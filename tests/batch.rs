@@ -362,6 +362,42 @@ fn diff_folder_mirrors_names_and_refuses_escapes() {
     assert_eq!(records["fine/x.png"]["status"], "changed");
     assert!(!outside.exists());
     assert!(diffs.join("fine/x.png").is_file());
+
+    // A link inside the diff folder that leads out of it is refused too.
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, diffs.join("link")).unwrap();
+    std::fs::write(
+        &list,
+        "{\"a\": \"a/sub/x.png\", \"b\": \"b/sub/x.png\", \"name\": \"link/x.png\"}\n",
+    )
+    .unwrap();
+    let out = run(&[
+        os("--pairs"),
+        list.as_os_str(),
+        os("--diff-dir"),
+        diffs.as_os_str(),
+    ]);
+    let (records, _) = lines(&out.stdout);
+    assert_eq!(records[0]["status"], "error");
+    assert!(
+        records[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("outside the diff folder")
+    );
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+
+    // A pair that is now equal loses the diff image an earlier run left.
+    std::fs::copy(tree.a.join("sub/x.png"), tree.b.join("sub/x.png")).unwrap();
+    let out = run(&[
+        tree.a.as_os_str(),
+        tree.b.as_os_str(),
+        os("--diff-dir"),
+        diffs.as_os_str(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!diff.exists());
 }
 
 #[test]
@@ -408,4 +444,36 @@ fn jobs_do_not_change_results() {
     assert_eq!(strip(lines(&one.stdout).0), strip(lines(&four.stdout).0));
     let out = run(&[a, b, os("-j"), os("0")]);
     common::assert_error(&out, "--jobs");
+}
+
+#[test]
+fn gpu_pairs_match_the_cpu() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = Tree::new(dir.path());
+    for i in 0..6 {
+        tree.changed(&format!("c{i}.png"), 300 + i, 4 + i as usize);
+    }
+    let (a, b) = (tree.a.as_os_str(), tree.b.as_os_str());
+    let figures = |out: &std::process::Output, engine: &str| {
+        let (records, _) = lines(&out.stdout);
+        let mut records = by_name(&records);
+        for record in records.values_mut() {
+            assert_eq!(record["status"], "changed", "{record}");
+            assert_eq!(record["engine"]["kind"], engine);
+            let record = record.as_object_mut().unwrap();
+            record.remove("elapsed_ms");
+            record.remove("engine");
+        }
+        records
+    };
+    let gpu = run(&[a, b, os("--backend"), os("gpu")]);
+    let (records, _) = lines(&gpu.stdout);
+    if let Some(error) = records.iter().find_map(|r| r["error"].as_str()) {
+        assert!(error.contains("no GPU adapter"), "{error}");
+        common::skip_without_gpu(error);
+        return;
+    }
+    assert_eq!(gpu.status.code(), Some(0), "{}", stderr(&gpu));
+    let cpu = run(&[a, b, os("--backend"), os("cpu")]);
+    assert_eq!(figures(&gpu, "gpu"), figures(&cpu, "cpu"));
 }

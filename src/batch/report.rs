@@ -138,16 +138,17 @@ fn previews(index: usize, record: &Record, dir: &Path) -> Images {
             .ok()
             .map(|()| name)
     };
-    let mut images = Images::default();
-    images.a = a.as_ref().and_then(|i| save("a", i, PREVIEW_SIDE));
-    images.b = b.as_ref().and_then(|i| save("b", i, PREVIEW_SIDE));
-    images.diff = diff.as_ref().and_then(|i| save("d", i, PREVIEW_SIDE));
-    images.thumb = diff
-        .as_ref()
-        .or(b.as_ref())
-        .or(a.as_ref())
-        .and_then(|i| save("t", i, THUMB_SIDE));
-    images
+    Images {
+        a: a.as_ref().and_then(|i| save("a", i, PREVIEW_SIDE)),
+        b: b.as_ref().and_then(|i| save("b", i, PREVIEW_SIDE)),
+        diff: diff.as_ref().and_then(|i| save("d", i, PREVIEW_SIDE)),
+        thumb: diff
+            .as_ref()
+            .or(b.as_ref())
+            .or(a.as_ref())
+            .and_then(|i| save("t", i, THUMB_SIDE)),
+        note: None,
+    }
 }
 
 fn load_rgba(path: &Path) -> Result<RgbaImage, String> {

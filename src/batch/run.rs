@@ -111,8 +111,8 @@ fn compare_pair(pair: &Pair, options: &RunOptions, diff_dir: Option<&PathBuf>) -
         }
     };
     let start = Instant::now();
-    let target = match diff_dir.map(|dir| diff_target(dir, &pair.name)).transpose() {
-        Ok(target) => target,
+    let diff_name = match diff_dir.map(|_| diff_name(&pair.name)).transpose() {
+        Ok(name) => name,
         Err(cause) => return error_record(pair, cause),
     };
     let mut record = error_record(pair, "");
@@ -121,7 +121,9 @@ fn compare_pair(pair: &Pair, options: &RunOptions, diff_dir: Option<&PathBuf>) -
         return match header_figures(a, options.compare.ignore_alpha) {
             Ok(mut figures) => {
                 figures.elapsed_ms = start.elapsed().as_secs_f64() * 1000.0;
-                remove_stale(target.as_deref());
+                if let (Some(dir), Some(name)) = (diff_dir, &diff_name) {
+                    remove_stale(dir, name);
+                }
                 record.status = Status::Equal;
                 record.identical_files = true;
                 record.figures = Some(figures);
@@ -130,6 +132,13 @@ fn compare_pair(pair: &Pair, options: &RunOptions, diff_dir: Option<&PathBuf>) -
             Err(e) => error_record(pair, e),
         };
     }
+    let target = match diff_dir.zip(diff_name) {
+        Some((dir, name)) => match diff_target(dir, &name, &pair.name) {
+            Ok(target) => Some(target),
+            Err(cause) => return error_record(pair, cause),
+        },
+        None => None,
+    };
     let compare_options = Options {
         diff_image: target.clone(),
         ..options.compare.clone()
@@ -140,7 +149,9 @@ fn compare_pair(pair: &Pair, options: &RunOptions, diff_dir: Option<&PathBuf>) -
     };
     let figures = report.figures();
     record.status = if figures.sum == 0 {
-        remove_stale(target.as_deref());
+        if let Some(target) = &target {
+            let _ = std::fs::remove_file(target);
+        }
         Status::Equal
     } else {
         record.diff = target.map(|t| t.to_string_lossy().into_owned());
@@ -170,16 +181,16 @@ fn error_record(pair: &Pair, cause: impl ToString) -> Record {
     }
 }
 
-/// Where the diff image of the pair `name` goes under `dir` (its real path): the same relative
-/// path, `.png` added unless it ends so. Names that would land outside `dir` are refused.
-fn diff_target(dir: &Path, name: &str) -> Result<PathBuf, String> {
-    let escapes = || format!("name '{name}' would put its diff image outside the diff folder");
+/// The diff image's path for the pair `name`, relative to the diff folder: the same path,
+/// `.png` added unless it ends so. Names that would land outside the folder are refused.
+fn diff_name(name: &str) -> Result<PathBuf, String> {
     let relative = Path::new(name);
     if relative
         .components()
         .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+        || relative.file_name().is_none()
     {
-        return Err(escapes());
+        return Err(escapes(name));
     }
     let mut file = relative.as_os_str().to_owned();
     if !relative
@@ -188,24 +199,39 @@ fn diff_target(dir: &Path, name: &str) -> Result<PathBuf, String> {
     {
         file.push(".png");
     }
-    let target = dir.join(file);
-    let parent = target.parent().ok_or_else(escapes)?;
+    Ok(file.into())
+}
+
+fn escapes(name: &str) -> String {
+    format!("name '{name}' would put its diff image outside the diff folder")
+}
+
+/// `relative` under `dir` (the folder's real path), its folders made. A link inside the
+/// folder that leads out of it is refused.
+fn diff_target(dir: &Path, relative: &Path, name: &str) -> Result<PathBuf, String> {
+    let target = dir.join(relative);
+    let parent = target.parent().ok_or_else(|| escapes(name))?;
     std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
-    // A link inside the folder could still lead out of it.
     let real_parent = parent
         .canonicalize()
         .map_err(|e| format!("{}: {e}", parent.display()))?;
     let is_link = std::fs::symlink_metadata(&target).is_ok_and(|m| m.file_type().is_symlink());
     if !real_parent.starts_with(dir) || is_link {
-        return Err(escapes());
+        return Err(escapes(name));
     }
     Ok(target)
 }
 
-/// Removes the diff image a previous run left for a pair that is now equal.
-fn remove_stale(target: Option<&Path>) {
-    if let Some(target) = target {
-        let _ = std::fs::remove_file(target);
+/// Removes the diff image an earlier run left under `dir` for a pair that is now equal, unless
+/// its folder leads out of `dir`.
+fn remove_stale(dir: &Path, relative: &Path) {
+    let target = dir.join(relative);
+    let inside = target
+        .parent()
+        .and_then(|p| p.canonicalize().ok())
+        .is_some_and(|p| p.starts_with(dir));
+    if inside {
+        let _ = std::fs::remove_file(&target);
     }
 }
 
