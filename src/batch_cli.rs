@@ -165,6 +165,9 @@ fn run(args: &BatchArgs) -> Result<u8, Error> {
         set.pairs.retain(|p| shard.holds(&p.name));
         set.skipped.retain(|name| shard.holds(name));
     }
+    if let Some(path) = &args.report {
+        batch::report::check(path)?;
+    }
     let cancel = interrupt_flag();
     let pair = &args.pair;
     let options = RunOptions {
@@ -300,6 +303,9 @@ fn progress_bar(total: u64) -> ProgressBar {
 }
 
 fn merge(args: &MergeArgs) -> Result<u8, Error> {
+    if let Some(path) = &args.report {
+        batch::report::check(path)?;
+    }
     let cancel = interrupt_flag();
     let mut records: Vec<Record> = Vec::new();
     let mut summary = Summary::default();

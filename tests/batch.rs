@@ -477,3 +477,18 @@ fn gpu_pairs_match_the_cpu() {
     let cpu = run(&[a, b, os("--backend"), os("cpu")]);
     assert_eq!(figures(&gpu, "gpu"), figures(&cpu, "cpu"));
 }
+
+#[test]
+fn report_in_a_missing_folder_is_refused_before_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = Tree::new(dir.path());
+    tree.same("y.png", 18);
+    let report = dir.path().join("nowhere/report.html");
+    let out = run(&[
+        tree.a.as_os_str(),
+        tree.b.as_os_str(),
+        os("--report"),
+        report.as_os_str(),
+    ]);
+    common::assert_error(&out, "nowhere does not exist");
+}

@@ -95,6 +95,25 @@ pub fn write(
     Ok(())
 }
 
+/// Checks, before a run, that a report can be written at `path`: its folder exists, and the
+/// path is not a folder.
+pub fn check(path: &Path) -> Result<(), Error> {
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !folder.is_dir() {
+        return Err(Error::output(
+            path,
+            format!("folder {} does not exist", folder.display()),
+        ));
+    }
+    if path.is_dir() || path.file_stem().is_none() {
+        return Err(Error::output(path, "is not a file name"));
+    }
+    Ok(())
+}
+
 /// The preview files of one pair, by role, as names inside the `_files` folder.
 #[derive(Default)]
 struct Images {

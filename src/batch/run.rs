@@ -99,24 +99,15 @@ fn prepare_folder(dir: &Path) -> Result<PathBuf, Error> {
 fn compare_pair(pair: &Pair, options: &RunOptions, diff_dir: Option<&PathBuf>) -> Record {
     let (a, b) = match (&pair.a, &pair.b) {
         (Some(a), Some(b)) => (a, b),
-        (a, _) => {
-            let mut record = error_record(pair, "");
-            record.status = if a.is_some() {
-                Status::Removed
-            } else {
-                Status::Added
-            };
-            record.error = None;
-            return record;
-        }
+        (Some(_), None) => return new_record(pair, Status::Removed),
+        _ => return new_record(pair, Status::Added),
     };
     let start = Instant::now();
     let diff_name = match diff_dir.map(|_| diff_name(&pair.name)).transpose() {
         Ok(name) => name,
         Err(cause) => return error_record(pair, cause),
     };
-    let mut record = error_record(pair, "");
-    record.error = None;
+    let mut record = new_record(pair, Status::Equal);
     if same_bytes(a, b) {
         return match header_figures(a, options.compare.ignore_alpha) {
             Ok(mut figures) => {
@@ -124,7 +115,6 @@ fn compare_pair(pair: &Pair, options: &RunOptions, diff_dir: Option<&PathBuf>) -
                 if let (Some(dir), Some(name)) = (diff_dir, &diff_name) {
                     remove_stale(dir, name);
                 }
-                record.status = Status::Equal;
                 record.identical_files = true;
                 record.figures = Some(figures);
                 record
@@ -166,18 +156,26 @@ fn compare_pair(pair: &Pair, options: &RunOptions, diff_dir: Option<&PathBuf>) -
     record
 }
 
-fn error_record(pair: &Pair, cause: impl ToString) -> Record {
+/// A record of `pair` with `status` and nothing else.
+fn new_record(pair: &Pair, status: Status) -> Record {
     let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.to_string_lossy().into_owned());
     Record {
         name: pair.name.clone(),
         a: path(&pair.a),
         b: path(&pair.b),
-        status: Status::Error,
+        status,
         identical_files: false,
         figures: None,
         diff: None,
-        error: Some(cause.to_string()),
+        error: None,
         notes: Vec::new(),
+    }
+}
+
+fn error_record(pair: &Pair, cause: impl ToString) -> Record {
+    Record {
+        error: Some(cause.to_string()),
+        ..new_record(pair, Status::Error)
     }
 }
 
