@@ -108,14 +108,16 @@ pub fn dispatch() -> Option<ExitCode> {
     });
     let folders =
         |args: &BatchArgs| args.folders.len() == 2 && args.folders.iter().all(|f| f.is_dir());
-    // Arguments that do not parse are batch mode's to report when they name a folder.
-    let names_folder = argv
+    // Arguments that do not parse are batch mode's to report when they name two folders.
+    let names_folders = argv
         .iter()
         .skip(1)
-        .any(|a| !a.to_string_lossy().starts_with('-') && Path::new(a).is_dir());
+        .filter(|a| !a.to_string_lossy().starts_with('-') && Path::new(a).is_dir())
+        .count()
+        >= 2;
     match BatchArgs::try_parse_from(&argv) {
         Ok(args) if list || folders(&args) => Some(finish(run(&args))),
-        Err(_) if list || names_folder => Some(finish(run(&parse::<BatchArgs>(&argv)))),
+        Err(_) if list || names_folders => Some(finish(run(&parse::<BatchArgs>(&argv)))),
         _ => None,
     }
 }
