@@ -29,6 +29,7 @@ fn big_tree(root: &Path) -> Tree {
 }
 
 fn start(tree: &Tree, out: &Path) -> Child {
+    std::fs::create_dir_all(out).unwrap();
     common::command()
         .args([&tree.a, &tree.b])
         .arg("--diff-dir")
