@@ -6,7 +6,7 @@
 //! start-up of each binary, and the batch's own per-pair times by kind of pair.
 //!
 //! `cargo bench --bench batch`. The pairs are generated once (fixed seeds) under
-//! `target/bench-data/batch-v1/`. odiff is looked for in `ODIFF`, then in
+//! `target/bench-data/batch-v1-<pairs>/`. odiff is looked for in `ODIFF`, then in
 //! `target/peers/node_modules/@odiff/linux-x64/odiff` (`npm install odiff-bin@4.5.0` in
 //! `target/peers`), then on `PATH`; without it its rows are left out. `BENCH_PAIRS` changes
 //! the number of pairs, `BENCH_RUNS` the runs of the batch rows (default 3; the loops run
@@ -125,7 +125,7 @@ fn write_png(path: &Path, pixels: &[u8], compression: png::Compression) -> Resul
 
 /// Makes (once) the folders `a` and `b` of `pairs` pairs under `dir`.
 fn ensure_tree(dir: &Path, pairs: usize) -> Result<(), BoxError> {
-    let done = dir.join(format!("complete-{pairs}"));
+    let done = dir.join("complete");
     if done.exists() {
         return Ok(());
     }
@@ -231,7 +231,7 @@ fn main() -> Result<(), BoxError> {
     };
     let runs = if benching { env("BENCH_RUNS", 3) } else { 1 };
     let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
-    let data = target.join("bench-data/batch-v1");
+    let data = target.join(format!("bench-data/batch-v1-{pairs}"));
     let scratch = target.join(format!("bench-data/batch-out-{}", std::process::id()));
     ensure_tree(&data, pairs)?;
     let list = pair_list(&data, pairs);
