@@ -50,9 +50,10 @@ struct BatchArgs {
     pair: PairArgs,
 }
 
-/// `diffimg merge`: one summary, report and exit status from the outputs of several shards.
+/// Merges the outputs of several shards into one set of records, summary, report and exit
+/// status.
 #[derive(Parser)]
-#[command(name = "diffimg merge", version)]
+#[command(name = "diffimg merge", bin_name = "diffimg merge", version)]
 struct MergeArgs {
     /// The JSON-lines outputs of the shards.
     #[arg(required = true, value_name = "SHARD.jsonl")]
