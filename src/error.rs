@@ -38,6 +38,9 @@ pub enum Error {
     Output { path: PathBuf, cause: String },
     /// The GPU engine failed, or no adapter was found.
     Gpu(String),
+    /// A folder, pair list or shard output of a batch run cannot be used; `what` names it
+    /// (and the line, for a list).
+    Input { what: String, cause: String },
 }
 
 impl Error {
@@ -51,6 +54,13 @@ impl Error {
     pub(crate) fn decode(path: &Path, cause: impl fmt::Display) -> Error {
         Error::Decode {
             path: path.to_owned(),
+            cause: cause.to_string(),
+        }
+    }
+
+    pub(crate) fn input(what: impl fmt::Display, cause: impl fmt::Display) -> Error {
+        Error::Input {
+            what: what.to_string(),
             cause: cause.to_string(),
         }
     }
@@ -113,6 +123,7 @@ impl Error {
             ),
             Error::Output { path, cause } => write!(f, "{}: {cause}", path.display()),
             Error::Gpu(cause) => write!(f, "GPU engine: {cause}"),
+            Error::Input { what, cause } => write!(f, "{what}: {cause}"),
         }
     }
 }

@@ -85,6 +85,17 @@ impl Ignored {
         !self.rects.is_empty() || self.mask.is_some()
     }
 
+    /// How many pixels are left out in all.
+    pub fn count(&self) -> u64 {
+        let mut pixels = Vec::new();
+        (0..self.height)
+            .map(|y| {
+                self.in_rows(y, 1, &mut pixels);
+                pixels.len() as u64
+            })
+            .sum()
+    }
+
     /// The pixels left out in rows `y..y + rows`, as indices within those rows, in order.
     pub fn in_rows(&self, y: u32, rows: u32, out: &mut Vec<usize>) {
         out.clear();

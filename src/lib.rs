@@ -8,6 +8,7 @@
 //! # Ok::<(), diffimg::Error>(())
 //! ```
 
+pub mod batch;
 pub mod canvas;
 pub mod compare;
 pub mod decode;

@@ -9,10 +9,13 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
 use diffimg::engine::choice::AutoOptions;
+use diffimg::report::ChangedGate;
 use diffimg::{
     Backend, Canvas, Compression, Options, PerceptualOptions, PixelLimits, Report, Style,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+mod batch_cli;
 
 /// How different are two images? Prints the difference ratio: the sum of per-channel absolute
 /// differences over the largest possible sum (0.0 identical, 1.0 opposite).
@@ -55,7 +58,7 @@ struct Args {
     #[arg(long, visible_alias = "antialiasing")]
     aa: bool,
     /// Exit with status 1 when more than N pixels changed, or more than P% of them.
-    #[arg(long, value_name = "N|P%", value_parser = changed_gate)]
+    #[arg(long, value_name = "N|P%", value_parser = clap::value_parser!(ChangedGate))]
     max_changed: Option<ChangedGate>,
     /// What the diff image (-f) shows: raw |a - b|, highlight, mask or heatmap.
     #[arg(long, value_enum, default_value_t = StyleArg::Raw)]
@@ -89,7 +92,8 @@ struct Args {
 }
 
 const AFTER_HELP: &str = "\
-Exit status: 0 compared (and within --max-ratio), 1 ratio over --max-ratio, 2 error.
+Batch mode: diffimg DIR_A DIR_B, diffimg --pairs FILE, diffimg merge SHARD.jsonl... (see README).
+Exit status: 0 compared (and within the gates), 1 over --max-ratio or --max-changed, 2 error.
 PNG inputs are decoded and diffed band by band in little memory; other formats, and the image
 that --resize resizes, are decoded whole.";
 
@@ -114,36 +118,6 @@ enum CanvasArg {
     Union,
 }
 
-/// `--max-changed`: a number of pixels or a percentage of them.
-#[derive(Clone, Copy, Debug)]
-enum ChangedGate {
-    Pixels(u64),
-    Percent(f64),
-}
-
-impl ChangedGate {
-    fn exceeded(self, changed: u64, pixels: u64) -> bool {
-        match self {
-            ChangedGate::Pixels(n) => changed > n,
-            ChangedGate::Percent(p) => changed as f64 * 100.0 > p * pixels.max(1) as f64,
-        }
-    }
-}
-
-fn changed_gate(value: &str) -> Result<ChangedGate, String> {
-    match value.trim().strip_suffix('%') {
-        Some(percent) => match gate(percent)? {
-            p if p <= 100.0 => Ok(ChangedGate::Percent(p)),
-            _ => Err("a percentage is at most 100".into()),
-        },
-        None => value
-            .trim()
-            .parse()
-            .map(ChangedGate::Pixels)
-            .map_err(|_| "a whole number of pixels, or a percentage such as 0.5%".into()),
-    }
-}
-
 fn threshold(value: &str) -> Result<f64, String> {
     match gate(value)? {
         t if t <= 1.0 => Ok(t),
@@ -158,6 +132,9 @@ enum CompressionArg {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = batch_cli::dispatch() {
+        return code;
+    }
     let args = match Args::try_parse() {
         Ok(args) => args,
         Err(e) => return argument_error(&e),

@@ -21,7 +21,7 @@ use std::collections::BinaryHeap;
 pub const MAX_BOXES: usize = 100;
 
 /// The bounding box and size of one region.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RegionBox {
     pub x: u32,
     pub y: u32,
@@ -32,7 +32,7 @@ pub struct RegionBox {
 }
 
 /// Every region counted, the largest [`MAX_BOXES`] listed.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RegionSummary {
     pub count: u64,
     /// Largest first; ties by `y`, then `x`.

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::engine::{Bounds, EngineInfo, Stats};
 use crate::perception::PerceptualReport;
@@ -78,14 +78,13 @@ impl Report {
         total / (means.len() as f64 * f64::from(self.layout.depth.max_value()))
     }
 
-    pub fn to_json(&self) -> String {
-        let (engine, adapter, backend) = match &self.engine {
+    /// Every figure, as `--json` prints them.
+    pub fn figures(&self) -> Figures {
+        let (kind, adapter, backend) = match &self.engine {
             EngineInfo::Cpu => ("cpu", None, None),
-            EngineInfo::Gpu { adapter, backend } => {
-                ("gpu", Some(adapter.as_str()), Some(backend.as_str()))
-            }
+            EngineInfo::Gpu { adapter, backend } => ("gpu", Some(adapter), Some(backend)),
         };
-        let json = Json {
+        Figures {
             ratio: self.ratio(),
             percent: self.ratio() * 100.0,
             width: self.width,
@@ -98,7 +97,7 @@ impl Report {
             max_diff: self.stats.max,
             bbox: self.stats.bounds.map(Bbox::from),
             ignored_pixels: self.ignored,
-            canvas: self.sizes.map(|[a, b]| JsonCanvas {
+            canvas: self.sizes.map(|[a, b]| Canvas {
                 width: self.width,
                 height: self.height,
                 image1: Size {
@@ -110,55 +109,64 @@ impl Report {
                     height: b.1,
                 },
             }),
-            perceptual: self.perceptual.as_ref().map(|p| JsonPerceptual {
+            perceptual: self.perceptual.as_ref().map(|p| Perceptual {
                 threshold: p.threshold,
                 changed_pixels: p.changed,
                 changed_percent: p.changed as f64 * 100.0 / self.pixels().max(1) as f64,
                 aa_pixels: p.aa.then_some(p.anti_aliased),
                 changed_bbox: p.changed_bounds.map(Bbox::from),
-                regions: &p.regions,
+                regions: p.regions.clone(),
             }),
-            engine: JsonEngine {
-                kind: engine,
-                adapter,
-                backend,
+            engine: Some(FiguresEngine {
+                kind: kind.to_string(),
+                adapter: adapter.cloned(),
+                backend: backend.cloned(),
                 gpu_bands: self.gpu_bands,
                 cpu_bands: self.cpu_bands,
-            },
+            }),
             elapsed_ms: self.elapsed.as_secs_f64() * 1000.0,
-        };
-        serde_json::to_string(&json).unwrap_or_default()
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(&self.figures()).unwrap_or_default()
     }
 }
 
-#[derive(Serialize)]
-struct Json<'a> {
-    ratio: f64,
-    percent: f64,
-    width: u32,
-    height: u32,
-    channels: usize,
-    bit_depth: u32,
-    mean_abs_diff: Vec<f64>,
-    sum: u64,
-    differing_pixels: u64,
-    max_diff: u32,
-    bbox: Option<Bbox>,
-    ignored_pixels: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    canvas: Option<JsonCanvas>,
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    perceptual: Option<JsonPerceptual<'a>>,
-    engine: JsonEngine<'a>,
-    elapsed_ms: f64,
+/// The figures of a comparison in their JSON form.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Figures {
+    pub ratio: f64,
+    pub percent: f64,
+    pub width: u32,
+    pub height: u32,
+    pub channels: usize,
+    pub bit_depth: u32,
+    pub mean_abs_diff: Vec<f64>,
+    pub sum: u64,
+    pub differing_pixels: u64,
+    pub max_diff: u32,
+    pub bbox: Option<Bbox>,
+    /// Pixels left out by `--ignore` and `--mask`.
+    #[serde(default)]
+    pub ignored_pixels: u64,
+    /// With `--canvas union` and images of different sizes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canvas: Option<Canvas>,
+    /// With the changed-pixel count.
+    #[serde(default, flatten, skip_serializing_if = "Option::is_none")]
+    pub perceptual: Option<Perceptual>,
+    /// `None` when no engine ran (files equal byte for byte).
+    pub engine: Option<FiguresEngine>,
+    pub elapsed_ms: f64,
 }
 
-#[derive(Serialize)]
-struct Bbox {
-    x: u32,
-    y: u32,
-    width: u32,
-    height: u32,
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bbox {
+    pub x: u32,
+    pub y: u32,
+    pub width: u32,
+    pub height: u32,
 }
 
 impl From<Bounds> for Bbox {
@@ -172,38 +180,76 @@ impl From<Bounds> for Bbox {
     }
 }
 
-#[derive(Serialize)]
-struct Size {
-    width: u32,
-    height: u32,
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Size {
+    pub width: u32,
+    pub height: u32,
 }
 
-#[derive(Serialize)]
-struct JsonCanvas {
-    width: u32,
-    height: u32,
-    image1: Size,
-    image2: Size,
+/// The union canvas and the sizes of the images on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Canvas {
+    pub width: u32,
+    pub height: u32,
+    pub image1: Size,
+    pub image2: Size,
 }
 
-#[derive(Serialize)]
-struct JsonPerceptual<'a> {
-    threshold: f64,
-    changed_pixels: u64,
-    changed_percent: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    aa_pixels: Option<u64>,
-    changed_bbox: Option<Bbox>,
-    regions: &'a RegionSummary,
+/// The changed-pixel count's figures.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Perceptual {
+    pub threshold: f64,
+    pub changed_pixels: u64,
+    pub changed_percent: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aa_pixels: Option<u64>,
+    pub changed_bbox: Option<Bbox>,
+    pub regions: RegionSummary,
 }
 
-#[derive(Serialize)]
-struct JsonEngine<'a> {
-    kind: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    adapter: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    backend: Option<&'a str>,
-    gpu_bands: u64,
-    cpu_bands: u64,
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FiguresEngine {
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adapter: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<String>,
+    pub gpu_bands: u64,
+    pub cpu_bands: u64,
+}
+
+/// `--max-changed`: a number of pixels, or a percentage of the pixels compared.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ChangedGate {
+    Pixels(u64),
+    Percent(f64),
+}
+
+impl ChangedGate {
+    /// Whether `changed` of `pixels` compared pixels is over the gate.
+    pub fn exceeded(self, changed: u64, pixels: u64) -> bool {
+        match self {
+            ChangedGate::Pixels(n) => changed > n,
+            ChangedGate::Percent(p) => changed as f64 * 100.0 > p * pixels.max(1) as f64,
+        }
+    }
+}
+
+impl std::str::FromStr for ChangedGate {
+    type Err = String;
+
+    /// `N` pixels, or `P%` (P from 0 to 100).
+    fn from_str(text: &str) -> Result<ChangedGate, String> {
+        let text = text.trim();
+        match text.strip_suffix('%') {
+            Some(percent) => match percent.parse::<f64>() {
+                Ok(p) if (0.0..=100.0).contains(&p) => Ok(ChangedGate::Percent(p)),
+                _ => Err("a percentage is a number from 0 to 100".into()),
+            },
+            None => text
+                .parse()
+                .map(ChangedGate::Pixels)
+                .map_err(|_| "a whole number of pixels, or a percentage such as 0.5%".into()),
+        }
+    }
 }

@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Output, Stdio};
 
+pub mod tree;
+
 use diffimg::pixel::{Layout, Samples};
 
 pub fn fixture(name: &str) -> PathBuf {

@@ -1,0 +1,14 @@
+//! Many pairs in one run: pairs found in two folders or read from a list, compared
+//! concurrently with every single-pair option, one record per pair, a summary, an HTML report,
+//! and shards that spread a run over machines.
+
+pub mod pairs;
+pub mod record;
+pub mod report;
+pub mod run;
+pub mod shard;
+
+pub use pairs::{Pair, PairSet};
+pub use record::{Record, Status, Summary};
+pub use run::{RunOptions, run};
+pub use shard::Shard;

@@ -1,0 +1,405 @@
+//! The HTML report: one self-contained page (styles and script inline, nothing fetched) with a
+//! summary, a sortable and filterable table of the pairs and a viewer (side by side, swipe,
+//! onion skin), and a `NAME_files/` folder beside it with the previews and thumbnails of the
+//! pairs that differ. Both are made under temporary names and put in place only when complete.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use image::codecs::png::{CompressionType, FilterType as PngFilter, PngEncoder};
+use image::imageops::FilterType;
+use image::{ImageReader, Rgba, RgbaImage};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use super::record::{Record, Status, Summary};
+use crate::error::Error;
+
+const PAGE: &str = include_str!("page.html");
+/// Longest side of the previews in the viewer, and of the thumbnails in the table.
+const PREVIEW_SIDE: u32 = 2048;
+const THUMB_SIDE: u32 = 128;
+/// Images above this many pixels get no preview (decoding them whole would take too much).
+const PREVIEW_MAX_PIXELS: u64 = 1 << 26;
+
+/// Writes the report of `records` to `path` (`.html`) and its images to the `_files` folder
+/// beside it. Stops, leaving nothing, when `cancel` is set.
+pub fn write(
+    path: &Path,
+    records: &[Record],
+    summary: &Summary,
+    cancel: &AtomicBool,
+) -> Result<(), Error> {
+    let fail = |e: &dyn std::fmt::Display| Error::output(path, e);
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let stem = path
+        .file_stem()
+        .ok_or_else(|| fail(&"is not a file name"))?
+        .to_string_lossy();
+    if std::fs::symlink_metadata(path).is_ok_and(|m| !m.is_file()) {
+        return Err(fail(&"exists and is not a regular file"));
+    }
+    let files_name = format!("{stem}_files");
+    let files_dir = folder.join(&files_name);
+    if std::fs::symlink_metadata(&files_dir).is_ok_and(|m| !m.is_dir()) {
+        return Err(Error::output(&files_dir, "exists and is not a folder"));
+    }
+    let staging = tempfile::Builder::new()
+        .prefix(".diffimg-report-")
+        .tempdir_in(folder)
+        .map_err(|e| fail(&format!("cannot write in {}: {e}", folder.display())))?;
+    let images: Vec<Images> = records
+        .par_iter()
+        .enumerate()
+        .map(|(index, record)| {
+            if cancel.load(Ordering::Relaxed) {
+                return Images::default();
+            }
+            previews(index, record, staging.path())
+        })
+        .collect();
+    if cancel.load(Ordering::Relaxed) {
+        return Err(fail(&"interrupted"));
+    }
+    let page = render(records, summary, &images, &url_component(&files_name));
+    let mut html = tempfile::Builder::new()
+        .prefix(".diffimg-")
+        .suffix(".tmp")
+        .tempfile_in(folder)
+        .map_err(|e| fail(&e))?;
+    html.write_all(page.as_bytes()).map_err(|e| fail(&e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::Permissions::from_mode(0o644);
+        html.as_file().set_permissions(mode).map_err(|e| fail(&e))?;
+        std::fs::set_permissions(staging.path(), std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| fail(&e))?;
+    }
+    // The old folder moves aside, the new one takes its name, then the page takes its own.
+    let old = tempfile::Builder::new()
+        .prefix(".diffimg-old-")
+        .tempdir_in(folder)
+        .map_err(|e| fail(&e))?;
+    if files_dir.is_dir() {
+        std::fs::rename(&files_dir, old.path().join("files")).map_err(|e| fail(&e))?;
+    }
+    let staging = staging.keep();
+    std::fs::rename(&staging, &files_dir).map_err(|e| fail(&e))?;
+    html.persist(path).map_err(|e| fail(&e.error))?;
+    Ok(())
+}
+
+/// Checks, before a run, that a report can be written at `path`: its folder exists, and the
+/// path is not a folder.
+pub fn check(path: &Path) -> Result<(), Error> {
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !folder.is_dir() {
+        return Err(Error::output(
+            path,
+            format!("folder {} does not exist", folder.display()),
+        ));
+    }
+    if path.is_dir() || path.file_stem().is_none() {
+        return Err(Error::output(path, "is not a file name"));
+    }
+    Ok(())
+}
+
+/// The preview files of one pair, by role, as names inside the `_files` folder.
+#[derive(Default)]
+struct Images {
+    a: Option<String>,
+    b: Option<String>,
+    diff: Option<String>,
+    thumb: Option<String>,
+    /// Why there is no preview.
+    note: Option<String>,
+}
+
+/// Writes the previews of the pair at `index` into `dir`: both images and a difference view
+/// for pairs that differ, the one image for added and removed ones, nothing otherwise.
+fn previews(index: usize, record: &Record, dir: &Path) -> Images {
+    let (want_a, want_b) = match record.status {
+        Status::Changed | Status::OverGate => (true, true),
+        Status::Added => (false, true),
+        Status::Removed => (true, false),
+        Status::Equal | Status::Error => return Images::default(),
+    };
+    let load = |want: bool, path: &Option<String>| match (want, path) {
+        (true, Some(p)) => load_rgba(Path::new(p)).map(Some),
+        _ => Ok(None),
+    };
+    let (a, b) = match (load(want_a, &record.a), load(want_b, &record.b)) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(note), _) | (_, Err(note)) => {
+            return Images {
+                note: Some(format!("no preview: {note}")),
+                ..Images::default()
+            };
+        }
+    };
+    let diff = match (&a, &b) {
+        (Some(a), Some(b)) if a.dimensions() == b.dimensions() => Some(difference(a, b)),
+        _ => None,
+    };
+    let save = |role: &str, image: &RgbaImage, side: u32| -> Option<String> {
+        let name = format!("{index}-{role}.png");
+        save_png(&fit(image, side), &dir.join(&name))
+            .ok()
+            .map(|()| name)
+    };
+    Images {
+        a: a.as_ref().and_then(|i| save("a", i, PREVIEW_SIDE)),
+        b: b.as_ref().and_then(|i| save("b", i, PREVIEW_SIDE)),
+        diff: diff.as_ref().and_then(|i| save("d", i, PREVIEW_SIDE)),
+        thumb: diff
+            .as_ref()
+            .or(b.as_ref())
+            .or(a.as_ref())
+            .and_then(|i| save("t", i, THUMB_SIDE)),
+        note: None,
+    }
+}
+
+fn load_rgba(path: &Path) -> Result<RgbaImage, String> {
+    let describe = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    let reader = ImageReader::open(path)
+        .and_then(|r| r.with_guessed_format())
+        .map_err(|e| describe(&e))?;
+    let (width, height) = reader.into_dimensions().map_err(|e| describe(&e))?;
+    if u64::from(width) * u64::from(height) > PREVIEW_MAX_PIXELS {
+        return Err(describe(&"too large for a preview"));
+    }
+    let image = ImageReader::open(path)
+        .and_then(|r| r.with_guessed_format())
+        .map_err(|e| describe(&e))?
+        .decode()
+        .map_err(|e| describe(&e))?;
+    Ok(image.to_rgba8())
+}
+
+/// A view of where two images differ: differing pixels in red, the rest a faded grey copy of
+/// `a`.
+fn difference(a: &RgbaImage, b: &RgbaImage) -> RgbaImage {
+    RgbaImage::from_fn(a.width(), a.height(), |x, y| {
+        let (pa, pb) = (a.get_pixel(x, y), b.get_pixel(x, y));
+        if pa == pb {
+            let [r, g, bl, _] = pa.0;
+            let luma = (u32::from(r) * 3 + u32::from(g) * 6 + u32::from(bl)) / 10;
+            let faded = (255 - (255 - luma) / 5) as u8;
+            Rgba([faded, faded, faded, 255])
+        } else {
+            Rgba([230, 20, 60, 255])
+        }
+    })
+}
+
+/// Writes `image` as a quickly compressed PNG.
+fn save_png(image: &RgbaImage, path: &Path) -> image::ImageResult<()> {
+    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let encoder = PngEncoder::new_with_quality(file, CompressionType::Fast, PngFilter::Adaptive);
+    image.write_with_encoder(encoder)
+}
+
+/// `image` scaled down to fit `side` x `side`, or a copy when it fits.
+fn fit(image: &RgbaImage, side: u32) -> RgbaImage {
+    let (w, h) = image.dimensions();
+    if w <= side && h <= side {
+        return image.clone();
+    }
+    let scale = f64::from(side) / f64::from(w.max(h));
+    let (nw, nh) = (
+        ((f64::from(w) * scale).round() as u32).max(1),
+        ((f64::from(h) * scale).round() as u32).max(1),
+    );
+    image::imageops::resize(image, nw, nh, FilterType::Triangle)
+}
+
+/// What the page's script knows of a pair.
+#[derive(Serialize)]
+struct PageEntry<'a> {
+    name: &'a str,
+    status: Status,
+    a: Option<&'a str>,
+    b: Option<&'a str>,
+    ratio: Option<f64>,
+    percent: Option<String>,
+    differing: Option<u64>,
+    size: Option<String>,
+    error: Option<&'a str>,
+    note: Option<&'a str>,
+    img: PageImages,
+}
+
+#[derive(Serialize)]
+struct PageImages {
+    a: Option<String>,
+    b: Option<String>,
+    d: Option<String>,
+}
+
+fn render(records: &[Record], summary: &Summary, images: &[Images], files_url: &str) -> String {
+    let url = |name: &Option<String>| name.as_ref().map(|n| format!("{files_url}/{n}"));
+    let mut rows = String::new();
+    let mut entries = Vec::with_capacity(records.len());
+    for (index, (record, images)) in records.iter().zip(images).enumerate() {
+        let figures = record.figures.as_ref();
+        let percent = figures.map(|f| format_percent(f.percent));
+        let status = serde_json::to_value(record.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let thumb = url(&images.thumb)
+            .map(|src| format!("<img loading=\"lazy\" alt=\"\" src=\"{}\">", escape(&src)))
+            .unwrap_or_default();
+        let _ = writeln!(
+            rows,
+            "<tr data-i=\"{index}\"><td class=\"num\">{}</td><td class=\"thumb\">{thumb}</td>\
+             <td class=\"name\">{}</td><td><span class=\"st st-{status}\">{status}</span></td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            index + 1,
+            escape(&record.name),
+            percent
+                .as_deref()
+                .map(|p| format!("{p}%"))
+                .unwrap_or_default(),
+            figures
+                .map(|f| f.differing_pixels.to_string())
+                .unwrap_or_default(),
+        );
+        entries.push(PageEntry {
+            name: &record.name,
+            status: record.status,
+            a: record.a.as_deref(),
+            b: record.b.as_deref(),
+            ratio: figures.map(|f| f.ratio),
+            percent,
+            differing: figures.map(|f| f.differing_pixels),
+            size: figures.map(|f| format!("{}x{}", f.width, f.height)),
+            error: record.error.as_deref(),
+            note: images.note.as_deref(),
+            img: PageImages {
+                a: url(&images.a),
+                b: url(&images.b),
+                d: url(&images.diff),
+            },
+        });
+    }
+    let summary_html = format!(
+        "<span class=\"count\"><b>{}</b> pairs</span><span class=\"count\"><b>{}</b> equal</span>\
+         <span class=\"count\"><b>{}</b> changed</span><span class=\"count\"><b>{}</b> over the \
+         gate</span><span class=\"count\"><b>{}</b> added</span><span class=\"count\"><b>{}</b> \
+         removed</span><span class=\"count\"><b>{}</b> errors</span><span class=\"count\"><b>{}\
+         </b> skipped</span>",
+        summary.pairs,
+        summary.equal,
+        summary.changed,
+        summary.over_gate,
+        summary.added,
+        summary.removed,
+        summary.errors,
+        summary.skipped
+    );
+    let data = serde_json::to_string(&entries).unwrap_or_else(|_| "[]".into());
+    fill(
+        PAGE,
+        &[
+            ("{{SUMMARY}}", &summary_html),
+            ("{{ROWS}}", &rows),
+            ("{{DATA}}", &script_safe(&data)),
+        ],
+    )
+}
+
+/// `template` with each marker replaced once, in order; text put in is never searched again.
+fn fill(template: &str, parts: &[(&str, &str)]) -> String {
+    let mut out =
+        String::with_capacity(template.len() + parts.iter().map(|p| p.1.len()).sum::<usize>());
+    let mut rest = template;
+    for (marker, text) in parts {
+        if let Some((before, after)) = rest.split_once(marker) {
+            out.push_str(before);
+            out.push_str(text);
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn format_percent(percent: f64) -> String {
+    match percent {
+        0.0 => "0".into(),
+        p if p < 0.001 => format!("{p:.1e}"),
+        p => format!("{:.3}", p),
+    }
+}
+
+/// Text made safe between tags and inside quoted attributes.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// JSON made safe inside a `<script>` element: no `<`, `>` or `&` can end it. They occur only
+/// inside strings, where the escapes mean the same.
+fn script_safe(json: &str) -> String {
+    json.replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+}
+
+/// `text` percent-encoded for use as one segment of a relative URL.
+fn url_component(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            b => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_cannot_break_out() {
+        assert_eq!(
+            escape("<img src=x onerror=alert(1)>.png"),
+            "&lt;img src=x onerror=alert(1)&gt;.png"
+        );
+        assert_eq!(
+            script_safe(r#"["</script>"]"#),
+            r#"["\u003c/script\u003e"]"#
+        );
+        assert_eq!(url_component("my report_files"), "my%20report_files");
+    }
+
+    #[test]
+    fn markers_inside_text_stay() {
+        let out = fill("x{{A}}y{{B}}z", &[("{{A}}", "{{B}}"), ("{{B}}", "b")]);
+        assert_eq!(out, "x{{B}}ybz");
+    }
+}

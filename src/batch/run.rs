@@ -1,0 +1,329 @@
+//! Running the pairs: a few pairs at a time, each compared as a single pair would be (band by
+//! band, in little memory), files equal byte for byte settled without decoding, and a record
+//! handed back for each pair as soon as it completes.
+
+use std::fs::File;
+use std::io::Read;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
+use std::thread;
+use std::time::Instant;
+
+use image::ImageReader;
+
+use super::pairs::Pair;
+use super::record::{Record, Status};
+use crate::compare::{Options, compare};
+use crate::error::Error;
+use crate::ignore::Ignored;
+use crate::regions::RegionSummary;
+use crate::report::{ChangedGate, Figures, Perceptual};
+
+/// How to run a batch.
+#[derive(Clone)]
+pub struct RunOptions {
+    /// The options of every comparison (`diff_image` is set per pair).
+    pub compare: Options,
+    /// Pairs whose ratio exceeds this are `over-gate`.
+    pub max_ratio: Option<f64>,
+    /// Pairs with more changed pixels than this are `over-gate`.
+    pub max_changed: Option<ChangedGate>,
+    /// Where diff images of the pairs that differ go, at their names' relative paths.
+    pub diff_dir: Option<PathBuf>,
+    /// Pairs compared at once.
+    pub jobs: usize,
+    /// Set it to stop starting pairs; those under way finish.
+    pub cancel: Arc<AtomicBool>,
+}
+
+impl Default for RunOptions {
+    fn default() -> RunOptions {
+        RunOptions {
+            compare: Options::default(),
+            max_ratio: None,
+            max_changed: None,
+            diff_dir: None,
+            jobs: thread::available_parallelism().map_or(1, |n| n.get()),
+            cancel: Arc::default(),
+        }
+    }
+}
+
+/// Compares `pairs`, calling `on_record` on the calling thread with each record as it
+/// completes, and returns the records in the order of `pairs` (fewer when cancelled). Fails
+/// only when the diff folder cannot be made.
+pub fn run(
+    pairs: &[Pair],
+    options: &RunOptions,
+    mut on_record: impl FnMut(&Record),
+) -> Result<Vec<Record>, Error> {
+    let diff_dir = match &options.diff_dir {
+        Some(dir) => Some(prepare_folder(dir)?),
+        None => None,
+    };
+    let next = AtomicUsize::new(0);
+    let (send, receive) = mpsc::channel();
+    let mut done: Vec<Option<Record>> = vec![None; pairs.len()];
+    thread::scope(|s| {
+        for _ in 0..options.jobs.clamp(1, pairs.len().max(1)) {
+            let send = send.clone();
+            let (next, diff_dir) = (&next, diff_dir.as_ref());
+            s.spawn(move || {
+                while !options.cancel.load(Ordering::Relaxed) {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(pair) = pairs.get(index) else { break };
+                    let record =
+                        catch_unwind(AssertUnwindSafe(|| compare_pair(pair, options, diff_dir)))
+                            .unwrap_or_else(|_| {
+                                error_record(pair, "internal error: the comparison panicked")
+                            });
+                    if send.send((index, record)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(send);
+        for (index, record) in receive {
+            on_record(&record);
+            done[index] = Some(record);
+        }
+    });
+    Ok(done.into_iter().flatten().collect())
+}
+
+/// Makes the diff folder and returns its real path.
+fn prepare_folder(dir: &Path) -> Result<PathBuf, Error> {
+    std::fs::create_dir_all(dir)
+        .and_then(|()| dir.canonicalize())
+        .map_err(|e| Error::input(dir.display(), e))
+}
+
+fn compare_pair(pair: &Pair, options: &RunOptions, diff_dir: Option<&PathBuf>) -> Record {
+    let (a, b) = match (&pair.a, &pair.b) {
+        (Some(a), Some(b)) => (a, b),
+        (Some(_), None) => return new_record(pair, Status::Removed),
+        _ => return new_record(pair, Status::Added),
+    };
+    let start = Instant::now();
+    let diff_name = match diff_dir.map(|_| diff_name(&pair.name)).transpose() {
+        Ok(name) => name,
+        Err(cause) => return error_record(pair, cause),
+    };
+    let mut record = new_record(pair, Status::Equal);
+    if same_bytes(a, b) {
+        return match header_figures(a, &options.compare) {
+            Ok(mut figures) => {
+                figures.elapsed_ms = start.elapsed().as_secs_f64() * 1000.0;
+                if let (Some(dir), Some(name)) = (diff_dir, &diff_name) {
+                    remove_stale(dir, name);
+                }
+                record.identical_files = true;
+                record.figures = Some(figures);
+                record
+            }
+            Err(e) => error_record(pair, e),
+        };
+    }
+    let target = match diff_dir.zip(diff_name) {
+        Some((dir, name)) => match diff_target(dir, &name, &pair.name) {
+            Ok(target) => Some(target),
+            Err(cause) => return error_record(pair, cause),
+        },
+        None => None,
+    };
+    let compare_options = Options {
+        diff_image: target.clone(),
+        ..options.compare.clone()
+    };
+    let report = match compare(a, b, &compare_options) {
+        Ok(report) => report,
+        Err(e) => return error_record(pair, e),
+    };
+    let figures = report.figures();
+    record.status = if figures.sum == 0 {
+        if let Some(target) = &target {
+            let _ = std::fs::remove_file(target);
+        }
+        Status::Equal
+    } else {
+        record.diff = target.map(|t| t.to_string_lossy().into_owned());
+        let changed = figures.perceptual.as_ref().map_or(0, |p| p.changed_pixels);
+        let compared =
+            u64::from(figures.width) * u64::from(figures.height) - figures.ignored_pixels;
+        if options.max_ratio.is_some_and(|max| figures.ratio > max)
+            || options
+                .max_changed
+                .is_some_and(|gate| gate.exceeded(changed, compared))
+        {
+            Status::OverGate
+        } else {
+            Status::Changed
+        }
+    };
+    record.notes = report.notes;
+    record.figures = Some(figures);
+    record
+}
+
+/// A record of `pair` with `status` and nothing else.
+fn new_record(pair: &Pair, status: Status) -> Record {
+    let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.to_string_lossy().into_owned());
+    Record {
+        name: pair.name.clone(),
+        a: path(&pair.a),
+        b: path(&pair.b),
+        status,
+        identical_files: false,
+        figures: None,
+        diff: None,
+        error: None,
+        notes: Vec::new(),
+    }
+}
+
+fn error_record(pair: &Pair, cause: impl ToString) -> Record {
+    Record {
+        error: Some(cause.to_string()),
+        ..new_record(pair, Status::Error)
+    }
+}
+
+/// The diff image's path for the pair `name`, relative to the diff folder: the same path,
+/// `.png` added unless it ends so. Names that would land outside the folder are refused.
+fn diff_name(name: &str) -> Result<PathBuf, String> {
+    let relative = Path::new(name);
+    if relative
+        .components()
+        .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+        || relative.file_name().is_none()
+    {
+        return Err(escapes(name));
+    }
+    let mut file = relative.as_os_str().to_owned();
+    if !relative
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("png"))
+    {
+        file.push(".png");
+    }
+    Ok(file.into())
+}
+
+fn escapes(name: &str) -> String {
+    format!("name '{name}' would put its diff image outside the diff folder")
+}
+
+/// `relative` under `dir` (the folder's real path), its folders made. A link inside the
+/// folder that leads out of it is refused.
+fn diff_target(dir: &Path, relative: &Path, name: &str) -> Result<PathBuf, String> {
+    let target = dir.join(relative);
+    let parent = target.parent().ok_or_else(|| escapes(name))?;
+    std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    let real_parent = parent
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", parent.display()))?;
+    let is_link = std::fs::symlink_metadata(&target).is_ok_and(|m| m.file_type().is_symlink());
+    if !real_parent.starts_with(dir) || is_link {
+        return Err(escapes(name));
+    }
+    Ok(target)
+}
+
+/// Removes the diff image an earlier run left under `dir` for a pair that is now equal, unless
+/// its folder leads out of `dir`.
+fn remove_stale(dir: &Path, relative: &Path) {
+    let target = dir.join(relative);
+    let inside = target
+        .parent()
+        .and_then(|p| p.canonicalize().ok())
+        .is_some_and(|p| p.starts_with(dir));
+    if inside {
+        let _ = std::fs::remove_file(&target);
+    }
+}
+
+/// Whether `a` and `b` are the same file or hold the same bytes.
+fn same_bytes(a: &Path, b: &Path) -> bool {
+    if same_file::is_same_file(a, b).unwrap_or(false) {
+        return true;
+    }
+    let (Ok(meta_a), Ok(meta_b)) = (std::fs::metadata(a), std::fs::metadata(b)) else {
+        return false;
+    };
+    if !meta_a.is_file() || !meta_b.is_file() || meta_a.len() != meta_b.len() {
+        return false;
+    }
+    let (Ok(mut file_a), Ok(mut file_b)) = (File::open(a), File::open(b)) else {
+        return false;
+    };
+    let (mut chunk_a, mut chunk_b) = (vec![0; 1 << 16], vec![0; 1 << 16]);
+    loop {
+        let Ok(n) = read_full(&mut file_a, &mut chunk_a) else {
+            return false;
+        };
+        match read_full(&mut file_b, &mut chunk_b) {
+            Ok(m) if m == n && chunk_a[..n] == chunk_b[..n] => {}
+            _ => return false,
+        }
+        if n < chunk_a.len() {
+            return true;
+        }
+    }
+}
+
+/// Reads until `buf` is full or the file ends; returns the bytes read.
+fn read_full(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
+
+/// The figures of an image compared with an identical copy, from its header alone (and the
+/// rectangles `options` leave out).
+fn header_figures(path: &Path, options: &Options) -> Result<Figures, Error> {
+    let ignore_alpha = options.ignore_alpha;
+    let decoder = ImageReader::open(path)
+        .and_then(|r| r.with_guessed_format())
+        .map_err(|e| Error::read(path, e))?
+        .into_decoder()
+        .map_err(|e| Error::decode(path, e))?;
+    let (width, height) = image::ImageDecoder::dimensions(&decoder);
+    let colour = image::ImageDecoder::color_type(&decoder);
+    let all = usize::from(colour.channel_count());
+    let channels = all - usize::from(ignore_alpha && colour.has_alpha());
+    let bit_depth = u32::from(colour.bytes_per_pixel()) * 8 / all as u32;
+    Ok(Figures {
+        ratio: 0.0,
+        percent: 0.0,
+        width,
+        height,
+        channels,
+        bit_depth,
+        mean_abs_diff: vec![0.0; channels],
+        sum: 0,
+        differing_pixels: 0,
+        max_diff: 0,
+        bbox: None,
+        ignored_pixels: Ignored::new(&options.ignore, None, width, height, options.max_pixels)?
+            .count(),
+        canvas: None,
+        perceptual: options.perceptual.map(|p| Perceptual {
+            threshold: p.threshold,
+            changed_pixels: 0,
+            changed_percent: 0.0,
+            aa_pixels: p.aa.then_some(0),
+            changed_bbox: None,
+            regions: RegionSummary::default(),
+        }),
+        engine: None,
+        elapsed_ms: 0.0,
+    })
+}
