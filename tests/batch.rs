@@ -130,6 +130,7 @@ fn records_carry_the_figures_of_json() {
         "differing_pixels",
         "max_diff",
         "bbox",
+        "ignored_pixels",
     ] {
         assert_eq!(changed[key], single[key], "{key}");
     }
@@ -154,6 +155,7 @@ fn records_carry_the_figures_of_json() {
             "elapsed_ms",
             "engine",
             "height",
+            "ignored_pixels",
             "max_diff",
             "mean_abs_diff",
             "name",
