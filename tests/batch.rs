@@ -211,6 +211,54 @@ fn gate_and_errors_set_the_exit_status() {
     assert_eq!(summary["errors"], 1);
 }
 
+/// The changed-pixel count in every pair: its figures in the records (zero for identical
+/// files), `--max-changed` as a gate, and single-pair records equal to `--json`'s.
+#[test]
+fn changed_pixels_gate_every_pair() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = Tree::new(dir.path());
+    tree.changed("big.png", 9, 2);
+    tree.changed("small.png", 10, 500);
+    tree.same("same.png", 11);
+    let (a, b) = (tree.a.as_os_str(), tree.b.as_os_str());
+    let out = run(&[
+        a,
+        b,
+        os("-t"),
+        os("0.1"),
+        os("--aa"),
+        os("--max-changed"),
+        os("5%"),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let (records, _) = lines(&out.stdout);
+    let records = by_name(&records);
+    assert_eq!(records["big.png"]["status"], "over-gate");
+    assert_eq!(records["small.png"]["status"], "changed");
+    assert_eq!(records["same.png"]["changed_pixels"], 0);
+    assert_eq!(records["same.png"]["aa_pixels"], 0);
+    let single = diffimg([
+        tree.a.join("small.png").as_os_str(),
+        tree.b.join("small.png").as_os_str(),
+        os("-t"),
+        os("0.1"),
+        os("--aa"),
+        os("--json"),
+    ]);
+    let single: serde_json::Value = serde_json::from_str(&stdout(&single)).unwrap();
+    for key in [
+        "changed_pixels",
+        "aa_pixels",
+        "changed_bbox",
+        "regions",
+        "threshold",
+    ] {
+        assert_eq!(records["small.png"][key], single[key], "{key}");
+    }
+    let out = run(&[a, b, os("--max-changed"), os("100000")]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
 #[test]
 fn identical_files_are_not_decoded() {
     let dir = tempfile::tempdir().unwrap();
