@@ -262,14 +262,34 @@ fn run(args: &BatchArgs) -> Result<u8, Error> {
         return Ok(INTERRUPTED);
     }
     summary.set_wall(start.elapsed());
-    report(args.report.as_deref(), &records, &summary, &cancel)?;
+    let report = args.report.as_deref();
+    conclude(
+        report,
+        &records,
+        &summary,
+        &mut out,
+        &cancel,
+        args.allow_missing,
+    )
+}
+
+/// Writes the report (when asked for) and the summary line, and gives the exit status.
+fn conclude(
+    path: Option<&Path>,
+    records: &[Record],
+    summary: &Summary,
+    out: &mut Output,
+    cancel: &AtomicBool,
+    allow_missing: bool,
+) -> Result<u8, Error> {
+    report(path, records, summary, cancel)?;
     if cancel.load(Ordering::SeqCst) {
         eprintln!("error: interrupted");
         return Ok(INTERRUPTED);
     }
-    out.line(&summary.to_json(), &cancel);
+    out.line(&summary.to_json(), cancel);
     out.check()?;
-    Ok(summary.exit_code(args.allow_missing))
+    Ok(summary.exit_code(allow_missing))
 }
 
 /// Writes the report, when asked for; an interrupted one is not an error of its own.
@@ -397,12 +417,13 @@ fn merge(args: &MergeArgs) -> Result<u8, Error> {
         out.line(&record.to_json(), &cancel);
     }
     out.check()?;
-    report(args.report.as_deref(), &records, &summary, &cancel)?;
-    if cancel.load(Ordering::SeqCst) {
-        eprintln!("error: interrupted");
-        return Ok(INTERRUPTED);
-    }
-    out.line(&summary.to_json(), &cancel);
-    out.check()?;
-    Ok(summary.exit_code(args.allow_missing))
+    let report = args.report.as_deref();
+    conclude(
+        report,
+        &records,
+        &summary,
+        &mut out,
+        &cancel,
+        args.allow_missing,
+    )
 }
