@@ -76,6 +76,18 @@ impl Perception {
             self.planes.class[i] = CHANGED;
         }
         self.mask.clear();
+        if !self.planes.class.contains(&CHANGED) {
+            // Nothing changed in the band: the usual case where images are mostly alike.
+            if self.options.aa {
+                self.anti_aliased += self.count(ANTI_ALIASED);
+            }
+            self.mask.resize(self.planes.class.len(), 0);
+            self.regions.add_rows(&self.mask);
+            return;
+        }
+        if self.options.aa {
+            self.anti_aliased += self.count(ANTI_ALIASED);
+        }
         self.mask
             .extend(self.planes.class.iter().map(|&c| u8::from(c == CHANGED)));
         let width = width as usize;
@@ -93,16 +105,12 @@ impl Perception {
             };
             self.bounds = Some(self.bounds.map_or(row_bounds, |b| b.union(row_bounds)));
         }
-        if self.options.aa {
-            let aa = self
-                .planes
-                .class
-                .iter()
-                .filter(|&&c| c == ANTI_ALIASED)
-                .count();
-            self.anti_aliased += aa as u64;
-        }
         self.regions.add_rows(&self.mask);
+    }
+
+    /// Pixels of the band's planes in `class`.
+    fn count(&self, class: u8) -> u64 {
+        self.planes.class.iter().filter(|&&c| c == class).count() as u64
     }
 
     pub(crate) fn finish(self) -> PerceptualReport {

@@ -99,7 +99,7 @@ pub(crate) fn run_bands(
                 ignored: 0,
                 pixels: Vec::new(),
                 missing: Vec::new(),
-                halo_band: [0, 1].map(|_| Samples::zeroed(header.layout.depth, 0)),
+                below: [0, 1].map(|_| Samples::zeroed(header.layout.depth, 0)),
             }),
             spent_diffs,
             stats: Stats::default(),
@@ -221,8 +221,8 @@ struct Work {
     pixels: Vec<usize>,
     /// Scratch: the band's pixels that only one image covers.
     missing: Vec<usize>,
-    /// Scratch: the band with its halo rows, per image.
-    halo_band: [Samples; 2],
+    /// Per image, the rows (up to `halo`) after the band being diffed.
+    below: [Samples; 2],
 }
 
 /// What a thread does next.
@@ -337,7 +337,7 @@ impl<'e> Pipeline<'_, 'e> {
             b,
         };
         if self.halo > 0 {
-            self.gather_halo(&shared, &mut work, &band);
+            self.gather_below(&shared, &mut work, &band);
         }
         drop(shared);
         let diffed = self.diff(engine, &mut work, &mut band, output);
@@ -364,30 +364,72 @@ impl<'e> Pipeline<'_, 'e> {
         shared
     }
 
-    /// Copies into `work.halo_band` each image's band with up to `halo` rows above it (kept
-    /// from the bands before) and below it (from the bands waiting after it), and keeps this
-    /// band's last rows for the next.
-    fn gather_halo(&self, shared: &Shared, work: &mut Work, band: &Band) {
-        let row_len = band.row_len();
+    /// Copies into `work.below` each image's rows (up to `halo`) after `band`, from the bands
+    /// waiting after it.
+    fn gather_below(&self, shared: &Shared, work: &mut Work, band: &Band) {
         let depth = self.header.layout.depth;
-        for (k, own) in [&band.a, &band.b].into_iter().enumerate() {
-            let held = &mut work.halo_band[k];
-            held.reset(depth, 0);
-            let above = &work.above[k];
-            held.extend_from(above, 0..above.len());
-            held.extend_from(own, 0..own.len());
-            let mut below = self.halo as usize * row_len;
+        for (k, below) in work.below.iter_mut().enumerate() {
+            below.reset(depth, 0);
+            let mut wanted = self.halo as usize * band.row_len();
             for next in shared.waiting[k].iter() {
-                let take = below.min(next.len());
-                held.extend_from(next, 0..take);
-                below -= take;
+                let take = wanted.min(next.len());
+                below.extend_from(next, 0..take);
+                wanted -= take;
             }
-            let mut kept = Samples::zeroed(depth, 0);
-            let keep = held.len().min(own.len() + above.len());
-            let start = keep.saturating_sub(self.halo as usize * row_len);
-            kept.extend_from(held, start..keep);
-            work.above[k] = kept;
         }
+    }
+
+    /// Fills `work.planes` of `perception` for `band`, whose pixels are as decoded: with the
+    /// rows around it when the anti-aliasing test needs them, and without the kernel at all
+    /// when both images' rows are equal. Keeps the band's last rows for the next.
+    fn perceive(
+        &self,
+        engine: &mut (dyn Engine + Send),
+        work: &mut Work,
+        band: &Band,
+    ) -> Result<(), Error> {
+        let Some(perception) = &mut work.perception else {
+            return Ok(());
+        };
+        let depth = self.header.layout.depth;
+        let row_len = band.row_len();
+        let result = if band.a.as_bytes() == band.b.as_bytes() {
+            let pixels = band.rows as usize * band.width as usize;
+            perception.planes.reset(pixels, &perception.rule);
+            Ok(())
+        } else if self.halo > 0 {
+            let [a, b] = [0, 1].map(|k| {
+                let mut held = Samples::zeroed(depth, 0);
+                let (above, own, below) = (&work.above[k], [&band.a, &band.b][k], &work.below[k]);
+                for part in [above, own, below] {
+                    held.extend_from(part, 0..part.len());
+                }
+                held
+            });
+            let halo_above = (work.above[0].len() / row_len) as u32;
+            let halo_band = Band {
+                halo_above,
+                halo_below: (work.below[0].len() / row_len) as u32,
+                a,
+                b,
+                ..*band
+            };
+            engine.perceive_band(&halo_band, &perception.rule, &mut perception.planes)
+        } else {
+            engine.perceive_band(band, &perception.rule, &mut perception.planes)
+        };
+        if self.halo > 0 {
+            for (k, own) in [&band.a, &band.b].into_iter().enumerate() {
+                let mut kept = Samples::zeroed(depth, 0);
+                let above = &work.above[k];
+                let keep = self.halo as usize * row_len;
+                let from_above = keep.saturating_sub(own.len()).min(above.len());
+                kept.extend_from(above, above.len() - from_above..above.len());
+                kept.extend_from(own, own.len().saturating_sub(keep)..own.len());
+                work.above[k] = kept;
+            }
+        }
+        result
     }
 
     /// Wakes the threads that `shared`, just changed, may have given something to do.
@@ -447,29 +489,8 @@ impl<'e> Pipeline<'_, 'e> {
         // A pixel left out is left out, whichever image covers it.
         let ignored = &work.pixels;
         work.missing.retain(|i| ignored.binary_search(i).is_err());
+        self.perceive(engine, work, band)?;
         if let Some(perception) = &mut work.perception {
-            if self.halo > 0 {
-                let empty = || Samples::U8(Vec::new());
-                let [a, b] = std::mem::replace(&mut work.halo_band, [empty(), empty()]);
-                let halo_above = band.y.min(self.halo);
-                let held = (a.len() / band.row_len()) as u32;
-                let halo_band = Band {
-                    width,
-                    y: band.y,
-                    rows: band.rows,
-                    halo_above,
-                    halo_below: held - band.rows - halo_above,
-                    layout: band.layout,
-                    a,
-                    b,
-                };
-                let perceived =
-                    engine.perceive_band(&halo_band, &perception.rule, &mut perception.planes);
-                work.halo_band = [halo_band.a, halo_band.b];
-                perceived?;
-            } else {
-                engine.perceive_band(band, &perception.rule, &mut perception.planes)?;
-            }
             perception.add(band.y, width, &work.pixels, &work.missing);
         }
         // The ratio kernel sees pixels left out, and those only one image covers, as equal;
