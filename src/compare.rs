@@ -107,19 +107,36 @@ impl Default for Options {
 /// Compares the images at `a` and `b`.
 pub fn compare(a: &Path, b: &Path, options: &Options) -> Result<Report, Error> {
     let start = Instant::now();
-    let sources = thread::scope(|s| {
-        let opened_b = s.spawn(|| decode::open(b, options.max_pixels));
-        let opened_a = guarded(a, || decode::open(a, options.max_pixels));
-        let panicked = || Err(Error::decode(b, "the decoder crashed on this file"));
-        [opened_a, opened_b.join().unwrap_or_else(|_| panicked())]
-    });
+    let limits = options.max_pixels;
+    let sources = open_both(
+        [a, b],
+        || decode::open(a, limits),
+        || decode::open(b, limits),
+    );
     compare_sources([a, b], sources, options, start)
+}
+
+/// Opens both images at once, image 2 on a thread of its own; a decoder's panic becomes an
+/// error naming its file.
+pub(crate) fn open_both<T: Send>(
+    names: [&Path; 2],
+    open_a: impl FnOnce() -> Result<T, Error>,
+    open_b: impl FnOnce() -> Result<T, Error> + Send,
+) -> [Result<T, Error>; 2] {
+    thread::scope(|s| {
+        let opened_b = s.spawn(|| guarded(names[1], open_b));
+        let opened_a = guarded(names[0], open_a);
+        let opened_b = opened_b
+            .join()
+            .unwrap_or_else(|_| Err(Error::crashed(names[1])));
+        [opened_a, opened_b]
+    })
 }
 
 /// Runs `f`, which decodes `name`, turning a panic into an error that names the file.
 fn guarded<T>(name: &Path, f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
-        .unwrap_or_else(|_| Err(Error::decode(name, "the decoder crashed on this file")))
+        .unwrap_or_else(|_| Err(Error::crashed(name)))
 }
 
 /// Compares two encoded images held in memory; errors call them "image 1" and "image 2".

@@ -65,6 +65,11 @@ impl Error {
         }
     }
 
+    /// A decoder panicked on the file at `path`.
+    pub(crate) fn crashed(path: &Path) -> Error {
+        Error::decode(path, "the decoder crashed on this file")
+    }
+
     pub(crate) fn output(path: &Path, cause: impl fmt::Display) -> Error {
         Error::Output {
             path: path.to_owned(),

@@ -597,7 +597,7 @@ impl Drop for StopOnPanic<'_, '_, '_> {
         if thread::panicking() {
             let mut shared = self.pipeline.lock();
             shared.error.get_or_insert_with(|| match self.name {
-                Some(name) => Error::decode(name, "the decoder crashed on this file"),
+                Some(name) => Error::crashed(name),
                 None => Error::Gpu("the GPU engine panicked".into()),
             });
             self.pipeline.notify(&shared);

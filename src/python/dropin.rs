@@ -5,9 +5,8 @@
 
 use std::io::Cursor;
 use std::path::PathBuf;
-use std::thread;
 
-use crate::compare::{Options, compare_rows};
+use crate::compare::{Options, compare_rows, open_both};
 use crate::decode::{self, Header, PixelLimits, RowSource};
 use crate::error::Error;
 use crate::pixel::{Layout, Samples, promote};
@@ -53,12 +52,7 @@ pub fn diff(
     let (a_image, b_image) = (a, b);
     let (a_name, b_name) = (a_image.name.clone(), b_image.name.clone());
     let (a, b) = (a_name.as_path(), b_name.as_path());
-    let [source_a, source_b] = thread::scope(|s| {
-        let opened_b = s.spawn(|| b_image.open(limits));
-        let opened_a = a_image.open(limits);
-        let panicked = || Err(Error::decode(b, "decoder panicked"));
-        [opened_a, opened_b.join().unwrap_or_else(|_| panicked())]
-    });
+    let [source_a, source_b] = open_both([a, b], || a_image.open(limits), || b_image.open(limits));
     let (source_a, source_b) = (source_a?, source_b?);
     let (mode_a, layout_a) = pillow_mode(source_a.header().layout);
     let (mode_b, layout_b) = pillow_mode(source_b.header().layout);

@@ -15,7 +15,7 @@ use pyo3::exceptions::{
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes};
 
-use crate::compare::{Options, compare_rows};
+use crate::compare::{Options, compare_rows, open_both};
 use crate::decode::{self, PixelLimits, RowSource};
 use crate::engine::choice::Backend;
 use crate::error::Error;
@@ -182,12 +182,11 @@ fn compare_json(
                 return outcome;
             }
             // Both decode at once, as files compared by the command do.
-            let [source_a, source_b] = std::thread::scope(|s| {
-                let opened_b = s.spawn(|| b.open(names_ref[1], limits));
-                let opened_a = a.open(names_ref[0], limits);
-                let panicked = || Err(Error::decode(names_ref[1], "decoder panicked"));
-                [opened_a, opened_b.join().unwrap_or_else(|_| panicked())]
-            });
+            let [source_a, source_b] = open_both(
+                names_ref,
+                || a.open(names_ref[0], limits),
+                || b.open(names_ref[1], limits),
+            );
             compare_rows(names_ref, [source_a?, source_b?], &options)
         }))
     });
