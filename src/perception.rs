@@ -108,6 +108,12 @@ impl Perception {
         self.regions.add_rows(&self.mask);
     }
 
+    /// Counts a band of `rows` rows whose pixels are all equal and counted, without reading
+    /// its planes.
+    pub(crate) fn add_unchanged(&mut self, rows: u32) {
+        self.regions.add_unchanged_rows(u64::from(rows));
+    }
+
     /// Pixels of the band's planes in `class`.
     fn count(&self, class: u8) -> u64 {
         self.planes.class.iter().filter(|&&c| c == class).count() as u64

@@ -100,6 +100,7 @@ pub(crate) fn run_bands(
                 pixels: Vec::new(),
                 missing: Vec::new(),
                 below: [0, 1].map(|_| Samples::zeroed(header.layout.depth, 0)),
+                held: [0, 1].map(|_| Samples::zeroed(header.layout.depth, 0)),
             }),
             spent_diffs,
             stats: Stats::default(),
@@ -223,6 +224,8 @@ struct Work {
     missing: Vec<usize>,
     /// Per image, the rows (up to `halo`) after the band being diffed.
     below: [Samples; 2],
+    /// Scratch: per image, the band with the rows around it.
+    held: [Samples; 2],
 }
 
 /// What a thread does next.
@@ -381,25 +384,28 @@ impl<'e> Pipeline<'_, 'e> {
 
     /// Fills `work.planes` of `perception` for `band`, whose pixels are as decoded: with the
     /// rows around it when the anti-aliasing test needs them, and without the kernel at all
-    /// when both images' rows are equal. Keeps the band's last rows for the next.
+    /// when both images' rows are equal (then it returns true). Keeps the band's last rows for
+    /// the next.
     fn perceive(
         &self,
         engine: &mut (dyn Engine + Send),
         work: &mut Work,
         band: &Band,
-    ) -> Result<(), Error> {
+    ) -> Result<bool, Error> {
         let Some(perception) = &mut work.perception else {
-            return Ok(());
+            return Ok(false);
         };
         let depth = self.header.layout.depth;
         let row_len = band.row_len();
-        let result = if band.a.as_bytes() == band.b.as_bytes() {
+        let equal = band.a.as_bytes() == band.b.as_bytes();
+        let result = if equal {
             let pixels = band.rows as usize * band.width as usize;
             perception.planes.reset(pixels, &perception.rule);
             Ok(())
         } else if self.halo > 0 {
             let [a, b] = [0, 1].map(|k| {
-                let mut held = Samples::zeroed(depth, 0);
+                let mut held = std::mem::replace(&mut work.held[k], Samples::zeroed(depth, 0));
+                held.reset(depth, 0);
                 let (above, own, below) = (&work.above[k], [&band.a, &band.b][k], &work.below[k]);
                 for part in [above, own, below] {
                     held.extend_from(part, 0..part.len());
@@ -414,7 +420,9 @@ impl<'e> Pipeline<'_, 'e> {
                 b,
                 ..*band
             };
-            engine.perceive_band(&halo_band, &perception.rule, &mut perception.planes)
+            let result = engine.perceive_band(&halo_band, &perception.rule, &mut perception.planes);
+            work.held = [halo_band.a, halo_band.b];
+            result
         } else {
             engine.perceive_band(band, &perception.rule, &mut perception.planes)
         };
@@ -429,7 +437,7 @@ impl<'e> Pipeline<'_, 'e> {
                 work.above[k] = kept;
             }
         }
-        result
+        result.map(|()| equal)
     }
 
     /// Wakes the threads that `shared`, just changed, may have given something to do.
@@ -489,9 +497,13 @@ impl<'e> Pipeline<'_, 'e> {
         // A pixel left out is left out, whichever image covers it.
         let ignored = &work.pixels;
         work.missing.retain(|i| ignored.binary_search(i).is_err());
-        self.perceive(engine, work, band)?;
+        let equal = self.perceive(engine, work, band)?;
         if let Some(perception) = &mut work.perception {
-            perception.add(band.y, width, &work.pixels, &work.missing);
+            if equal && work.missing.is_empty() {
+                perception.add_unchanged(band.rows);
+            } else {
+                perception.add(band.y, width, &work.pixels, &work.missing);
+            }
         }
         // The ratio kernel sees pixels left out, and those only one image covers, as equal;
         // the latter get their figures below.

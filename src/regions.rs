@@ -153,6 +153,21 @@ impl Regions {
         self.pending.extend_from_slice(rows.remainder());
     }
 
+    /// Feeds `rows` rows without a changed pixel, as `add_rows` would but without a mask.
+    pub fn add_unchanged_rows(&mut self, rows: u64) {
+        if !self.pending.is_empty() {
+            let mask = vec![0; rows as usize * self.width as usize];
+            return self.add_rows(&mask);
+        }
+        if rows == 0 || self.width == 0 {
+            return;
+        }
+        // The first ends every region open; the others find nothing above them.
+        self.close_empty_row();
+        self.prev_bits.fill(0);
+        self.row += rows - 1;
+    }
+
     /// Finishes the regions still open and returns the summary.
     pub fn finish(mut self) -> RegionSummary {
         if !self.pending.is_empty() {
@@ -508,7 +523,8 @@ mod tests {
         regions.finish()
     }
 
-    /// Feeds the mask in pieces of random lengths (part rows included).
+    /// Feeds the mask in pieces of random lengths (part rows included), some pieces of
+    /// unchanged rows through `add_unchanged_rows`.
     fn label_in_pieces(mask: &[u8], width: usize, rng: &mut fastrand::Rng) -> RegionSummary {
         let mut regions = Regions::new(width as u32);
         let mut at = 0;
@@ -519,7 +535,12 @@ mod tests {
                 _ => rng.usize(0..=mask.len() - at),
             };
             let end = (at + len).min(mask.len());
-            regions.add_rows(&mask[at..end]);
+            let piece = &mask[at..end];
+            if piece.len().is_multiple_of(width) && !piece.iter().any(|&c| c != 0) && rng.bool() {
+                regions.add_unchanged_rows((piece.len() / width) as u64);
+            } else {
+                regions.add_rows(piece);
+            }
             at = end;
         }
         regions.finish()
