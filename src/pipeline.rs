@@ -539,7 +539,7 @@ impl<'e> Pipeline<'_, 'e> {
                 width,
                 y: band.y,
             };
-            frame.draw(band.a.as_bytes(), &perception.planes, &work.pixels, diff);
+            frame.draw(&band.a, &perception.planes, &work.pixels, diff);
         }
         if let (Some(rows), Some(diff)) = (rows, diff) {
             rows.send(diff).map_err(|_| Error::Output {
