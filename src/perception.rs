@@ -47,9 +47,31 @@ pub(crate) struct Perception {
     changed: u64,
     anti_aliased: u64,
     bounds: Option<Bounds>,
+    pub(crate) labeller: Labeller,
+}
+
+/// The region labeller, a band behind the counts: a band's changed pixels are joined into
+/// regions while an engine works on the next band (see `catch_up`).
+pub(crate) struct Labeller {
     regions: Regions,
-    /// The changed pixels of the band, for `regions`.
+    /// The changed pixels of a band not labelled yet (nonzero = changed), or empty.
     mask: Vec<u8>,
+    /// Rows without a changed pixel not labelled yet.
+    unchanged: u32,
+}
+
+impl Labeller {
+    /// Labels what is left to label.
+    pub(crate) fn catch_up(&mut self) {
+        if !self.mask.is_empty() {
+            self.regions.add_rows(&self.mask);
+            self.mask.clear();
+        }
+        if self.unchanged > 0 {
+            self.regions.add_unchanged_rows(u64::from(self.unchanged));
+            self.unchanged = 0;
+        }
+    }
 }
 
 impl Perception {
@@ -61,8 +83,11 @@ impl Perception {
             changed: 0,
             anti_aliased: 0,
             bounds: None,
-            regions: Regions::new(width),
-            mask: Vec::new(),
+            labeller: Labeller {
+                regions: Regions::new(width),
+                mask: Vec::new(),
+                unchanged: 0,
+            },
         }
     }
 
@@ -75,23 +100,21 @@ impl Perception {
         for &i in missing {
             self.planes.class[i] = CHANGED;
         }
-        self.mask.clear();
-        if !self.planes.class.contains(&CHANGED) {
-            // Nothing changed in the band: the usual case where images are mostly alike.
-            if self.options.aa {
-                self.anti_aliased += self.count(ANTI_ALIASED);
-            }
-            self.mask.resize(self.planes.class.len(), 0);
-            self.regions.add_rows(&self.mask);
-            return;
-        }
         if self.options.aa {
             self.anti_aliased += self.count(ANTI_ALIASED);
         }
-        self.mask
-            .extend(self.planes.class.iter().map(|&c| u8::from(c == CHANGED)));
+        self.labeller.catch_up();
+        if !self.planes.class.contains(&CHANGED) {
+            // Nothing changed in the band: the usual case where images are mostly alike.
+            if width > 0 {
+                self.labeller.unchanged = (self.planes.class.len() / width as usize) as u32;
+            }
+            return;
+        }
+        let mask = &mut self.labeller.mask;
+        mask.extend(self.planes.class.iter().map(|&c| u8::from(c == CHANGED)));
         let width = width as usize;
-        for (r, row) in self.mask.chunks_exact(width).enumerate() {
+        for (r, row) in mask.chunks_exact(width).enumerate() {
             let Some(x0) = row.iter().position(|&c| c != 0) else {
                 continue;
             };
@@ -105,13 +128,13 @@ impl Perception {
             };
             self.bounds = Some(self.bounds.map_or(row_bounds, |b| b.union(row_bounds)));
         }
-        self.regions.add_rows(&self.mask);
     }
 
     /// Counts a band of `rows` rows whose pixels are all equal and counted, without reading
     /// its planes.
     pub(crate) fn add_unchanged(&mut self, rows: u32) {
-        self.regions.add_unchanged_rows(u64::from(rows));
+        self.labeller.catch_up();
+        self.labeller.unchanged = rows;
     }
 
     /// Pixels of the band's planes in `class`.
@@ -119,14 +142,15 @@ impl Perception {
         self.planes.class.iter().filter(|&&c| c == class).count() as u64
     }
 
-    pub(crate) fn finish(self) -> PerceptualReport {
+    pub(crate) fn finish(mut self) -> PerceptualReport {
+        self.labeller.catch_up();
         PerceptualReport {
             threshold: self.options.threshold,
             aa: self.options.aa,
             changed: self.changed,
             anti_aliased: self.anti_aliased,
             changed_bounds: self.bounds,
-            regions: self.regions.finish(),
+            regions: self.labeller.regions.finish(),
         }
     }
 }

@@ -402,29 +402,41 @@ impl<'e> Pipeline<'_, 'e> {
             let pixels = band.rows as usize * band.width as usize;
             perception.planes.reset(pixels, &perception.rule);
             Ok(())
-        } else if self.halo > 0 {
-            let [a, b] = [0, 1].map(|k| {
-                let mut held = std::mem::replace(&mut work.held[k], Samples::zeroed(depth, 0));
-                held.reset(depth, 0);
-                let (above, own, below) = (&work.above[k], [&band.a, &band.b][k], &work.below[k]);
-                for part in [above, own, below] {
-                    held.extend_from(part, 0..part.len());
-                }
-                held
-            });
-            let halo_above = (work.above[0].len() / row_len) as u32;
-            let halo_band = Band {
-                halo_above,
-                halo_below: (work.below[0].len() / row_len) as u32,
-                a,
-                b,
-                ..*band
-            };
-            let result = engine.perceive_band(&halo_band, &perception.rule, &mut perception.planes);
-            work.held = [halo_band.a, halo_band.b];
-            result
         } else {
-            engine.perceive_band(band, &perception.rule, &mut perception.planes)
+            let halo_band = (self.halo > 0).then(|| {
+                let [a, b] = [0, 1].map(|k| {
+                    let mut held = std::mem::replace(&mut work.held[k], Samples::zeroed(depth, 0));
+                    held.reset(depth, 0);
+                    let (above, own, below) =
+                        (&work.above[k], [&band.a, &band.b][k], &work.below[k]);
+                    for part in [above, own, below] {
+                        held.extend_from(part, 0..part.len());
+                    }
+                    held
+                });
+                Band {
+                    halo_above: (work.above[0].len() / row_len) as u32,
+                    halo_below: (work.below[0].len() / row_len) as u32,
+                    a,
+                    b,
+                    ..*band
+                }
+            });
+            // The previous band's regions are labelled meanwhile.
+            let (labeller, rule, planes) = (
+                &mut perception.labeller,
+                &perception.rule,
+                &mut perception.planes,
+            );
+            let target = halo_band.as_ref().unwrap_or(band);
+            let ((), result) = rayon::join(
+                || labeller.catch_up(),
+                || engine.perceive_band(target, rule, planes),
+            );
+            if let Some(halo_band) = halo_band {
+                work.held = [halo_band.a, halo_band.b];
+            }
+            result
         };
         if self.halo > 0 {
             for (k, own) in [&band.a, &band.b].into_iter().enumerate() {

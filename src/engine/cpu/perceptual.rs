@@ -345,9 +345,14 @@ impl<'a, 'i, T: Sample, const C: usize> Task<'a, 'i, T, C> {
         let width = self.images.width;
         let at = (y - self.top) * width;
         let s = &mut *self.s;
-        for (image, counts) in s.counts.iter_mut().enumerate() {
-            self.images.sibling_counts(image, y, counts);
+        let [first, second] = &mut s.counts;
+        self.images.sibling_counts(0, y, first);
+        if !first.iter().any(|&c| c > 2) {
+            // No pixel has many siblings in image 1: none has in both.
+            s.siblings[at..at + width].fill(0);
+            return;
         }
+        self.images.sibling_counts(1, y, second);
         for ((s, &a), &b) in s.siblings[at..at + width]
             .iter_mut()
             .zip(&s.counts[0])
