@@ -103,9 +103,11 @@ fn png_stream(
         Depth::Eight => png::BitDepth::Eight,
         Depth::Sixteen => png::BitDepth::Sixteen,
     });
+    // `Fastest` is the fast deflate with every row filtered by `Up`: trying each filter per
+    // row, as `Fast` does, costs about a third more CPU time for files a sixth smaller.
     encoder.set_compression(match compression {
         Compression::Fast if stored => png::Compression::NoCompression,
-        Compression::Fast => png::Compression::Fast,
+        Compression::Fast => png::Compression::Fastest,
         Compression::Best => png::Compression::High,
     });
     encoder
