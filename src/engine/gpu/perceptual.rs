@@ -3,9 +3,9 @@
 //! storage buffers in their own layout (no expansion to RGBA), one invocation per counted pixel
 //! classifies it, and the classes and heats come back in one word per pixel.
 
-use std::sync::OnceLock;
+use std::time::Duration;
 
-use super::context::{Gpu, WAIT, cast_error, make_buffer, map_error, scoped, wait};
+use super::context::{Gpu, cast_error, make_buffer, map_error, scoped, wait};
 use crate::engine::Band;
 use crate::engine::perceptual::{Planes, Rule};
 use crate::error::Error;
@@ -33,15 +33,14 @@ struct Params {
     limit_hi: u32,
 }
 
-struct Pipeline {
+pub(super) struct Pipeline {
     pipeline: wgpu::ComputePipeline,
     layout: wgpu::BindGroupLayout,
 }
 
-static PIPELINE: OnceLock<Result<Pipeline, String>> = OnceLock::new();
-
-fn pipeline(gpu: &Gpu) -> Result<&'static Pipeline, Error> {
-    PIPELINE
+/// The device's perceptual pipeline, built the first time it is needed.
+fn pipeline(gpu: &Gpu) -> Result<&Pipeline, Error> {
+    gpu.perceptual
         .get_or_init(|| {
             scoped(&gpu.device, "cannot build the perceptual shader", || {
                 Ok(make_pipeline(&gpu.device))
@@ -170,6 +169,7 @@ pub(super) fn perceive(
     band: &Band,
     rule: &Rule,
     out: &mut Planes,
+    timeout: Duration,
 ) -> Result<(), Error> {
     let pixels = u64::from(band.rows) * u64::from(band.width);
     out.reset(pixels as usize, rule);
@@ -258,12 +258,7 @@ pub(super) fn perceive(
             // The send fails only when the band was given up on: nothing left to tell.
             let _ = sender.send(mapped);
         });
-        wait(&gpu.device, submission)?;
-        // Another thread's poll may be calling the callback right now: wait for it.
-        receiver
-            .recv_timeout(WAIT)
-            .map_err(|_| Error::Gpu("reading back the results did not finish".into()))?
-            .map_err(|e| Error::Gpu(format!("reading back the results: {e}")))?;
+        wait(&gpu.device, submission, &receiver, 1, timeout)?;
         {
             let view = slice.get_mapped_range().map_err(map_error)?;
             let words: &[u32] = bytemuck::try_cast_slice(&view).map_err(cast_error)?;

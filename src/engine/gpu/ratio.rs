@@ -4,9 +4,11 @@
 
 use std::sync::mpsc;
 
-use super::context::{Gpu, WAIT, cast_error, make_buffer, map_error, scoped, wait};
+#[cfg(feature = "test-hooks")]
+use super::Fault;
+use super::GpuEngine;
+use super::context::{Gpu, cast_error, make_buffer, map_error, scoped, wait};
 use super::tiles::{Tile, contract_tile, expand_tile, padded_row};
-use super::{Fault, GpuEngine};
 use crate::engine::{Band, Bounds, Stats};
 use crate::error::Error;
 use crate::pixel::{Depth, Samples};
@@ -364,12 +366,14 @@ impl GpuEngine {
         height: u32,
         diff: bool,
     ) -> Result<(), Error> {
-        let gpu = self.gpu;
+        let gpu = &*self.gpu;
         let (params, max_groups) = (&self.params, self.max_groups);
+        #[cfg(feature = "test-hooks")]
+        let oversized = self.injected(Fault::Allocation);
         let frame = &mut self.frame;
-        let fault = self.fault;
         scoped(&gpu.device, "cannot allocate GPU memory", || {
-            if fault == Some(Fault::Allocation) {
+            #[cfg(feature = "test-hooks")]
+            if oversized {
                 let too_big = gpu.device.limits().max_buffer_size.saturating_add(4);
                 make_buffer(
                     &gpu.device,
@@ -407,7 +411,7 @@ impl GpuEngine {
         alpha_max: bool,
         diff: Option<&mut Samples>,
     ) -> Result<Stats, Error> {
-        let gpu = self.gpu;
+        let gpu = &*self.gpu;
         let depth = band.layout.depth;
         let Some(frame) = self.frame.as_ref() else {
             return Err(Error::Gpu("no GPU memory for the tile".to_owned()));
@@ -432,7 +436,7 @@ impl GpuEngine {
         };
         gpu.queue
             .write_buffer(&self.params, 0, bytemuck::bytes_of(&params));
-        let (mut groups_x, groups_y) = dispatch_size(tile.width, tile.height, self.max_groups);
+        let (groups_x, groups_y) = dispatch_size(tile.width, tile.height, self.max_groups);
         let totals_bytes = HEADER_BYTES + u64::from(groups_x) * u64::from(groups_y) * PARTIAL_BYTES;
         let padded = padded_row(tile.width, depth);
 
@@ -449,9 +453,11 @@ impl GpuEngine {
             });
             pass.set_pipeline(&gpu.pipeline(depth).pipeline);
             pass.set_bind_group(0, target.map_or(&frame.plain, |t| &t.bindings), &[]);
-            if self.fault == Some(Fault::Dispatch) {
-                groups_x = self.max_groups + 1;
-            }
+            #[cfg(feature = "test-hooks")]
+            let groups_x = match self.injected(Fault::Dispatch) {
+                true => self.max_groups + 1,
+                false => groups_x,
+            };
             pass.dispatch_workgroups(groups_x, groups_y, 1);
         }
         encoder.copy_buffer_to_buffer(&frame.totals, 0, &frame.totals_read, 0, totals_bytes);
@@ -487,25 +493,15 @@ impl GpuEngine {
             });
         }
         drop(sender);
-        wait(&gpu.device, submission)?;
-        if self.fault == Some(Fault::ReadBack) {
+        #[cfg(feature = "test-hooks")]
+        self.inject_hang()?;
+        let maps = 1 + usize::from(pixels.is_some());
+        wait(&gpu.device, submission, &receiver, maps, self.timeout)?;
+        #[cfg(feature = "test-hooks")]
+        if self.injected(Fault::ReadBack) {
             return Err(Error::Gpu(
                 "reading back the results: injected fault".into(),
             ));
-        }
-        for _ in 0..1 + usize::from(pixels.is_some()) {
-            // Another thread's poll may be calling the callbacks right now: wait for them.
-            match receiver.recv_timeout(WAIT) {
-                Ok(Ok(())) => {}
-                Ok(Err(cause)) => {
-                    return Err(Error::Gpu(format!("reading back the results: {cause}")));
-                }
-                Err(_) => {
-                    return Err(Error::Gpu(
-                        "reading back the results did not finish".to_owned(),
-                    ));
-                }
-            }
         }
 
         let stats = {
