@@ -5,6 +5,7 @@
 mod context;
 #[cfg(feature = "test-hooks")]
 mod fault;
+mod layout;
 mod perceptual;
 mod ratio;
 mod tiles;

@@ -6,31 +6,32 @@
 use std::time::Duration;
 
 use super::context::{Gpu, cast_error, make_buffer, map_error, scoped, wait};
+use super::layout::shared_layout;
 use crate::engine::Band;
 use crate::engine::perceptual::{Planes, Rule};
 use crate::error::Error;
 use crate::pixel::Depth;
 
-const SHADER: &str = include_str!("../../../shaders/perceptual.wgsl");
-/// Invocations per workgroup (`@workgroup_size` in the shader).
+pub(super) const SHADER: &str = include_str!("../../../shaders/perceptual.wgsl");
+/// Invocations per workgroup (`GROUP` in the shader).
 const GROUP: u32 = 64;
 
-/// The uniform block of the shader (`Params`).
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    width: u32,
-    rows: u32,
-    first: u32,
-    pixels: u32,
-    channels: u32,
-    sixteen: u32,
-    opaque: u32,
-    aa: u32,
-    heat_steps: u32,
-    stride: u32,
-    limit_lo: u32,
-    limit_hi: u32,
+shared_layout! {
+    /// The uniform block of the shader.
+    Params {
+        width: u32,
+        rows: u32,
+        first: u32,
+        pixels: u32,
+        channels: u32,
+        sixteen: u32,
+        opaque: u32,
+        aa: u32,
+        heat_steps: u32,
+        stride: u32,
+        limit_lo: u32,
+        limit_hi: u32,
+    }
 }
 
 pub(super) struct Pipeline {
@@ -95,7 +96,11 @@ fn make_pipeline(device: &wgpu::Device) -> Pipeline {
         layout: Some(&pipeline_layout),
         module: &module,
         entry_point: Some("perceive"),
-        compilation_options: Default::default(),
+        compilation_options: wgpu::PipelineCompilationOptions {
+            constants: &[("GROUP", f64::from(GROUP))],
+            // The shader has no workgroup memory.
+            zero_initialize_workgroup_memory: false,
+        },
         cache: None,
     });
     Pipeline { pipeline, layout }

@@ -1,6 +1,7 @@
 //! The ratio kernel on the GPU (`shaders/diff.wgsl`): a band is diffed tile by tile, both images
-//! uploaded as RGBA textures; per-channel sums come back as per-workgroup `u32` partials added
-//! on the host as `u64`, so results equal the CPU engine's bit for bit.
+//! uploaded as RGBA textures; each workgroup writes one record (per-channel `u32` sums, count,
+//! maximum, bounds) that the host adds up in order as `u64`, so results equal the CPU engine's
+//! bit for bit.
 
 use std::sync::mpsc;
 
@@ -8,6 +9,7 @@ use std::sync::mpsc;
 use super::Fault;
 use super::GpuEngine;
 use super::context::{Gpu, cast_error, make_buffer, map_error, scoped, wait};
+use super::layout::shared_layout;
 use super::tiles::{Tile, contract_tile, expand_tile, padded_row};
 use crate::engine::{Band, Bounds, Stats};
 use crate::error::Error;
@@ -26,21 +28,45 @@ const _: () = assert!(
 
 /// Bytes one input texture may take: bounds the rows of a tile.
 pub(super) const TEXTURE_BUDGET: u64 = 64 << 20;
-/// The atomics at the start of the totals buffer (`Totals` in the shader), before the partials.
-pub(super) const HEADER_BYTES: u64 = 32;
-/// Bytes of one workgroup's partial sums.
-pub(super) const PARTIAL_BYTES: u64 = 16;
+
+shared_layout! {
+    /// The uniform block of the shader.
+    Params {
+        width: u32,
+        height: u32,
+        counted_mask: u32,
+        alpha_max: u32,
+        write_diff: u32,
+        sample_max: u32,
+    }
+}
+
+shared_layout! {
+    /// One workgroup's figures; the minimums of the bounds as complements (0 is neutral).
+    Record {
+        sums: [u32; 4],
+        differing: u32,
+        max: u32,
+        x0_inv: u32,
+        y0_inv: u32,
+        x1: u32,
+        y1: u32,
+        pad0: u32,
+        pad1: u32,
+    }
+}
 
 /// Where in an RGBA texel each channel of a 1- to 4-channel pixel goes: grey in red, alpha in
 /// alpha, so that channels keep their identity.
 pub(super) const SLOTS: [&[usize]; 5] = [&[], &[0], &[0, 3], &[0, 1, 2], &[0, 1, 2, 3]];
 
-/// The compute pipeline for one sample depth, whose diff texture has its own format.
+/// The compute pipeline for one sample depth, whose diff texture has its own format and
+/// binding (3 for 8-bit samples, 5 for 16-bit ones).
 pub(super) struct Pipeline {
     pub(super) pipeline: wgpu::ComputePipeline,
     pub(super) layout: wgpu::BindGroupLayout,
-    /// A 1x1 diff target bound when no diff is wanted.
-    pub(super) dummy: wgpu::TextureView,
+    /// 1x1 diff targets of each depth, bound where no diff is written.
+    pub(super) unused: [wgpu::TextureView; 2],
 }
 
 impl Gpu {
@@ -65,17 +91,13 @@ pub(super) fn texel_bytes(depth: Depth) -> u32 {
 }
 
 pub(super) fn make_pipeline(device: &wgpu::Device, depth: Depth) -> Pipeline {
-    let (name, format) = match depth {
-        Depth::Eight => ("rgba8uint", wgpu::TextureFormat::Rgba8Uint),
-        Depth::Sixteen => ("rgba16uint", wgpu::TextureFormat::Rgba16Uint),
+    let name = match depth {
+        Depth::Eight => "8-bit",
+        Depth::Sixteen => "16-bit",
     };
-    let source = format!(
-        "const STRIP: u32 = {STRIP}u;\nconst GROUP: u32 = {GROUP}u;\n{}",
-        SHADER.replace("DIFF_FORMAT", name)
-    );
     let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-        label: Some(&format!("diffimg diff shader ({name})")),
-        source: wgpu::ShaderSource::Wgsl(source.into()),
+        label: Some("diffimg diff shader"),
+        source: wgpu::ShaderSource::Wgsl(SHADER.into()),
     });
     let compute = wgpu::ShaderStages::COMPUTE;
     let input = |binding| wgpu::BindGroupLayoutEntry {
@@ -85,6 +107,16 @@ pub(super) fn make_pipeline(device: &wgpu::Device, depth: Depth) -> Pipeline {
             sample_type: wgpu::TextureSampleType::Uint,
             view_dimension: wgpu::TextureViewDimension::D2,
             multisampled: false,
+        },
+        count: None,
+    };
+    let target = |binding, depth| wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: compute,
+        ty: wgpu::BindingType::StorageTexture {
+            access: wgpu::StorageTextureAccess::WriteOnly,
+            format: texture_format(depth),
+            view_dimension: wgpu::TextureViewDimension::D2,
         },
         count: None,
     };
@@ -103,16 +135,7 @@ pub(super) fn make_pipeline(device: &wgpu::Device, depth: Depth) -> Pipeline {
             },
             input(1),
             input(2),
-            wgpu::BindGroupLayoutEntry {
-                binding: 3,
-                visibility: compute,
-                ty: wgpu::BindingType::StorageTexture {
-                    access: wgpu::StorageTextureAccess::WriteOnly,
-                    format,
-                    view_dimension: wgpu::TextureViewDimension::D2,
-                },
-                count: None,
-            },
+            target(3, Depth::Eight),
             wgpu::BindGroupLayoutEntry {
                 binding: 4,
                 visibility: compute,
@@ -123,6 +146,7 @@ pub(super) fn make_pipeline(device: &wgpu::Device, depth: Depth) -> Pipeline {
                 },
                 count: None,
             },
+            target(5, Depth::Sixteen),
         ],
     });
     let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
@@ -135,14 +159,25 @@ pub(super) fn make_pipeline(device: &wgpu::Device, depth: Depth) -> Pipeline {
         layout: Some(&pipeline_layout),
         module: &module,
         entry_point: Some("diff"),
-        compilation_options: Default::default(),
+        compilation_options: wgpu::PipelineCompilationOptions {
+            constants: &[
+                ("STRIP", f64::from(STRIP)),
+                ("GROUP", f64::from(GROUP)),
+                ("SIXTEEN", f64::from(u8::from(depth == Depth::Sixteen))),
+            ],
+            // The shader zeroes its workgroup memory itself.
+            zero_initialize_workgroup_memory: false,
+        },
         cache: None,
     });
-    let dummy = make_texture(device, "diffimg unused diff target", depth, 1, 1, true);
+    let unused = |depth| {
+        make_texture(device, "diffimg unused diff target", depth, 1, 1, true)
+            .create_view(&Default::default())
+    };
     Pipeline {
         pipeline,
         layout,
-        dummy: dummy.create_view(&Default::default()),
+        unused: [unused(Depth::Eight), unused(Depth::Sixteen)],
     }
 }
 
@@ -176,24 +211,10 @@ pub(super) fn make_texture(
     })
 }
 
-/// The uniform block of the shader (`Params`).
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub(super) struct Params {
-    pub(super) width: u32,
-    pub(super) height: u32,
-    pub(super) strips_x: u32,
-    pub(super) counted_mask: u32,
-    pub(super) alpha_max: u32,
-    pub(super) write_diff: u32,
-    pub(super) sample_max: u32,
-    pub(super) pad: u32,
-}
-
 /// Workgroups of a tile, laid out within the per-dimension limit: (x, y).
 pub(super) fn dispatch_size(width: u32, height: u32, max_groups: u32) -> (u32, u32) {
-    let strips = u64::from(width.div_ceil(STRIP)) * u64::from(height);
-    let groups = strips.div_ceil(u64::from(GROUP)).max(1);
+    let pixels = u64::from(width) * u64::from(height);
+    let groups = pixels.div_ceil(u64::from(STRIP * GROUP)).max(1);
     let x = groups.min(u64::from(max_groups));
     // Tiles are bounded by TEXTURE_BUDGET, so y stays far below u32::MAX.
     (x as u32, groups.div_ceil(x) as u32)
@@ -206,8 +227,8 @@ pub(super) struct Frame {
     pub(super) height: u32,
     pub(super) a: wgpu::Texture,
     pub(super) b: wgpu::Texture,
-    pub(super) totals: wgpu::Buffer,
-    pub(super) totals_read: wgpu::Buffer,
+    pub(super) records: wgpu::Buffer,
+    pub(super) records_read: wgpu::Buffer,
     /// Bindings with the dummy diff target.
     pub(super) plain: wgpu::BindGroup,
     pub(super) diff: Option<DiffTarget>,
@@ -237,30 +258,28 @@ impl Frame {
         let a = make_texture(device, "diffimg image a", depth, width, height, false);
         let b = make_texture(device, "diffimg image b", depth, width, height, false);
         let (x, y) = dispatch_size(width, height, max_groups);
-        let totals_size = HEADER_BYTES + u64::from(x) * u64::from(y) * PARTIAL_BYTES;
-        let totals = make_buffer(
+        let records_size = records_bytes(x, y);
+        let records = make_buffer(
             device,
-            "diffimg totals",
-            totals_size,
-            wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_SRC
-                | wgpu::BufferUsages::COPY_DST,
+            "diffimg records",
+            records_size,
+            wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
         );
-        let totals_read = make_buffer(
+        let records_read = make_buffer(
             device,
-            "diffimg totals read-back",
-            totals_size,
+            "diffimg records read-back",
+            records_size,
             wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
         );
-        let plain = bind(gpu, depth, params, &a, &b, None, &totals);
+        let plain = bind(gpu, depth, params, &a, &b, None, &records);
         Frame {
             depth,
             width,
             height,
             a,
             b,
-            totals,
-            totals_read,
+            records,
+            records_read,
             plain,
             diff: None,
         }
@@ -290,7 +309,7 @@ impl Frame {
             &self.a,
             &self.b,
             Some(&view),
-            &self.totals,
+            &self.records,
         );
         self.diff = Some(DiffTarget {
             texture,
@@ -307,11 +326,19 @@ pub(super) fn bind(
     a: &wgpu::Texture,
     b: &wgpu::Texture,
     diff: Option<&wgpu::TextureView>,
-    totals: &wgpu::Buffer,
+    records: &wgpu::Buffer,
 ) -> wgpu::BindGroup {
     let pipeline = gpu.pipeline(depth);
     let a = a.create_view(&Default::default());
     let b = b.create_view(&Default::default());
+    // The diff goes to the binding of the pipeline's depth; the other gets an unused target.
+    let target = |binding, target_depth: Depth| wgpu::BindGroupEntry {
+        binding,
+        resource: wgpu::BindingResource::TextureView(match diff {
+            Some(view) if target_depth == depth => view,
+            _ => &pipeline.unused[usize::from(target_depth == Depth::Sixteen)],
+        }),
+    };
     let label = if diff.is_some() {
         "diffimg bindings with diff"
     } else {
@@ -333,14 +360,12 @@ pub(super) fn bind(
                 binding: 2,
                 resource: wgpu::BindingResource::TextureView(&b),
             },
-            wgpu::BindGroupEntry {
-                binding: 3,
-                resource: wgpu::BindingResource::TextureView(diff.unwrap_or(&pipeline.dummy)),
-            },
+            target(3, Depth::Eight),
             wgpu::BindGroupEntry {
                 binding: 4,
-                resource: totals.as_entire_binding(),
+                resource: records.as_entire_binding(),
             },
+            target(5, Depth::Sixteen),
         ],
     })
 }
@@ -427,17 +452,15 @@ impl GpuEngine {
         let params = Params {
             width: tile.width,
             height: tile.height,
-            strips_x: tile.width.div_ceil(STRIP),
             counted_mask,
             alpha_max: u32::from(alpha_max),
             write_diff: u32::from(target.is_some()),
             sample_max: depth.max_value(),
-            pad: 0,
         };
         gpu.queue
             .write_buffer(&self.params, 0, bytemuck::bytes_of(&params));
         let (groups_x, groups_y) = dispatch_size(tile.width, tile.height, self.max_groups);
-        let totals_bytes = HEADER_BYTES + u64::from(groups_x) * u64::from(groups_y) * PARTIAL_BYTES;
+        let records_size = records_bytes(groups_x, groups_y);
         let padded = padded_row(tile.width, depth);
 
         let mut encoder = gpu
@@ -445,7 +468,6 @@ impl GpuEngine {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("diffimg tile"),
             });
-        encoder.clear_buffer(&frame.totals, 0, Some(HEADER_BYTES));
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("diffimg diff pass"),
@@ -460,7 +482,7 @@ impl GpuEngine {
             };
             pass.dispatch_workgroups(groups_x, groups_y, 1);
         }
-        encoder.copy_buffer_to_buffer(&frame.totals, 0, &frame.totals_read, 0, totals_bytes);
+        encoder.copy_buffer_to_buffer(&frame.records, 0, &frame.records_read, 0, records_size);
         if let Some(target) = target {
             encoder.copy_texture_to_buffer(
                 wgpu::TexelCopyTextureInfo {
@@ -483,9 +505,9 @@ impl GpuEngine {
         let submission = gpu.queue.submit([encoder.finish()]);
 
         let (sender, receiver) = mpsc::channel();
-        let totals = frame.totals_read.slice(..totals_bytes);
+        let records = frame.records_read.slice(..records_size);
         let pixels = target.map(|t| t.read.slice(..u64::from(padded) * u64::from(tile.height)));
-        for slice in [Some(totals), pixels].into_iter().flatten() {
+        for slice in [Some(records), pixels].into_iter().flatten() {
             let sender = sender.clone();
             slice.map_async(wgpu::MapMode::Read, move |result| {
                 // The send fails only when the tile was given up on: nothing left to tell.
@@ -505,15 +527,15 @@ impl GpuEngine {
         }
 
         let stats = {
-            let view = totals.get_mapped_range().map_err(map_error)?;
-            let words: &[u32] = bytemuck::try_cast_slice(&view).map_err(cast_error)?;
-            tile_stats(words, band, tile)
+            let view = records.get_mapped_range().map_err(map_error)?;
+            let records: &[Record] = bytemuck::try_cast_slice(&view).map_err(cast_error)?;
+            tile_stats(records, band, tile)
         };
         if let (Some(out), Some(pixels)) = (diff, pixels) {
             let view = pixels.get_mapped_range().map_err(map_error)?;
             contract_tile(&view, padded as usize, band, tile, out)?;
         }
-        frame.totals_read.unmap();
+        frame.records_read.unmap();
         if let Some(target) = target {
             target.read.unmap();
         }
@@ -568,35 +590,46 @@ pub(super) fn upload(
     Ok(())
 }
 
-/// A tile's figures from the totals buffer: the header, then RGBA partial sums.
-pub(super) fn tile_stats(words: &[u32], band: &Band, tile: Tile) -> Stats {
-    let (header, partials) = words.split_at(words.len().min(8));
+/// Bytes of the records of `x` by `y` workgroups.
+fn records_bytes(x: u32, y: u32) -> u64 {
+    u64::from(x) * u64::from(y) * size_of::<Record>() as u64
+}
+
+/// A tile's figures from its workgroups' records, added up in order.
+pub(super) fn tile_stats(records: &[Record], band: &Band, tile: Tile) -> Stats {
     let mut rgba = [0u64; 4];
-    for partial in partials.chunks_exact(4) {
-        for (sum, &value) in rgba.iter_mut().zip(partial) {
+    let (mut differing, mut max) = (0u64, 0u32);
+    let mut bounds: Option<Bounds> = None;
+    let y = band.y + tile.y;
+    for record in records {
+        for (sum, &value) in rgba.iter_mut().zip(&record.sums) {
             *sum += u64::from(value);
         }
+        if record.differing == 0 {
+            continue;
+        }
+        differing += u64::from(record.differing);
+        max = max.max(record.max);
+        let found = Bounds {
+            x0: tile.x + !record.x0_inv,
+            y0: y + !record.y0_inv,
+            x1: tile.x + record.x1,
+            y1: y + record.y1,
+        };
+        bounds = Some(bounds.map_or(found, |b| b.union(found)));
     }
-    let mut stats = Stats::default();
+    let mut stats = Stats {
+        differing,
+        max,
+        bounds,
+        ..Stats::default()
+    };
     for (sum, &slot) in stats
         .sums
         .iter_mut()
         .zip(SLOTS[usize::from(band.layout.channels)])
     {
         *sum = rgba[slot];
-    }
-    if let &[differing, max, x0_inv, y0_inv, x1, y1, ..] = header
-        && differing != 0
-    {
-        let y = band.y + tile.y;
-        stats.differing = u64::from(differing);
-        stats.max = max;
-        stats.bounds = Some(Bounds {
-            x0: tile.x + !x0_inv,
-            y0: y + !y0_inv,
-            x1: tile.x + x1,
-            y1: y + y1,
-        });
     }
     stats
 }
@@ -612,11 +645,12 @@ mod tests {
     #[test]
     fn dispatch_stays_within_the_limit_per_dimension() {
         assert_eq!(dispatch_size(1, 1, 65535), (1, 1));
-        // 64 strips of 16 pixels fill one workgroup.
+        // 64 invocations of 16 pixels each fill one workgroup.
         assert_eq!(dispatch_size(1024, 1, 65535), (1, 1));
         assert_eq!(dispatch_size(1025, 1, 65535), (2, 1));
         assert_eq!(dispatch_size(16, 640, 65535), (10, 1));
         assert_eq!(dispatch_size(16, 640, 4), (4, 3));
+        assert_eq!(dispatch_size(1, 2048, 65535), (2, 1));
         let (x, y) = dispatch_size(16384, 16384, 65535);
         assert!(x <= 65535 && u64::from(x) * u64::from(y) >= 16384 * 16384 / 1024);
     }
