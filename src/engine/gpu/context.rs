@@ -7,8 +7,8 @@
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
+use super::frame::{Pipeline, make_pipeline};
 use super::perceptual;
-use super::ratio::{Pipeline, make_pipeline};
 use crate::engine::EngineInfo;
 use crate::error::Error;
 use crate::pixel::Depth;

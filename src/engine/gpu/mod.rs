@@ -1,10 +1,12 @@
-//! The GPU engine: the context every kernel shares (`context`), the ratio kernel (`ratio`) and
-//! the perceptual kernel (`perceptual`), each with its shader in `shaders/`. Results equal the
-//! CPU engine's bit for bit.
+//! The GPU engine: the context every kernel shares (`context`), the memory layouts host and
+//! shaders share (`layout`), the ratio kernel (`ratio`, with its pipelines and buffers in `frame`
+//! and its tiles in `tiles`) and the perceptual kernel (`perceptual`), each kernel with one
+//! shader in `shaders/`. Results equal the CPU engine's bit for bit.
 
 mod context;
 #[cfg(feature = "test-hooks")]
 mod fault;
+mod frame;
 mod layout;
 mod perceptual;
 mod ratio;
@@ -21,7 +23,8 @@ pub use context::{AdapterSummary, DEFAULT_TIMEOUT, hardware_possible, probe};
 use context::{Gpu, gpu, make_buffer, scoped};
 #[cfg(feature = "test-hooks")]
 pub use fault::Fault;
-use ratio::{Frame, Params, SLOTS};
+use frame::Frame;
+use ratio::{Params, SLOTS};
 use tiles::Tile;
 
 /// Options of the GPU engine.

@@ -2,7 +2,8 @@
 //! for upload and its diff texels brought back to the band's layout.
 
 use super::context::cast_error;
-use super::ratio::{SLOTS, texel_bytes};
+use super::frame::texel_bytes;
+use super::ratio::SLOTS;
 use crate::engine::Band;
 use crate::error::Error;
 use crate::pixel::{Depth, Sample, Samples};
