@@ -82,7 +82,6 @@ fn diff(
     workgroupBarrier();
 
     let group_index = group.y * groups.x + group.x;
-    let pixels = params.width * params.height;
     let first = group_index * GROUP * STRIP + local;
     let counted = (vec4<u32>(params.counted_mask) >> vec4<u32>(0u, 1u, 2u, 3u)) & vec4<u32>(1u);
     let counted_channels = counted != vec4<u32>(0u);
@@ -96,12 +95,20 @@ fn diff(
     var y0 = 0xffffffffu;
     var x1 = 0u;
     var y1 = 0u;
+    // The pixel's column and row, stepped on without a division per pixel.
+    var at = vec2<u32>(first % params.width, first / params.width);
     for (var k = 0u; k < STRIP; k++) {
-        let p = first + k * GROUP;
-        if p >= pixels {
+        if k > 0u {
+            at.x += GROUP;
+            if at.x >= params.width {
+                let rows = at.x / params.width;
+                at.y += rows;
+                at.x -= rows * params.width;
+            }
+        }
+        if at.y >= params.height {
             break;
         }
-        let at = vec2<u32>(p % params.width, p / params.width);
         let a = textureLoad(image_a, at, 0);
         let b = textureLoad(image_b, at, 0);
         let d = max(a, b) - min(a, b);

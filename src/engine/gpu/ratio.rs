@@ -8,7 +8,7 @@ use std::sync::mpsc;
 #[cfg(feature = "test-hooks")]
 use super::Fault;
 use super::GpuEngine;
-use super::context::{cast_error, make_buffer, map_error, scoped, wait};
+use super::context::{cast_error, map_error, scoped, wait};
 use super::frame::{Frame, records_bytes, texel_bytes};
 use super::layout::shared_layout;
 use super::tiles::{Tile, contract_tile, expand_tile, padded_row};
@@ -100,7 +100,7 @@ impl GpuEngine {
             #[cfg(feature = "test-hooks")]
             if oversized {
                 let too_big = gpu.device.limits().max_buffer_size.saturating_add(4);
-                make_buffer(
+                super::context::make_buffer(
                     &gpu.device,
                     "diffimg oversized",
                     too_big,
