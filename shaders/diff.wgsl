@@ -1,8 +1,11 @@
 // Per-pixel difference of two images, one tile at a time.
 //
-// The engine (src/engine/gpu/ratio.rs) sets the overridable constants: STRIP (pixels one
-// invocation handles), GROUP (invocations per workgroup) and SIXTEEN (16-bit samples: the diff
-// goes to `diff16`, else to `diff8`). `Params` and `Record` are laid out as the host's
+// The engine (src/engine/gpu/frame.rs) sets the overridable constants: STRIP (pixels one
+// invocation handles), GROUP (invocations per workgroup), SIXTEEN (16-bit samples: the diff
+// goes to `diff16`, else to `diff8`) and CHANNELS (samples per pixel). The images come in their
+// own layout: grey in an r texture, grey and alpha in rg, RGBA in rgba, and RGB (which has no
+// texture format) in an r texture three texels a pixel. `load` puts each pixel in RGBA slots,
+// grey in red and alpha in alpha; the diff texture is RGBA in those slots. `Params` and `Record` are laid out as the host's
 // structs of the same names (src/engine/gpu/layout.rs checks that they agree).
 //
 // A workgroup takes GROUP * STRIP consecutive pixels of the tile in row-major order;
@@ -17,6 +20,7 @@
 override STRIP: u32;
 override GROUP: u32;
 override SIXTEEN: bool;
+override CHANNELS: u32;
 
 struct Params {
     // Tile size in pixels.
@@ -60,6 +64,31 @@ var<workgroup> group_x0_inv: atomic<u32>;
 var<workgroup> group_y0_inv: atomic<u32>;
 var<workgroup> group_x1: atomic<u32>;
 var<workgroup> group_y1: atomic<u32>;
+
+// The pixel at `at` of `image`, in RGBA slots.
+fn load(image: texture_2d<u32>, at: vec2<u32>) -> vec4<u32> {
+    switch CHANNELS {
+        case 1u: {
+            return vec4<u32>(textureLoad(image, at, 0).r, 0u, 0u, 0u);
+        }
+        case 2u: {
+            let t = textureLoad(image, at, 0);
+            return vec4<u32>(t.r, 0u, 0u, t.g);
+        }
+        case 3u: {
+            let x = 3u * at.x;
+            return vec4<u32>(
+                textureLoad(image, vec2<u32>(x, at.y), 0).r,
+                textureLoad(image, vec2<u32>(x + 1u, at.y), 0).r,
+                textureLoad(image, vec2<u32>(x + 2u, at.y), 0).r,
+                0u,
+            );
+        }
+        default: {
+            return textureLoad(image, at, 0);
+        }
+    }
+}
 
 @compute @workgroup_size(GROUP)
 fn diff(
@@ -109,8 +138,8 @@ fn diff(
         if at.y >= params.height {
             break;
         }
-        let a = textureLoad(image_a, at, 0);
-        let b = textureLoad(image_b, at, 0);
+        let a = load(image_a, at);
+        let b = load(image_b, at);
         let d = max(a, b) - min(a, b);
         sums += d;
         let c = select(vec4<u32>(0u), d, counted_channels);

@@ -7,11 +7,10 @@
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
-use super::frame::{Pipeline, make_pipeline};
+use super::frame::Pipeline;
 use super::perceptual;
 use crate::engine::EngineInfo;
 use crate::error::Error;
-use crate::pixel::Depth;
 
 /// How long one submission may take, by default, before the device counts as hung.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -221,8 +220,8 @@ pub(super) struct Gpu {
     pub(super) info: EngineInfo,
     pub(super) max_texture: u32,
     pub(super) max_groups: u32,
-    pub(super) eight: Pipeline,
-    pub(super) sixteen: Pipeline,
+    /// The ratio kernel's pipelines, one per layout (`Gpu::pipeline`), built when first needed.
+    pub(super) ratio: [OnceLock<Result<Pipeline, String>>; 8],
     /// The perceptual kernel's pipeline, built when first needed.
     pub(super) perceptual: OnceLock<Result<perceptual::Pipeline, String>>,
     pub(super) health: Arc<Health>,
@@ -249,13 +248,6 @@ fn open_device(host: Arc<Host>) -> Result<Gpu, String> {
         record(&seen.lost, format!("{reason:?}: {message}"));
     });
     let limits = device.limits();
-    let (eight, sixteen) = scoped(&device, "cannot build the diff shader", || {
-        Ok((
-            make_pipeline(&device, Depth::Eight),
-            make_pipeline(&device, Depth::Sixteen),
-        ))
-    })
-    .map_err(|error| error.to_string())?;
     Ok(Gpu {
         info: EngineInfo::Gpu {
             adapter: host.summary.name.clone(),
@@ -266,8 +258,7 @@ fn open_device(host: Arc<Host>) -> Result<Gpu, String> {
         queue,
         max_texture: limits.max_texture_dimension_2d.max(1),
         max_groups: limits.max_compute_workgroups_per_dimension.max(1),
-        eight,
-        sixteen,
+        ratio: std::array::from_fn(|_| OnceLock::new()),
         perceptual: OnceLock::new(),
         health,
     })

@@ -1,14 +1,15 @@
-//! The ratio kernel's pipelines (one per sample depth, from one shader) and the frame a tile is
-//! diffed in: input textures, the diff target, the workgroup records and their read-back
-//! buffers, and the bindings that join them.
+//! The ratio kernel's pipelines (one per pixel layout, from one shader) and the frame a tile is
+//! diffed in: input textures in the band's own layout, the diff target, the workgroup records
+//! and their read-back buffers, and the bindings that join them.
 
-use super::context::{Gpu, make_buffer};
+use super::context::{Gpu, make_buffer, scoped};
 use super::ratio::{GROUP, Record, SHADER, STRIP, dispatch_size};
 use super::tiles::padded_row;
-use crate::pixel::Depth;
+use crate::error::Error;
+use crate::pixel::{Depth, Layout};
 
-/// The compute pipeline for one sample depth, whose diff texture has its own format and
-/// binding (3 for 8-bit samples, 5 for 16-bit ones).
+/// The compute pipeline for one layout. The diff texture is RGBA, in the format and binding of
+/// the layout's depth (3 for 8-bit samples, 5 for 16-bit ones).
 pub(super) struct Pipeline {
     pub(super) pipeline: wgpu::ComputePipeline,
     pub(super) layout: wgpu::BindGroupLayout,
@@ -17,31 +18,56 @@ pub(super) struct Pipeline {
 }
 
 impl Gpu {
-    pub(super) fn pipeline(&self, depth: Depth) -> &Pipeline {
-        match depth {
-            Depth::Eight => &self.eight,
-            Depth::Sixteen => &self.sixteen,
-        }
+    /// The pipeline for `layout`, built the first time it is needed.
+    pub(super) fn pipeline(&self, layout: Layout) -> Result<&Pipeline, Error> {
+        let index = usize::from(layout.depth == Depth::Sixteen) * 4
+            + usize::from(layout.channels.clamp(1, 4) - 1);
+        self.ratio[index]
+            .get_or_init(|| {
+                scoped(&self.device, "cannot build the diff shader", || {
+                    Ok(make_pipeline(&self.device, layout))
+                })
+                .map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(|cause| Error::Gpu(cause.clone()))
     }
 }
 
-pub(super) fn texture_format(depth: Depth) -> wgpu::TextureFormat {
+/// The format of the diff texture: RGBA at `depth`.
+fn diff_format(depth: Depth) -> wgpu::TextureFormat {
     match depth {
         Depth::Eight => wgpu::TextureFormat::Rgba8Uint,
         Depth::Sixteen => wgpu::TextureFormat::Rgba16Uint,
     }
 }
 
-/// Bytes of one RGBA texel.
+/// The format of an input texture: the layout's own, with RGB (which has none) as single
+/// samples, three texels a pixel.
+fn input_format(layout: Layout) -> wgpu::TextureFormat {
+    use wgpu::TextureFormat as F;
+    match (layout.channels, layout.depth) {
+        (2, Depth::Eight) => F::Rg8Uint,
+        (2, Depth::Sixteen) => F::Rg16Uint,
+        (4, Depth::Eight) => F::Rgba8Uint,
+        (4, Depth::Sixteen) => F::Rgba16Uint,
+        (_, Depth::Eight) => F::R8Uint,
+        (_, Depth::Sixteen) => F::R16Uint,
+    }
+}
+
+/// Texels of an input texture per pixel: 3 for RGB, 1 otherwise.
+pub(super) fn texels_per_pixel(layout: Layout) -> u32 {
+    if layout.channels == 3 { 3 } else { 1 }
+}
+
+/// Bytes of one RGBA texel of the diff.
 pub(super) fn texel_bytes(depth: Depth) -> u32 {
     4 * depth.bits() / 8
 }
 
-pub(super) fn make_pipeline(device: &wgpu::Device, depth: Depth) -> Pipeline {
-    let name = match depth {
-        Depth::Eight => "8-bit",
-        Depth::Sixteen => "16-bit",
-    };
+pub(super) fn make_pipeline(device: &wgpu::Device, layout: Layout) -> Pipeline {
+    let (name, depth, channels) = (layout.to_string(), layout.depth, layout.channels);
     let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some("diffimg diff shader"),
         source: wgpu::ShaderSource::Wgsl(SHADER.into()),
@@ -62,7 +88,7 @@ pub(super) fn make_pipeline(device: &wgpu::Device, depth: Depth) -> Pipeline {
         visibility: compute,
         ty: wgpu::BindingType::StorageTexture {
             access: wgpu::StorageTextureAccess::WriteOnly,
-            format: texture_format(depth),
+            format: diff_format(depth),
             view_dimension: wgpu::TextureViewDimension::D2,
         },
         count: None,
@@ -111,6 +137,7 @@ pub(super) fn make_pipeline(device: &wgpu::Device, depth: Depth) -> Pipeline {
                 ("STRIP", f64::from(STRIP)),
                 ("GROUP", f64::from(GROUP)),
                 ("SIXTEEN", f64::from(u8::from(depth == Depth::Sixteen))),
+                ("CHANNELS", f64::from(channels)),
             ],
             // The shader zeroes its workgroup memory itself.
             zero_initialize_workgroup_memory: false,
@@ -118,8 +145,15 @@ pub(super) fn make_pipeline(device: &wgpu::Device, depth: Depth) -> Pipeline {
         cache: None,
     });
     let unused = |depth| {
-        make_texture(device, "diffimg unused diff target", depth, 1, 1, true)
-            .create_view(&Default::default())
+        make_texture(
+            device,
+            "diffimg unused diff target",
+            diff_format(depth),
+            1,
+            1,
+            true,
+        )
+        .create_view(&Default::default())
     };
     Pipeline {
         pipeline,
@@ -128,11 +162,11 @@ pub(super) fn make_pipeline(device: &wgpu::Device, depth: Depth) -> Pipeline {
     }
 }
 
-/// An RGBA texture: an input (`diff` false) or a diff target.
+/// An input texture (`diff` false) or a diff target.
 pub(super) fn make_texture(
     device: &wgpu::Device,
     label: &str,
-    depth: Depth,
+    format: wgpu::TextureFormat,
     width: u32,
     height: u32,
     diff: bool,
@@ -152,15 +186,15 @@ pub(super) fn make_texture(
         mip_level_count: 1,
         sample_count: 1,
         dimension: wgpu::TextureDimension::D2,
-        format: texture_format(depth),
+        format,
         usage,
         view_formats: &[],
     })
 }
 
-/// The textures and buffers for tiles of up to `width` x `height` pixels at `depth`.
+/// The textures and buffers for tiles of up to `width` x `height` pixels in `layout`.
 pub(super) struct Frame {
-    pub(super) depth: Depth,
+    pub(super) layout: Layout,
     pub(super) width: u32,
     pub(super) height: u32,
     pub(super) a: wgpu::Texture,
@@ -180,21 +214,22 @@ pub(super) struct DiffTarget {
 }
 
 impl Frame {
-    pub(super) fn fits(&self, depth: Depth, width: u32, height: u32) -> bool {
-        self.depth == depth && self.width >= width && self.height >= height
+    pub(super) fn fits(&self, layout: Layout, width: u32, height: u32) -> bool {
+        self.layout == layout && self.width >= width && self.height >= height
     }
 
     pub(super) fn new(
         gpu: &Gpu,
         params: &wgpu::Buffer,
         max_groups: u32,
-        depth: Depth,
+        layout: Layout,
         width: u32,
         height: u32,
-    ) -> Frame {
+    ) -> Result<Frame, Error> {
         let device = &gpu.device;
-        let a = make_texture(device, "diffimg image a", depth, width, height, false);
-        let b = make_texture(device, "diffimg image b", depth, width, height, false);
+        let (format, texels) = (input_format(layout), width * texels_per_pixel(layout));
+        let a = make_texture(device, "diffimg image a", format, texels, height, false);
+        let b = make_texture(device, "diffimg image b", format, texels, height, false);
         let (x, y) = dispatch_size(width, height, max_groups);
         let records_size = records_bytes(x, y);
         let records = make_buffer(
@@ -209,9 +244,9 @@ impl Frame {
             records_size,
             wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
         );
-        let plain = bind(gpu, depth, params, &a, &b, None, &records);
-        Frame {
-            depth,
+        let plain = bind(gpu, layout, params, &a, &b, None, &records)?;
+        Ok(Frame {
+            layout,
             width,
             height,
             a,
@@ -220,15 +255,20 @@ impl Frame {
             records_read,
             plain,
             diff: None,
-        }
+        })
     }
 
-    pub(super) fn add_diff_target(&mut self, gpu: &Gpu, params: &wgpu::Buffer) {
+    pub(super) fn add_diff_target(
+        &mut self,
+        gpu: &Gpu,
+        params: &wgpu::Buffer,
+    ) -> Result<(), Error> {
         let device = &gpu.device;
+        let depth = self.layout.depth;
         let texture = make_texture(
             device,
             "diffimg diff",
-            self.depth,
+            diff_format(depth),
             self.width,
             self.height,
             true,
@@ -236,37 +276,39 @@ impl Frame {
         let read = make_buffer(
             device,
             "diffimg diff read-back",
-            u64::from(padded_row(self.width, self.depth)) * u64::from(self.height),
+            u64::from(padded_row(self.width, depth)) * u64::from(self.height),
             wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
         );
         let view = texture.create_view(&Default::default());
         let bindings = bind(
             gpu,
-            self.depth,
+            self.layout,
             params,
             &self.a,
             &self.b,
             Some(&view),
             &self.records,
-        );
+        )?;
         self.diff = Some(DiffTarget {
             texture,
             read,
             bindings,
         });
+        Ok(())
     }
 }
 
 pub(super) fn bind(
     gpu: &Gpu,
-    depth: Depth,
+    layout: Layout,
     params: &wgpu::Buffer,
     a: &wgpu::Texture,
     b: &wgpu::Texture,
     diff: Option<&wgpu::TextureView>,
     records: &wgpu::Buffer,
-) -> wgpu::BindGroup {
-    let pipeline = gpu.pipeline(depth);
+) -> Result<wgpu::BindGroup, Error> {
+    let pipeline = gpu.pipeline(layout)?;
+    let depth = layout.depth;
     let a = a.create_view(&Default::default());
     let b = b.create_view(&Default::default());
     // The diff goes to the binding of the pipeline's depth; the other gets an unused target.
@@ -282,7 +324,7 @@ pub(super) fn bind(
     } else {
         "diffimg bindings without diff"
     };
-    gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+    Ok(gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
         label: Some(label),
         layout: &pipeline.layout,
         entries: &[
@@ -305,7 +347,7 @@ pub(super) fn bind(
             },
             target(5, Depth::Sixteen),
         ],
-    })
+    }))
 }
 
 /// Bytes of the records of `x` by `y` workgroups.

@@ -64,8 +64,6 @@ pub struct GpuEngine {
     timeout: Duration,
     params: wgpu::Buffer,
     frame: Option<Frame>,
-    /// Tiles of 1- to 3-channel bands, expanded to RGBA.
-    staging: Samples,
     #[cfg(feature = "test-hooks")]
     fault: Option<Fault>,
     tiles_done: u64,
@@ -115,7 +113,6 @@ impl GpuEngine {
             timeout: options.timeout,
             params,
             frame: None,
-            staging: Samples::U8(Vec::new()),
             #[cfg(feature = "test-hooks")]
             fault: options.fault,
             tiles_done: 0,
@@ -180,7 +177,7 @@ impl Engine for GpuEngine {
             if band.width == 0 || band.rows == 0 {
                 return Ok(Stats::default());
             }
-            self.prepare(band.layout.depth, width, height, diff.is_some())?;
+            self.prepare(band.layout, width, height, diff.is_some())?;
             let mut stats = Stats::default();
             for y in (0..band.rows).step_by(height as usize) {
                 for x in (0..band.width).step_by(width as usize) {

@@ -1,5 +1,5 @@
 //! The ratio kernel on the GPU (`shaders/diff.wgsl`): a band is diffed tile by tile, both images
-//! uploaded as RGBA textures; each workgroup writes one record (per-channel `u32` sums, count,
+//! uploaded as textures in the band's own layout (nothing expanded on the host); each workgroup writes one record (per-channel `u32` sums, count,
 //! maximum, bounds) that the host adds up in order as `u64`, so results equal the CPU engine's
 //! bit for bit.
 
@@ -9,12 +9,12 @@ use std::sync::mpsc;
 use super::Fault;
 use super::GpuEngine;
 use super::context::{cast_error, map_error, scoped, wait};
-use super::frame::{Frame, records_bytes, texel_bytes};
+use super::frame::{Frame, records_bytes, texels_per_pixel};
 use super::layout::shared_layout;
-use super::tiles::{Tile, contract_tile, expand_tile, padded_row};
+use super::tiles::{Tile, contract_tile, padded_row};
 use crate::engine::{Band, Bounds, Stats};
 use crate::error::Error;
-use crate::pixel::{Depth, Samples};
+use crate::pixel::{Layout, Samples};
 
 pub(super) const SHADER: &str = include_str!("../../../shaders/diff.wgsl");
 
@@ -74,19 +74,23 @@ impl GpuEngine {
     /// The largest tile for `band`: within `max_tile`, and one input texture within
     /// `TEXTURE_BUDGET`.
     pub(super) fn tile_size(&self, band: &Band) -> (u32, u32) {
-        let width = band.width.min(self.max_tile.0);
-        let row_bytes = u64::from(width) * u64::from(texel_bytes(band.layout.depth));
+        let per_pixel = texels_per_pixel(band.layout);
+        let width = band
+            .width
+            .min(self.max_tile.0)
+            .min(self.gpu.max_texture / per_pixel);
+        let row_bytes = u64::from(width) * band.layout.bytes_per_pixel() as u64;
         let budget_rows = (TEXTURE_BUDGET / row_bytes).max(1);
         let height = u64::from(band.rows.min(self.max_tile.1)).min(budget_rows);
         (width, height as u32)
     }
 
-    /// Makes sure the frame holds tiles of `width` x `height` at `depth`, with a diff target
+    /// Makes sure the frame holds tiles of `width` x `height` in `layout`, with a diff target
     /// when `diff`. Grows it to cover both the old and the new tile when that stays within
     /// budget.
     pub(super) fn prepare(
         &mut self,
-        depth: Depth,
+        layout: Layout,
         width: u32,
         height: u32,
         diff: bool,
@@ -107,20 +111,23 @@ impl GpuEngine {
                     wgpu::BufferUsages::STORAGE,
                 );
             }
-            if !frame.as_ref().is_some_and(|f| f.fits(depth, width, height)) {
+            if !frame
+                .as_ref()
+                .is_some_and(|f| f.fits(layout, width, height))
+            {
                 let (mut w, mut h) = (width, height);
-                if let Some(old) = frame.as_ref().filter(|f| f.depth == depth) {
+                if let Some(old) = frame.as_ref().filter(|f| f.layout == layout) {
                     (w, h) = (old.width.max(width), old.height.max(height));
-                    let bytes = u64::from(w) * u64::from(h) * u64::from(texel_bytes(depth));
+                    let bytes = u64::from(w) * u64::from(h) * layout.bytes_per_pixel() as u64;
                     if bytes > TEXTURE_BUDGET {
                         (w, h) = (width, height);
                     }
                 }
                 drop(frame.take());
-                *frame = Some(Frame::new(gpu, params, max_groups, depth, w, h));
+                *frame = Some(Frame::new(gpu, params, max_groups, layout, w, h)?);
             }
             if let Some(frame) = frame.as_mut().filter(|f| diff && f.diff.is_none()) {
-                frame.add_diff_target(gpu, params);
+                frame.add_diff_target(gpu, params)?;
             }
             Ok(())
         })
@@ -141,8 +148,8 @@ impl GpuEngine {
         let Some(frame) = self.frame.as_ref() else {
             return Err(Error::Gpu("no GPU memory for the tile".to_owned()));
         };
-        upload(&gpu.queue, &mut self.staging, band, &band.a, tile, &frame.a)?;
-        upload(&gpu.queue, &mut self.staging, band, &band.b, tile, &frame.b)?;
+        upload(&gpu.queue, band, &band.a, tile, &frame.a)?;
+        upload(&gpu.queue, band, &band.b, tile, &frame.b)?;
         let target = match (&diff, &frame.diff) {
             (None, _) => None,
             (Some(_), Some(target)) => Some(target),
@@ -173,7 +180,7 @@ impl GpuEngine {
                 label: Some("diffimg diff pass"),
                 timestamp_writes: None,
             });
-            pass.set_pipeline(&gpu.pipeline(depth).pipeline);
+            pass.set_pipeline(&gpu.pipeline(band.layout)?.pipeline);
             pass.set_bind_group(0, target.map_or(&frame.plain, |t| &t.bindings), &[]);
             #[cfg(feature = "test-hooks")]
             let groups_x = match self.injected(Fault::Dispatch) {
@@ -243,38 +250,26 @@ impl GpuEngine {
     }
 }
 
-/// Uploads the tile of one image of `band` into `texture`.
+/// Uploads the tile of one image of `band` into `texture`, straight from the band: rows at the
+/// band's stride, starting at the tile's column, in the band's layout.
 pub(super) fn upload(
     queue: &wgpu::Queue,
-    staging: &mut Samples,
     band: &Band,
     samples: &Samples,
     tile: Tile,
     texture: &wgpu::Texture,
 ) -> Result<(), Error> {
-    let texel = texel_bytes(band.layout.depth);
-    let (data, layout) = if band.layout.channels == 4 {
-        // Straight from the band: rows at the band's stride, starting at the tile's column.
-        let row_bytes = band.width as usize * texel as usize;
-        let first_row = band.halo_above as usize + tile.y as usize;
-        let last_row = first_row + tile.height as usize - 1;
-        let end = last_row * row_bytes + (tile.x as usize + tile.width as usize) * texel as usize;
-        let stride = u32::try_from(row_bytes)
-            .map_err(|_| Error::Gpu(format!("rows of {} pixels are too long", band.width)))?;
-        let layout = wgpu::TexelCopyBufferLayout {
-            offset: u64::from(tile.x) * u64::from(texel),
-            bytes_per_row: Some(stride),
-            rows_per_image: Some(tile.height),
-        };
-        (&samples.as_bytes()[first_row * row_bytes..end], layout)
-    } else {
-        expand_tile(samples, band, tile, staging);
-        let layout = wgpu::TexelCopyBufferLayout {
-            offset: 0,
-            bytes_per_row: Some(tile.width * texel),
-            rows_per_image: Some(tile.height),
-        };
-        (staging.as_bytes(), layout)
+    let pixel = band.layout.bytes_per_pixel();
+    let row_bytes = band.width as usize * pixel;
+    let first_row = band.halo_above as usize + tile.y as usize;
+    let last_row = first_row + tile.height as usize - 1;
+    let end = last_row * row_bytes + (tile.x as usize + tile.width as usize) * pixel;
+    let stride = u32::try_from(row_bytes)
+        .map_err(|_| Error::Gpu(format!("rows of {} pixels are too long", band.width)))?;
+    let layout = wgpu::TexelCopyBufferLayout {
+        offset: u64::from(tile.x) * pixel as u64,
+        bytes_per_row: Some(stride),
+        rows_per_image: Some(tile.height),
     };
     queue.write_texture(
         wgpu::TexelCopyTextureInfo {
@@ -283,9 +278,13 @@ pub(super) fn upload(
             origin: wgpu::Origin3d::ZERO,
             aspect: wgpu::TextureAspect::All,
         },
-        data,
+        &samples.as_bytes()[first_row * row_bytes..end],
         layout,
-        tile.extent(),
+        wgpu::Extent3d {
+            width: tile.width * texels_per_pixel(band.layout),
+            height: tile.height,
+            depth_or_array_layers: 1,
+        },
     );
     Ok(())
 }
@@ -335,7 +334,6 @@ mod tests {
     use super::*;
     use crate::engine::Engine;
     use crate::engine::cpu::CpuEngine;
-    use crate::pixel::Layout;
 
     #[test]
     fn dispatch_stays_within_the_limit_per_dimension() {
