@@ -5,8 +5,9 @@
 // goes to `diff16`, else to `diff8`) and CHANNELS (samples per pixel). The images come in their
 // own layout: grey in an r texture, grey and alpha in rg, RGBA in rgba, and RGB (which has no
 // texture format) in an r texture three texels a pixel. `load` puts each pixel in RGBA slots,
-// grey in red and alpha in alpha; the diff texture is RGBA in those slots. `Params` and `Record` are laid out as the host's
-// structs of the same names (src/engine/gpu/layout.rs checks that they agree).
+// grey in red and alpha in alpha; the diff texture is RGBA in those slots. `Params` and
+// `Record` are laid out as the host's structs of the same names (src/engine/gpu/layout.rs
+// checks that they agree).
 //
 // A workgroup takes GROUP * STRIP consecutive pixels of the tile in row-major order;
 // invocation `local` takes the pixels local, local + GROUP, local + 2 * GROUP, ... of them, so

@@ -1,7 +1,7 @@
 //! The ratio kernel on the GPU (`shaders/diff.wgsl`): a band is diffed tile by tile, both images
-//! uploaded as textures in the band's own layout (nothing expanded on the host); each workgroup writes one record (per-channel `u32` sums, count,
-//! maximum, bounds) that the host adds up in order as `u64`, so results equal the CPU engine's
-//! bit for bit.
+//! uploaded as textures in the band's own layout (nothing expanded on the host); each workgroup
+//! writes one record (per-channel `u32` sums, count, maximum, bounds) that the host adds up in
+//! order as `u64`, so results equal the CPU engine's bit for bit.
 
 use std::sync::mpsc;
 
