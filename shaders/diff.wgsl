@@ -1,55 +1,63 @@
 // Per-pixel difference of two images, one tile at a time.
 //
-// The engine (src/engine/gpu.rs) prepends `const STRIP: u32` (pixels of one row that an
-// invocation handles) and `const GROUP: u32` (invocations per workgroup), and replaces
-// DIFF_FORMAT with the storage format of the diff texture (rgba8uint or rgba16uint).
+// The engine (src/engine/gpu/frame.rs) sets the overridable constants: STRIP (pixels one
+// invocation handles), GROUP (invocations per workgroup), SIXTEEN (16-bit samples: the diff
+// goes to `diff16`, else to `diff8`) and CHANNELS (samples per pixel). The images come in their
+// own layout: grey in an r texture, grey and alpha in rg, RGBA in rgba, and RGB (which has no
+// texture format) in an r texture three texels a pixel. `load` puts each pixel in RGBA slots,
+// grey in red and alpha in alpha; the diff texture is RGBA in those slots. `Params` and
+// `Record` are laid out as the host's structs of the same names (src/engine/gpu/layout.rs
+// checks that they agree).
 //
-// Every invocation sums its strip in registers, then adds it to workgroup atomics; the first
-// invocation of a workgroup writes the workgroup's per-channel sums once, as u32 partials that
-// the host adds up as u64. STRIP * GROUP * 65535 stays below 2^32, so a partial cannot overflow.
-// The differing-pixel count, the largest counted difference and the bounding box go through
-// workgroup atomics, then global atomics in the header of `totals`, which the host clears
-// before each tile. Minimums are kept as maximums of the complement so that zero is the
-// neutral value of every atomic.
+// A workgroup takes GROUP * STRIP consecutive pixels of the tile in row-major order;
+// invocation `local` takes the pixels local, local + GROUP, local + 2 * GROUP, ... of them, so
+// that neighbouring invocations read neighbouring pixels. Each invocation sums in registers,
+// the workgroup gathers the sums in workgroup atomics, and its first invocation writes the
+// workgroup's record: per-channel sums as u32 (GROUP * STRIP * 65535 stays below 2^32), the
+// differing-pixel count, the largest counted difference and the bounding box. The host adds
+// the records up in order, as u64; nothing is shared between workgroups. Minimums are kept as
+// maximums of the complement, so that zero is the neutral value of every atomic.
+
+override STRIP: u32;
+override GROUP: u32;
+override SIXTEEN: bool;
+override CHANNELS: u32;
 
 struct Params {
     // Tile size in pixels.
     width: u32,
     height: u32,
-    // Strips in one row of the tile: ceil(width / STRIP).
-    strips_x: u32,
     // Bit c set: RGBA channel c counts towards differing, max and bounds.
     counted_mask: u32,
     // Non-zero: the diff's alpha is `sample_max` (alpha ignored and present).
     alpha_max: u32,
-    // Non-zero: write the diff pixels to `diff_out`.
+    // Non-zero: write the diff pixels.
     write_diff: u32,
     // The largest sample value: 255 or 65535.
     sample_max: u32,
-    pad: u32,
 }
 
-struct Totals {
-    differing: atomic<u32>,
-    max: atomic<u32>,
+struct Record {
+    // Sums of |a - b| per RGBA channel.
+    sums: vec4<u32>,
+    differing: u32,
+    max: u32,
     // Complements of the smallest x and y of a differing pixel.
-    x0_inv: atomic<u32>,
-    y0_inv: atomic<u32>,
-    x1: atomic<u32>,
-    y1: atomic<u32>,
+    x0_inv: u32,
+    y0_inv: u32,
+    x1: u32,
+    y1: u32,
     pad0: u32,
     pad1: u32,
-    // Per workgroup (linear index), the sums of |a - b| per RGBA channel.
-    partials: array<vec4<u32>>,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var image_a: texture_2d<u32>;
 @group(0) @binding(2) var image_b: texture_2d<u32>;
-@group(0) @binding(3) var diff_out: texture_storage_2d<DIFF_FORMAT, write>;
-@group(0) @binding(4) var<storage, read_write> totals: Totals;
+@group(0) @binding(3) var diff8: texture_storage_2d<rgba8uint, write>;
+@group(0) @binding(4) var<storage, read_write> records: array<Record>;
+@group(0) @binding(5) var diff16: texture_storage_2d<rgba16uint, write>;
 
-// Workgroup memory starts zeroed.
 var<workgroup> group_sums: array<atomic<u32>, 4>;
 var<workgroup> group_differing: atomic<u32>;
 var<workgroup> group_max: atomic<u32>;
@@ -58,48 +66,102 @@ var<workgroup> group_y0_inv: atomic<u32>;
 var<workgroup> group_x1: atomic<u32>;
 var<workgroup> group_y1: atomic<u32>;
 
+// The pixel at `at` of `image`, in RGBA slots.
+fn load(image: texture_2d<u32>, at: vec2<u32>) -> vec4<u32> {
+    switch CHANNELS {
+        case 1u: {
+            return vec4<u32>(textureLoad(image, at, 0).r, 0u, 0u, 0u);
+        }
+        case 2u: {
+            let t = textureLoad(image, at, 0);
+            return vec4<u32>(t.r, 0u, 0u, t.g);
+        }
+        case 3u: {
+            let x = 3u * at.x;
+            return vec4<u32>(
+                textureLoad(image, vec2<u32>(x, at.y), 0).r,
+                textureLoad(image, vec2<u32>(x + 1u, at.y), 0).r,
+                textureLoad(image, vec2<u32>(x + 2u, at.y), 0).r,
+                0u,
+            );
+        }
+        default: {
+            return textureLoad(image, at, 0);
+        }
+    }
+}
+
 @compute @workgroup_size(GROUP)
 fn diff(
     @builtin(local_invocation_index) local: u32,
     @builtin(workgroup_id) group: vec3<u32>,
     @builtin(num_workgroups) groups: vec3<u32>,
 ) {
+    // Workgroup memory is zeroed here, not by the pipeline.
+    if local == 0u {
+        for (var c = 0u; c < 4u; c++) {
+            atomicStore(&group_sums[c], 0u);
+        }
+        atomicStore(&group_differing, 0u);
+        atomicStore(&group_max, 0u);
+        atomicStore(&group_x0_inv, 0u);
+        atomicStore(&group_y0_inv, 0u);
+        atomicStore(&group_x1, 0u);
+        atomicStore(&group_y1, 0u);
+    }
+    workgroupBarrier();
+
     let group_index = group.y * groups.x + group.x;
-    let strip = group_index * GROUP + local;
-    let y = strip / params.strips_x;
+    let first = group_index * GROUP * STRIP + local;
+    let counted = (vec4<u32>(params.counted_mask) >> vec4<u32>(0u, 1u, 2u, 3u)) & vec4<u32>(1u);
+    let counted_channels = counted != vec4<u32>(0u);
+    let alpha_max = params.alpha_max != 0u;
+    let write_diff = params.write_diff != 0u;
 
     var sums = vec4<u32>(0u);
     var differing = 0u;
     var max_diff = 0u;
     var x0 = 0xffffffffu;
+    var y0 = 0xffffffffu;
     var x1 = 0u;
-    if y < params.height {
-        let counted = (vec4<u32>(params.counted_mask) >> vec4<u32>(0u, 1u, 2u, 3u)) & vec4<u32>(1u);
-        let counted_channels = counted != vec4<u32>(0u);
-        let alpha_max = params.alpha_max != 0u;
-        let write_diff = params.write_diff != 0u;
-        let start = (strip % params.strips_x) * STRIP;
-        let end = min(start + STRIP, params.width);
-        for (var x = start; x < end; x++) {
-            let at = vec2<u32>(x, y);
-            let a = textureLoad(image_a, at, 0);
-            let b = textureLoad(image_b, at, 0);
-            let d = max(a, b) - min(a, b);
-            sums += d;
-            let c = select(vec4<u32>(0u), d, counted_channels);
-            let m = max(max(c.x, c.y), max(c.z, c.w));
-            max_diff = max(max_diff, m);
-            if m != 0u {
-                differing += 1u;
-                x0 = min(x0, x);
-                x1 = x;
+    var y1 = 0u;
+    // The pixel's column and row, stepped on without a division per pixel.
+    var at = vec2<u32>(first % params.width, first / params.width);
+    for (var k = 0u; k < STRIP; k++) {
+        if k > 0u {
+            at.x += GROUP;
+            if at.x >= params.width {
+                let rows = at.x / params.width;
+                at.y += rows;
+                at.x -= rows * params.width;
             }
-            if write_diff {
-                var out = d;
-                if alpha_max {
-                    out.w = params.sample_max;
-                }
-                textureStore(diff_out, at, out);
+        }
+        if at.y >= params.height {
+            break;
+        }
+        let a = load(image_a, at);
+        let b = load(image_b, at);
+        let d = max(a, b) - min(a, b);
+        sums += d;
+        let c = select(vec4<u32>(0u), d, counted_channels);
+        let m = max(max(c.x, c.y), max(c.z, c.w));
+        max_diff = max(max_diff, m);
+        if m != 0u {
+            differing += 1u;
+            x0 = min(x0, at.x);
+            y0 = min(y0, at.y);
+            x1 = max(x1, at.x);
+            y1 = max(y1, at.y);
+        }
+        if write_diff {
+            var out = d;
+            if alpha_max {
+                out.w = params.sample_max;
+            }
+            if SIXTEEN {
+                textureStore(diff16, at, out);
+            } else {
+                textureStore(diff8, at, out);
             }
         }
     }
@@ -114,27 +176,26 @@ fn diff(
         atomicAdd(&group_differing, differing);
         atomicMax(&group_max, max_diff);
         atomicMax(&group_x0_inv, ~x0);
+        atomicMax(&group_y0_inv, ~y0);
         atomicMax(&group_x1, x1);
-        atomicMax(&group_y0_inv, ~y);
-        atomicMax(&group_y1, y);
+        atomicMax(&group_y1, y1);
     }
     workgroupBarrier();
 
     if local == 0u {
-        totals.partials[group_index] = vec4<u32>(
+        var record: Record;
+        record.sums = vec4<u32>(
             atomicLoad(&group_sums[0]),
             atomicLoad(&group_sums[1]),
             atomicLoad(&group_sums[2]),
             atomicLoad(&group_sums[3]),
         );
-        let group_count = atomicLoad(&group_differing);
-        if group_count != 0u {
-            atomicAdd(&totals.differing, group_count);
-            atomicMax(&totals.max, atomicLoad(&group_max));
-            atomicMax(&totals.x0_inv, atomicLoad(&group_x0_inv));
-            atomicMax(&totals.y0_inv, atomicLoad(&group_y0_inv));
-            atomicMax(&totals.x1, atomicLoad(&group_x1));
-            atomicMax(&totals.y1, atomicLoad(&group_y1));
-        }
+        record.differing = atomicLoad(&group_differing);
+        record.max = atomicLoad(&group_max);
+        record.x0_inv = atomicLoad(&group_x0_inv);
+        record.y0_inv = atomicLoad(&group_y0_inv);
+        record.x1 = atomicLoad(&group_x1);
+        record.y1 = atomicLoad(&group_y1);
+        records[group_index] = record;
     }
 }

@@ -3,7 +3,11 @@
 // module doc for the arithmetic). Both images arrive in their own layout, 1 to 4 samples of 8
 // or 16 bits per pixel, packed into u32 words (little-endian, as the host holds them); the
 // band's halo rows come with them. Each invocation writes its pixel's class (0 same, 1 changed,
-// 2 anti-aliased) and heat (bits 8-15) to `results`.
+// 2 anti-aliased) and heat (bits 8-15) to `results`. The engine sets GROUP, the invocations
+// per workgroup; `Params` is laid out as the host's struct of that name
+// (src/engine/gpu/layout.rs checks that they agree).
+
+override GROUP: u32;
 
 struct Params {
     width: u32,
@@ -206,7 +210,7 @@ fn heat_level(d: vec2<u32>) -> u32 {
     return low;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(GROUP)
 fn perceive(@builtin(global_invocation_id) id: vec3<u32>) {
     let o = id.y * params.stride + id.x;
     if o >= params.pixels {

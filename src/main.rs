@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
-use diffimg::engine::choice::AutoOptions;
 use diffimg::report::ChangedGate;
 use diffimg::{
     Backend, Canvas, Compression, Options, PerceptualOptions, PixelLimits, Report, Style,
@@ -47,6 +46,10 @@ struct Args {
     /// Engine: auto picks the GPU when a hardware adapter exists and the image is large.
     #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
     backend: BackendArg,
+    /// Seconds the GPU may take for one piece of work before it counts as hung (auto then
+    /// goes on with the CPU) [default: 5]
+    #[arg(long, value_name = "SECONDS", value_parser = timeout)]
+    gpu_timeout: Option<Duration>,
     /// Exit with status 1 when the ratio exceeds R (a finite number, 0 or more).
     #[arg(long, value_name = "R", allow_negative_numbers = true, value_parser = gate)]
     max_ratio: Option<f64>,
@@ -122,6 +125,13 @@ fn threshold(value: &str) -> Result<f64, String> {
     match gate(value)? {
         t if t <= 1.0 => Ok(t),
         _ => Err("must be from 0 to 1".into()),
+    }
+}
+
+fn timeout(value: &str) -> Result<Duration, String> {
+    match gate(value)? {
+        seconds if seconds <= 0.0 => Err("must be more than 0".into()),
+        seconds => Duration::try_from_secs_f64(seconds).map_err(|e| e.to_string()),
     }
 }
 
@@ -234,9 +244,11 @@ fn remove_unfinished_on_signals() {
     });
 }
 
-/// A testing hook: `DIFFIMG_GPU_FAULT=<stage>` makes the GPU engine fail at that stage (see
-/// `diffimg::engine::gpu::Fault`) and lets `--backend auto` take any adapter at any size, so
-/// the fallback to the CPU can be seen on a machine with only a software adapter.
+/// A testing hook, built only with the `test-hooks` feature: `DIFFIMG_GPU_FAULT=<stage>` makes
+/// the GPU engine fail at that stage (see `diffimg::engine::gpu::Fault`) and lets
+/// `--backend auto` take any adapter at any size, so the fallback to the CPU can be seen on a
+/// machine with only a software adapter.
+#[cfg(feature = "test-hooks")]
 const FAULT_VARIABLE: &str = "DIFFIMG_GPU_FAULT";
 
 fn run(args: &Args) -> Result<ExitCode, Failure> {
@@ -279,13 +291,17 @@ fn run(args: &Args) -> Result<ExitCode, Failure> {
         },
         ..Options::default()
     };
+    if let Some(timeout) = args.gpu_timeout {
+        options.gpu.timeout = timeout;
+    }
+    #[cfg(feature = "test-hooks")]
     if let Some(stage) = std::env::var_os(FAULT_VARIABLE) {
         let fault = stage
             .to_string_lossy()
             .parse()
             .map_err(|e: String| diffimg::Error::Gpu(format!("{FAULT_VARIABLE}: {e}")))?;
         options.gpu.fault = Some(fault);
-        options.auto = AutoOptions {
+        options.auto = diffimg::engine::choice::AutoOptions {
             min_pixels: 0,
             any_adapter: true,
         };

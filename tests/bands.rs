@@ -77,8 +77,8 @@ fn run(
         band_pixels: u64::from(band_rows * pair.width),
         diff_image: Some(diff.clone()),
         gpu: GpuOptions {
-            fault: None,
             max_tile: Some((16, 8)),
+            ..GpuOptions::default()
         },
         ..Options::default()
     };

@@ -1,6 +1,7 @@
 //! GPU trouble at every stage: with `--backend auto` the run completes on the CPU with the same
 //! output and a warning; with `--backend gpu` it fails cleanly with exit 2. Faults are caused
-//! through the `DIFFIMG_GPU_FAULT` hook, in a process of their own (a lost device stays lost).
+//! through the `DIFFIMG_GPU_FAULT` hook, in a process of their own (a lost device would fail the
+//! comparisons other threads run on it).
 
 mod common;
 
@@ -10,18 +11,22 @@ use std::process::Output;
 use common::{assert_error, perturb, random_samples, skip_without_gpu, stderr, stdout, write_png};
 use diffimg::pixel::Layout;
 
-const STAGES: [&str; 6] = [
+const STAGES: [&str; 7] = [
     "adapter",
     "device",
     "allocation",
     "dispatch",
     "readback",
     "lost",
+    "hang",
 ];
 
 fn run(fault: Option<&str>, args: &[&Path], backend: &str) -> Output {
     let mut command = common::command();
-    command.args(args).args(["--json", "--backend", backend]);
+    // A hung device is given up on after half a second.
+    command
+        .args(args)
+        .args(["--json", "--gpu-timeout", "0.5", "--backend", backend]);
     if let Some(stage) = fault {
         command.env("DIFFIMG_GPU_FAULT", stage);
     }
@@ -111,6 +116,20 @@ fn cpu_backend_never_touches_the_gpu() {
     let out = run(Some("adapter"), &[&a, &b], "cpu");
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(stderr(&out), "");
+}
+
+#[test]
+fn gpu_timeout_must_be_a_positive_number() {
+    let (a, b) = (common::fixture("black.png"), common::fixture("white.png"));
+    for bad in ["0", "-1", "soon"] {
+        let mut command = common::command();
+        let out = command
+            .args([&a, &b])
+            .args(["--gpu-timeout", bad])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+    }
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! Which engine diffs each band: the backend the user asked for, the search for a GPU that
-//! `auto` runs in the background, and the fall back to the CPU when the GPU fails.
+//! `auto` runs in the background (joined before the comparison ends), and the fall back to the
+//! CPU when the GPU fails.
 
 use std::thread;
 
@@ -141,6 +142,17 @@ impl Choice {
 
     pub fn cpu_bands(&self) -> u64 {
         self.cpu_bands
+    }
+}
+
+impl Drop for Choice {
+    /// Waits for the background search, so that no thread is left inside the GPU driver when
+    /// the comparison (or the process) ends.
+    fn drop(&mut self) {
+        if let Some(search) = self.search.take() {
+            // Its engine, or its failure, is of no use any more.
+            let _ = search.join();
+        }
     }
 }
 

@@ -1,17 +1,24 @@
-//! The GPU context every kernel shares: instance, adapter and device, made once per process
-//! with the adapter's own limits; the device's health (errors reported outside any scope, and
-//! its loss); and the helpers every kernel uses to allocate, run and wait inside error scopes.
+//! The GPU context every kernel shares: instance, adapter and device with the adapter's own
+//! limits, kept for the process while they work and opened again after a loss (a failed open is
+//! retried after a growing back-off); the device's health (errors reported outside any scope,
+//! and its loss); and the helpers every kernel uses to allocate, run and wait inside error
+//! scopes.
 
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, mpsc};
+use std::time::{Duration, Instant};
 
-use super::ratio::{Pipeline, make_pipeline};
+use super::frame::Pipeline;
+use super::perceptual;
 use crate::engine::EngineInfo;
 use crate::error::Error;
-use crate::pixel::Depth;
 
-/// How long one tile may take before the device counts as hung.
-pub(super) const WAIT: Duration = Duration::from_secs(120);
+/// How long one submission may take, by default, before the device counts as hung.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The first wait before opening again what failed to open; it doubles with each failure in a
+/// row, up to `MAX_BACKOFF`.
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 /// What `probe` found.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,22 +55,109 @@ pub fn hardware_possible() -> bool {
 }
 
 /// The instance and adapter.
-pub(super) struct Host {
-    pub(super) _instance: wgpu::Instance,
-    pub(super) adapter: wgpu::Adapter,
-    pub(super) summary: AdapterSummary,
+struct Host {
+    _instance: wgpu::Instance,
+    adapter: wgpu::Adapter,
+    summary: AdapterSummary,
 }
 
-pub(super) static HOST: OnceLock<Result<Host, String>> = OnceLock::new();
-pub(super) static GPU: OnceLock<Result<Gpu, String>> = OnceLock::new();
-
-pub(super) fn host() -> Result<&'static Host, Error> {
-    HOST.get_or_init(open_adapter)
-        .as_ref()
-        .map_err(|cause| Error::Gpu(cause.clone()))
+/// Something opened once and shared while it works: the last failure, and when to try again.
+struct Shared<T> {
+    value: Option<Arc<T>>,
+    failure: Option<(String, Backoff)>,
 }
 
-pub(super) fn open_adapter() -> Result<Host, String> {
+impl<T> Shared<T> {
+    const fn new() -> Shared<T> {
+        Shared {
+            value: None,
+            failure: None,
+        }
+    }
+
+    /// The shared value, opened with `open` when there is none and the back-off allows.
+    fn get(&mut self, open: impl FnOnce() -> Result<T, String>) -> Result<Arc<T>, Error> {
+        if let Some(value) = &self.value {
+            return Ok(Arc::clone(value));
+        }
+        let now = Instant::now();
+        if let Some((cause, backoff)) = &self.failure
+            && now < backoff.retry_at
+        {
+            let wait = backoff.retry_at - now;
+            return Err(Error::Gpu(format!(
+                "{cause} (next try in {:.1} s)",
+                wait.as_secs_f64()
+            )));
+        }
+        match open() {
+            Ok(value) => {
+                let value = Arc::new(value);
+                self.value = Some(Arc::clone(&value));
+                self.failure = None;
+                Ok(value)
+            }
+            Err(cause) => {
+                let backoff = Backoff::after(self.failure.as_ref().map(|f| f.1), now);
+                self.failure = Some((cause.clone(), backoff));
+                Err(Error::Gpu(cause))
+            }
+        }
+    }
+
+    /// Drops the shared value if it is `value`, so that the next `get` opens a new one.
+    fn forget(&mut self, value: &Arc<T>) {
+        if self.value.as_ref().is_some_and(|v| Arc::ptr_eq(v, value)) {
+            self.value = None;
+        }
+    }
+}
+
+/// When to try again after failures in a row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Backoff {
+    failures: u32,
+    retry_at: Instant,
+}
+
+impl Backoff {
+    /// The back-off after one more failure at `now`, following `previous`.
+    fn after(previous: Option<Backoff>, now: Instant) -> Backoff {
+        let failures = previous.map_or(1, |p| p.failures.saturating_add(1));
+        let delay = FIRST_BACKOFF
+            .saturating_mul(1 << (failures - 1).min(16))
+            .min(MAX_BACKOFF);
+        Backoff {
+            failures,
+            retry_at: now + delay,
+        }
+    }
+}
+
+static HOST: Mutex<Shared<Host>> = Mutex::new(Shared::new());
+static GPU: Mutex<Shared<Gpu>> = Mutex::new(Shared::new());
+
+fn host() -> Result<Arc<Host>, Error> {
+    lock(&HOST)?.get(open_adapter)
+}
+
+/// The shared device, opened (again) when there is none.
+pub(super) fn gpu() -> Result<Arc<Gpu>, Error> {
+    lock(&GPU)?.get(|| open_device(host().map_err(|e| e.to_string())?))
+}
+
+/// Gives up on `gpu` after a loss, a hang or an error: the next comparison opens a new device,
+/// asked of a new adapter (the old one may be what failed).
+pub(super) fn forget(gpu: &Arc<Gpu>) {
+    if let Ok(mut shared) = GPU.lock() {
+        shared.forget(gpu);
+    }
+    if let Ok(mut shared) = HOST.lock() {
+        shared.forget(&gpu.host);
+    }
+}
+
+fn open_adapter() -> Result<Host, String> {
     let instance =
         wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle().with_env());
     let options = wgpu::RequestAdapterOptions {
@@ -120,24 +214,20 @@ pub(super) fn record(slot: &Mutex<Option<String>>, message: String) {
 
 /// The device and what every engine shares.
 pub(super) struct Gpu {
+    host: Arc<Host>,
     pub(super) device: wgpu::Device,
     pub(super) queue: wgpu::Queue,
     pub(super) info: EngineInfo,
     pub(super) max_texture: u32,
     pub(super) max_groups: u32,
-    pub(super) eight: Pipeline,
-    pub(super) sixteen: Pipeline,
+    /// The ratio kernel's pipelines, one per layout (`Gpu::pipeline`), built when first needed.
+    pub(super) ratio: [OnceLock<Result<Pipeline, String>>; 8],
+    /// The perceptual kernel's pipeline, built when first needed.
+    pub(super) perceptual: OnceLock<Result<perceptual::Pipeline, String>>,
     pub(super) health: Arc<Health>,
 }
 
-pub(super) fn gpu() -> Result<&'static Gpu, Error> {
-    let host = host()?;
-    GPU.get_or_init(|| open_device(host))
-        .as_ref()
-        .map_err(|cause| Error::Gpu(cause.clone()))
-}
-
-pub(super) fn open_device(host: &Host) -> Result<Gpu, String> {
+fn open_device(host: Arc<Host>) -> Result<Gpu, String> {
     let descriptor = wgpu::DeviceDescriptor {
         label: Some("diffimg device"),
         required_features: wgpu::Features::empty(),
@@ -158,24 +248,18 @@ pub(super) fn open_device(host: &Host) -> Result<Gpu, String> {
         record(&seen.lost, format!("{reason:?}: {message}"));
     });
     let limits = device.limits();
-    let (eight, sixteen) = scoped(&device, "cannot build the diff shader", || {
-        Ok((
-            make_pipeline(&device, Depth::Eight),
-            make_pipeline(&device, Depth::Sixteen),
-        ))
-    })
-    .map_err(|error| error.to_string())?;
     Ok(Gpu {
         info: EngineInfo::Gpu {
             adapter: host.summary.name.clone(),
             backend: host.summary.backend.clone(),
         },
+        host,
         device,
         queue,
         max_texture: limits.max_texture_dimension_2d.max(1),
         max_groups: limits.max_compute_workgroups_per_dimension.max(1),
-        eight,
-        sixteen,
+        ratio: std::array::from_fn(|_| OnceLock::new()),
+        perceptual: OnceLock::new(),
         health,
     })
 }
@@ -217,15 +301,46 @@ pub(super) fn scoped<T>(
     }
 }
 
-/// Blocks until `submission` has run and its map callbacks have been called.
-pub(super) fn wait(device: &wgpu::Device, submission: wgpu::SubmissionIndex) -> Result<(), Error> {
+/// Blocks until `submission` has run and the `maps` callbacks that report on `receiver` have
+/// been called, for `timeout` at most.
+pub(super) fn wait(
+    device: &wgpu::Device,
+    submission: wgpu::SubmissionIndex,
+    receiver: &mpsc::Receiver<Result<(), wgpu::BufferAsyncError>>,
+    maps: usize,
+    timeout: Duration,
+) -> Result<(), Error> {
+    let deadline = Instant::now() + timeout;
+    let hung = || hung(timeout);
     device
         .poll(wgpu::PollType::Wait {
             submission_index: Some(submission),
-            timeout: Some(WAIT),
+            timeout: Some(timeout),
         })
-        .map(drop)
-        .map_err(|cause| Error::Gpu(format!("waiting for the device: {cause}")))
+        .map_err(|cause| match cause {
+            wgpu::PollError::Timeout => hung(),
+            cause => Error::Gpu(format!("waiting for the device: {cause}")),
+        })?;
+    for _ in 0..maps {
+        // Another thread's poll may be calling the callbacks right now: wait for them.
+        let left = deadline.saturating_duration_since(Instant::now());
+        match receiver.recv_timeout(left) {
+            Ok(Ok(())) => {}
+            Ok(Err(cause)) => {
+                return Err(Error::Gpu(format!("reading back the results: {cause}")));
+            }
+            Err(_) => return Err(hung()),
+        }
+    }
+    Ok(())
+}
+
+/// The error of a device that did not finish its work within `timeout`.
+pub(super) fn hung(timeout: Duration) -> Error {
+    Error::Gpu(format!(
+        "the device did not finish within {:.1} s",
+        timeout.as_secs_f64()
+    ))
 }
 
 pub(super) fn map_error(cause: wgpu::MapRangeError) -> Error {
@@ -234,4 +349,48 @@ pub(super) fn map_error(cause: wgpu::MapRangeError) -> Error {
 
 pub(super) fn cast_error(cause: bytemuck::PodCastError) -> Error {
     Error::Gpu(format!("reading back the results: {cause}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_its_limit() {
+        let now = Instant::now();
+        let mut backoff = None;
+        let mut delays = Vec::new();
+        for _ in 0..9 {
+            let next = Backoff::after(backoff, now);
+            delays.push((next.retry_at - now).as_secs());
+            backoff = Some(next);
+        }
+        assert_eq!(delays, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
+    }
+
+    #[test]
+    fn failure_is_retried_after_the_backoff_and_success_is_kept() {
+        let mut shared = Shared::<u32>::new();
+        let opened = std::cell::Cell::new(0);
+        let open = |ok: bool| {
+            opened.set(opened.get() + 1);
+            if ok { Ok(7) } else { Err("broken".to_owned()) }
+        };
+        assert!(shared.get(|| open(false)).is_err());
+        // Within the back-off, the failure is reported without trying again.
+        let error = shared.get(|| open(true)).unwrap_err().to_string();
+        assert!(
+            error.contains("broken") && error.contains("next try in"),
+            "{error}"
+        );
+        assert_eq!(opened.get(), 1);
+        shared.failure.as_mut().unwrap().1.retry_at = Instant::now();
+        let value = shared.get(|| open(true)).unwrap();
+        assert_eq!((*value, opened.get()), (7, 2));
+        assert!(shared.failure.is_none());
+        assert!(Arc::ptr_eq(&shared.get(|| open(false)).unwrap(), &value));
+        shared.forget(&value);
+        assert!(shared.get(|| open(false)).is_err());
+        assert_eq!(opened.get(), 3);
+    }
 }

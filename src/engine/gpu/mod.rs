@@ -1,76 +1,70 @@
-//! The GPU engine: the context every kernel shares (`context`), the ratio kernel (`ratio`) and
-//! the perceptual kernel (`perceptual`), each with its shader in `shaders/`. Results equal the
-//! CPU engine's bit for bit.
+//! The GPU engine: the context every kernel shares (`context`), the memory layouts host and
+//! shaders share (`layout`), the ratio kernel (`ratio`, with its pipelines and buffers in `frame`
+//! and its tiles in `tiles`) and the perceptual kernel (`perceptual`), each kernel with one
+//! shader in `shaders/`. Results equal the CPU engine's bit for bit.
 
 mod context;
+#[cfg(feature = "test-hooks")]
+mod fault;
+mod frame;
+mod layout;
 mod perceptual;
 mod ratio;
 mod tiles;
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use super::perceptual::{Planes, Rule};
 use super::{Band, Engine, EngineInfo, Stats};
 use crate::error::Error;
 use crate::pixel::Samples;
-pub use context::{AdapterSummary, hardware_possible, probe};
+pub use context::{AdapterSummary, DEFAULT_TIMEOUT, hardware_possible, probe};
 use context::{Gpu, gpu, make_buffer, scoped};
-use ratio::{Frame, Params, SLOTS};
+#[cfg(feature = "test-hooks")]
+pub use fault::Fault;
+use frame::Frame;
+use ratio::{Params, SLOTS};
 use tiles::Tile;
 
 /// Options of the GPU engine.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GpuOptions {
+    /// How long one submission may take before the device counts as hung: the engine then
+    /// fails (`Backend::Auto` goes on with the CPU) and the next comparison opens a new device.
+    pub timeout: Duration,
     /// Largest tile (width, height) in pixels, below what the device allows; for tests that
     /// need tile edges.
+    #[cfg(feature = "test-hooks")]
     pub max_tile: Option<(u32, u32)>,
     /// A failure to cause, for tests that GPU trouble never panics or changes a result.
+    #[cfg(feature = "test-hooks")]
     pub fault: Option<Fault>,
 }
 
-/// Where the GPU engine can be made to fail. Allocation, dispatch and device loss are real
-/// failures provoked in the driver; the others return the error the real failure would.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Fault {
-    /// No adapter is found.
-    Adapter,
-    /// The device cannot be created.
-    Device,
-    /// A buffer larger than the device allows is requested.
-    Allocation,
-    /// A dispatch with more workgroups than the device allows.
-    Dispatch,
-    /// Mapping the results for reading fails.
-    ReadBack,
-    /// The device is destroyed after the first tile.
-    DeviceLost,
-}
-
-impl std::str::FromStr for Fault {
-    type Err = String;
-
-    fn from_str(name: &str) -> Result<Fault, String> {
-        Ok(match name {
-            "adapter" => Fault::Adapter,
-            "device" => Fault::Device,
-            "allocation" => Fault::Allocation,
-            "dispatch" => Fault::Dispatch,
-            "readback" => Fault::ReadBack,
-            "lost" => Fault::DeviceLost,
-            _ => return Err(format!("unknown GPU fault '{name}'")),
-        })
+impl Default for GpuOptions {
+    fn default() -> GpuOptions {
+        GpuOptions {
+            timeout: DEFAULT_TIMEOUT,
+            #[cfg(feature = "test-hooks")]
+            max_tile: None,
+            #[cfg(feature = "test-hooks")]
+            fault: None,
+        }
     }
 }
 
 /// Diffs bands on the GPU. Holds textures and buffers for the largest tile seen so far.
 pub struct GpuEngine {
-    gpu: &'static Gpu,
+    gpu: Arc<Gpu>,
     /// Largest tile, within the device's texture limit.
     max_tile: (u32, u32),
     /// Workgroups per dispatch dimension: the device's limit.
     max_groups: u32,
+    timeout: Duration,
     params: wgpu::Buffer,
     frame: Option<Frame>,
-    /// Tiles of 1- to 3-channel bands, expanded to RGBA.
-    staging: Samples,
+    #[cfg(feature = "test-hooks")]
     fault: Option<Fault>,
     tiles_done: u64,
     /// Buffers of the perceptual kernel, once it has run.
@@ -78,8 +72,9 @@ pub struct GpuEngine {
 }
 
 impl GpuEngine {
-    /// Opens the device (once per process) and makes an engine on it.
+    /// Opens the device (or takes the one this process has open) and makes an engine on it.
     pub fn new(options: GpuOptions) -> Result<GpuEngine, Error> {
+        #[cfg(feature = "test-hooks")]
         match options.fault {
             Some(Fault::Adapter) => {
                 return Err(Error::Gpu("no GPU adapter (injected fault)".into()));
@@ -92,7 +87,10 @@ impl GpuEngine {
             _ => {}
         }
         let gpu = gpu()?;
-        gpu.health.check()?;
+        if let Err(e) = gpu.health.check() {
+            context::forget(&gpu);
+            return Err(e);
+        }
         let params = scoped(&gpu.device, "cannot allocate GPU buffers", || {
             Ok(make_buffer(
                 &gpu.device,
@@ -101,21 +99,49 @@ impl GpuEngine {
                 wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             ))
         })?;
+        #[cfg(feature = "test-hooks")]
         let (width, height) = options.max_tile.unwrap_or((u32::MAX, u32::MAX));
+        #[cfg(not(feature = "test-hooks"))]
+        let (width, height) = (u32::MAX, u32::MAX);
         Ok(GpuEngine {
-            gpu,
             max_tile: (
                 width.clamp(1, gpu.max_texture),
                 height.clamp(1, gpu.max_texture),
             ),
             max_groups: gpu.max_groups,
+            gpu,
+            timeout: options.timeout,
             params,
             frame: None,
-            staging: Samples::U8(Vec::new()),
+            #[cfg(feature = "test-hooks")]
             fault: options.fault,
             tiles_done: 0,
             perceptual: None,
         })
+    }
+
+    /// Whether the test hook asks for `fault`.
+    #[cfg(feature = "test-hooks")]
+    fn injected(&self, fault: Fault) -> bool {
+        self.fault == Some(fault)
+    }
+
+    /// `Fault::Hang`: the wait for the first submission runs out, as on a hung device.
+    #[cfg(feature = "test-hooks")]
+    fn inject_hang(&self) -> Result<(), Error> {
+        if self.injected(Fault::Hang) {
+            std::thread::sleep(self.timeout);
+            return Err(context::hung(self.timeout));
+        }
+        Ok(())
+    }
+
+    /// After a failure: buffers may still be mapped or in an unknown state, and the device
+    /// lost or hung, so this engine starts afresh and the next one opens a new device.
+    fn give_up(&mut self) {
+        self.frame = None;
+        self.perceptual = None;
+        context::forget(&self.gpu);
     }
 }
 
@@ -134,13 +160,9 @@ impl Engine for GpuEngine {
         ignore_alpha: bool,
         mut diff: Option<&mut Samples>,
     ) -> Result<Stats, Error> {
-        self.gpu.health.check()?;
         check_band(band)?;
         if let Some(out) = diff.as_deref_mut() {
             out.reset(band.layout.depth, band.counted().len());
-        }
-        if band.width == 0 || band.rows == 0 {
-            return Ok(Stats::default());
         }
         let slots = SLOTS[usize::from(band.layout.channels)];
         let mask = band.layout.counted_mask(ignore_alpha);
@@ -151,45 +173,55 @@ impl Engine for GpuEngine {
             .fold(0, |bits, (_, &slot)| bits | 1 << slot);
         let alpha_max = ignore_alpha && band.layout.has_alpha();
         let (width, height) = self.tile_size(band);
-        let result = self
-            .prepare(band.layout.depth, width, height, diff.is_some())
-            .and_then(|()| {
-                let mut stats = Stats::default();
-                for y in (0..band.rows).step_by(height as usize) {
-                    for x in (0..band.width).step_by(width as usize) {
-                        let tile = Tile {
-                            x,
-                            y,
-                            width: width.min(band.width - x),
-                            height: height.min(band.rows - y),
-                        };
-                        let what = "diffing a tile";
-                        let tile_stats = scoped(&self.gpu.device, what, || {
-                            self.diff_tile(band, tile, counted_mask, alpha_max, diff.as_deref_mut())
-                        })?;
-                        stats = stats.merge(tile_stats);
-                        self.tiles_done += 1;
-                        if self.fault == Some(Fault::DeviceLost) && self.tiles_done == 1 {
-                            self.gpu.device.destroy();
-                        }
+        let result = self.gpu.health.check().and_then(|()| {
+            if band.width == 0 || band.rows == 0 {
+                return Ok(Stats::default());
+            }
+            self.prepare(band.layout, width, height, diff.is_some())?;
+            let mut stats = Stats::default();
+            for y in (0..band.rows).step_by(height as usize) {
+                for x in (0..band.width).step_by(width as usize) {
+                    let tile = Tile {
+                        x,
+                        y,
+                        width: width.min(band.width - x),
+                        height: height.min(band.rows - y),
+                    };
+                    let gpu = Arc::clone(&self.gpu);
+                    let tile_stats = scoped(&gpu.device, "diffing a tile", || {
+                        self.diff_tile(band, tile, counted_mask, alpha_max, diff.as_deref_mut())
+                    })?;
+                    stats = stats.merge(tile_stats);
+                    self.tiles_done += 1;
+                    #[cfg(feature = "test-hooks")]
+                    if self.injected(Fault::DeviceLost) && self.tiles_done == 1 {
+                        self.gpu.device.destroy();
                     }
                 }
-                self.gpu.health.check()?;
-                Ok(stats)
-            });
+            }
+            self.gpu.health.check()?;
+            Ok(stats)
+        });
         if result.is_err() {
-            // Buffers may still be mapped or in an unknown state: start afresh next time.
-            self.frame = None;
+            self.give_up();
         }
         result
     }
 
     fn perceive_band(&mut self, band: &Band, rule: &Rule, out: &mut Planes) -> Result<(), Error> {
-        self.gpu.health.check()?;
         check_band(band)?;
-        let result = perceptual::perceive(self.gpu, &mut self.perceptual, band, rule, out);
+        let result = self.gpu.health.check().and_then(|()| {
+            perceptual::perceive(
+                &self.gpu,
+                &mut self.perceptual,
+                band,
+                rule,
+                out,
+                self.timeout,
+            )
+        });
         if result.is_err() {
-            self.perceptual = None;
+            self.give_up();
         }
         result
     }

@@ -3,45 +3,45 @@
 //! storage buffers in their own layout (no expansion to RGBA), one invocation per counted pixel
 //! classifies it, and the classes and heats come back in one word per pixel.
 
-use std::sync::OnceLock;
+use std::time::Duration;
 
-use super::context::{Gpu, WAIT, cast_error, make_buffer, map_error, scoped, wait};
+use super::context::{Gpu, cast_error, make_buffer, map_error, scoped, wait};
+use super::layout::shared_layout;
 use crate::engine::Band;
 use crate::engine::perceptual::{Planes, Rule};
 use crate::error::Error;
 use crate::pixel::Depth;
 
-const SHADER: &str = include_str!("../../../shaders/perceptual.wgsl");
-/// Invocations per workgroup (`@workgroup_size` in the shader).
+pub(super) const SHADER: &str = include_str!("../../../shaders/perceptual.wgsl");
+/// Invocations per workgroup (`GROUP` in the shader).
 const GROUP: u32 = 64;
 
-/// The uniform block of the shader (`Params`).
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    width: u32,
-    rows: u32,
-    first: u32,
-    pixels: u32,
-    channels: u32,
-    sixteen: u32,
-    opaque: u32,
-    aa: u32,
-    heat_steps: u32,
-    stride: u32,
-    limit_lo: u32,
-    limit_hi: u32,
+shared_layout! {
+    /// The uniform block of the shader.
+    Params {
+        width: u32,
+        rows: u32,
+        first: u32,
+        pixels: u32,
+        channels: u32,
+        sixteen: u32,
+        opaque: u32,
+        aa: u32,
+        heat_steps: u32,
+        stride: u32,
+        limit_lo: u32,
+        limit_hi: u32,
+    }
 }
 
-struct Pipeline {
+pub(super) struct Pipeline {
     pipeline: wgpu::ComputePipeline,
     layout: wgpu::BindGroupLayout,
 }
 
-static PIPELINE: OnceLock<Result<Pipeline, String>> = OnceLock::new();
-
-fn pipeline(gpu: &Gpu) -> Result<&'static Pipeline, Error> {
-    PIPELINE
+/// The device's perceptual pipeline, built the first time it is needed.
+fn pipeline(gpu: &Gpu) -> Result<&Pipeline, Error> {
+    gpu.perceptual
         .get_or_init(|| {
             scoped(&gpu.device, "cannot build the perceptual shader", || {
                 Ok(make_pipeline(&gpu.device))
@@ -96,7 +96,11 @@ fn make_pipeline(device: &wgpu::Device) -> Pipeline {
         layout: Some(&pipeline_layout),
         module: &module,
         entry_point: Some("perceive"),
-        compilation_options: Default::default(),
+        compilation_options: wgpu::PipelineCompilationOptions {
+            constants: &[("GROUP", f64::from(GROUP))],
+            // The shader has no workgroup memory.
+            zero_initialize_workgroup_memory: false,
+        },
         cache: None,
     });
     Pipeline { pipeline, layout }
@@ -170,6 +174,7 @@ pub(super) fn perceive(
     band: &Band,
     rule: &Rule,
     out: &mut Planes,
+    timeout: Duration,
 ) -> Result<(), Error> {
     let pixels = u64::from(band.rows) * u64::from(band.width);
     out.reset(pixels as usize, rule);
@@ -258,12 +263,7 @@ pub(super) fn perceive(
             // The send fails only when the band was given up on: nothing left to tell.
             let _ = sender.send(mapped);
         });
-        wait(&gpu.device, submission)?;
-        // Another thread's poll may be calling the callback right now: wait for it.
-        receiver
-            .recv_timeout(WAIT)
-            .map_err(|_| Error::Gpu("reading back the results did not finish".into()))?
-            .map_err(|e| Error::Gpu(format!("reading back the results: {e}")))?;
+        wait(&gpu.device, submission, &receiver, 1, timeout)?;
         {
             let view = slice.get_mapped_range().map_err(map_error)?;
             let words: &[u32] = bytemuck::try_cast_slice(&view).map_err(cast_error)?;

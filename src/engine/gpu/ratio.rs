@@ -1,15 +1,20 @@
 //! The ratio kernel on the GPU (`shaders/diff.wgsl`): a band is diffed tile by tile, both images
-//! uploaded as RGBA textures; per-channel sums come back as per-workgroup `u32` partials added
-//! on the host as `u64`, so results equal the CPU engine's bit for bit.
+//! uploaded as textures in the band's own layout (nothing expanded on the host); each workgroup
+//! writes one record (per-channel `u32` sums, count, maximum, bounds) that the host adds up in
+//! order as `u64`, so results equal the CPU engine's bit for bit.
 
 use std::sync::mpsc;
 
-use super::context::{Gpu, WAIT, cast_error, make_buffer, map_error, scoped, wait};
-use super::tiles::{Tile, contract_tile, expand_tile, padded_row};
-use super::{Fault, GpuEngine};
+#[cfg(feature = "test-hooks")]
+use super::Fault;
+use super::GpuEngine;
+use super::context::{cast_error, map_error, scoped, wait};
+use super::frame::{Frame, records_bytes, texels_per_pixel};
+use super::layout::shared_layout;
+use super::tiles::{Tile, contract_tile, padded_row};
 use crate::engine::{Band, Bounds, Stats};
 use crate::error::Error;
-use crate::pixel::{Depth, Samples};
+use crate::pixel::{Layout, Samples};
 
 pub(super) const SHADER: &str = include_str!("../../../shaders/diff.wgsl");
 
@@ -24,374 +29,105 @@ const _: () = assert!(
 
 /// Bytes one input texture may take: bounds the rows of a tile.
 pub(super) const TEXTURE_BUDGET: u64 = 64 << 20;
-/// The atomics at the start of the totals buffer (`Totals` in the shader), before the partials.
-pub(super) const HEADER_BYTES: u64 = 32;
-/// Bytes of one workgroup's partial sums.
-pub(super) const PARTIAL_BYTES: u64 = 16;
+
+shared_layout! {
+    /// The uniform block of the shader.
+    Params {
+        width: u32,
+        height: u32,
+        counted_mask: u32,
+        alpha_max: u32,
+        write_diff: u32,
+        sample_max: u32,
+    }
+}
+
+shared_layout! {
+    /// One workgroup's figures; the minimums of the bounds as complements (0 is neutral).
+    Record {
+        sums: [u32; 4],
+        differing: u32,
+        max: u32,
+        x0_inv: u32,
+        y0_inv: u32,
+        x1: u32,
+        y1: u32,
+        pad0: u32,
+        pad1: u32,
+    }
+}
 
 /// Where in an RGBA texel each channel of a 1- to 4-channel pixel goes: grey in red, alpha in
 /// alpha, so that channels keep their identity.
 pub(super) const SLOTS: [&[usize]; 5] = [&[], &[0], &[0, 3], &[0, 1, 2], &[0, 1, 2, 3]];
 
-/// The compute pipeline for one sample depth, whose diff texture has its own format.
-pub(super) struct Pipeline {
-    pub(super) pipeline: wgpu::ComputePipeline,
-    pub(super) layout: wgpu::BindGroupLayout,
-    /// A 1x1 diff target bound when no diff is wanted.
-    pub(super) dummy: wgpu::TextureView,
-}
-
-impl Gpu {
-    pub(super) fn pipeline(&self, depth: Depth) -> &Pipeline {
-        match depth {
-            Depth::Eight => &self.eight,
-            Depth::Sixteen => &self.sixteen,
-        }
-    }
-}
-
-pub(super) fn texture_format(depth: Depth) -> wgpu::TextureFormat {
-    match depth {
-        Depth::Eight => wgpu::TextureFormat::Rgba8Uint,
-        Depth::Sixteen => wgpu::TextureFormat::Rgba16Uint,
-    }
-}
-
-/// Bytes of one RGBA texel.
-pub(super) fn texel_bytes(depth: Depth) -> u32 {
-    4 * depth.bits() / 8
-}
-
-pub(super) fn make_pipeline(device: &wgpu::Device, depth: Depth) -> Pipeline {
-    let (name, format) = match depth {
-        Depth::Eight => ("rgba8uint", wgpu::TextureFormat::Rgba8Uint),
-        Depth::Sixteen => ("rgba16uint", wgpu::TextureFormat::Rgba16Uint),
-    };
-    let source = format!(
-        "const STRIP: u32 = {STRIP}u;\nconst GROUP: u32 = {GROUP}u;\n{}",
-        SHADER.replace("DIFF_FORMAT", name)
-    );
-    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-        label: Some(&format!("diffimg diff shader ({name})")),
-        source: wgpu::ShaderSource::Wgsl(source.into()),
-    });
-    let compute = wgpu::ShaderStages::COMPUTE;
-    let input = |binding| wgpu::BindGroupLayoutEntry {
-        binding,
-        visibility: compute,
-        ty: wgpu::BindingType::Texture {
-            sample_type: wgpu::TextureSampleType::Uint,
-            view_dimension: wgpu::TextureViewDimension::D2,
-            multisampled: false,
-        },
-        count: None,
-    };
-    let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-        label: Some(&format!("diffimg bindings ({name})")),
-        entries: &[
-            wgpu::BindGroupLayoutEntry {
-                binding: 0,
-                visibility: compute,
-                ty: wgpu::BindingType::Buffer {
-                    ty: wgpu::BufferBindingType::Uniform,
-                    has_dynamic_offset: false,
-                    min_binding_size: None,
-                },
-                count: None,
-            },
-            input(1),
-            input(2),
-            wgpu::BindGroupLayoutEntry {
-                binding: 3,
-                visibility: compute,
-                ty: wgpu::BindingType::StorageTexture {
-                    access: wgpu::StorageTextureAccess::WriteOnly,
-                    format,
-                    view_dimension: wgpu::TextureViewDimension::D2,
-                },
-                count: None,
-            },
-            wgpu::BindGroupLayoutEntry {
-                binding: 4,
-                visibility: compute,
-                ty: wgpu::BindingType::Buffer {
-                    ty: wgpu::BufferBindingType::Storage { read_only: false },
-                    has_dynamic_offset: false,
-                    min_binding_size: None,
-                },
-                count: None,
-            },
-        ],
-    });
-    let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-        label: Some(&format!("diffimg pipeline layout ({name})")),
-        bind_group_layouts: &[Some(&layout)],
-        immediate_size: 0,
-    });
-    let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-        label: Some(&format!("diffimg diff pipeline ({name})")),
-        layout: Some(&pipeline_layout),
-        module: &module,
-        entry_point: Some("diff"),
-        compilation_options: Default::default(),
-        cache: None,
-    });
-    let dummy = make_texture(device, "diffimg unused diff target", depth, 1, 1, true);
-    Pipeline {
-        pipeline,
-        layout,
-        dummy: dummy.create_view(&Default::default()),
-    }
-}
-
-/// An RGBA texture: an input (`diff` false) or a diff target.
-pub(super) fn make_texture(
-    device: &wgpu::Device,
-    label: &str,
-    depth: Depth,
-    width: u32,
-    height: u32,
-    diff: bool,
-) -> wgpu::Texture {
-    let usage = if diff {
-        wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::COPY_SRC
-    } else {
-        wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST
-    };
-    device.create_texture(&wgpu::TextureDescriptor {
-        label: Some(label),
-        size: wgpu::Extent3d {
-            width,
-            height,
-            depth_or_array_layers: 1,
-        },
-        mip_level_count: 1,
-        sample_count: 1,
-        dimension: wgpu::TextureDimension::D2,
-        format: texture_format(depth),
-        usage,
-        view_formats: &[],
-    })
-}
-
-/// The uniform block of the shader (`Params`).
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub(super) struct Params {
-    pub(super) width: u32,
-    pub(super) height: u32,
-    pub(super) strips_x: u32,
-    pub(super) counted_mask: u32,
-    pub(super) alpha_max: u32,
-    pub(super) write_diff: u32,
-    pub(super) sample_max: u32,
-    pub(super) pad: u32,
-}
-
 /// Workgroups of a tile, laid out within the per-dimension limit: (x, y).
 pub(super) fn dispatch_size(width: u32, height: u32, max_groups: u32) -> (u32, u32) {
-    let strips = u64::from(width.div_ceil(STRIP)) * u64::from(height);
-    let groups = strips.div_ceil(u64::from(GROUP)).max(1);
+    let pixels = u64::from(width) * u64::from(height);
+    let groups = pixels.div_ceil(u64::from(STRIP * GROUP)).max(1);
     let x = groups.min(u64::from(max_groups));
     // Tiles are bounded by TEXTURE_BUDGET, so y stays far below u32::MAX.
     (x as u32, groups.div_ceil(x) as u32)
-}
-
-/// The textures and buffers for tiles of up to `width` x `height` pixels at `depth`.
-pub(super) struct Frame {
-    pub(super) depth: Depth,
-    pub(super) width: u32,
-    pub(super) height: u32,
-    pub(super) a: wgpu::Texture,
-    pub(super) b: wgpu::Texture,
-    pub(super) totals: wgpu::Buffer,
-    pub(super) totals_read: wgpu::Buffer,
-    /// Bindings with the dummy diff target.
-    pub(super) plain: wgpu::BindGroup,
-    pub(super) diff: Option<DiffTarget>,
-}
-
-/// The diff texture, its read-back buffer and the bindings that write it.
-pub(super) struct DiffTarget {
-    pub(super) texture: wgpu::Texture,
-    pub(super) read: wgpu::Buffer,
-    pub(super) bindings: wgpu::BindGroup,
-}
-
-impl Frame {
-    pub(super) fn fits(&self, depth: Depth, width: u32, height: u32) -> bool {
-        self.depth == depth && self.width >= width && self.height >= height
-    }
-
-    pub(super) fn new(
-        gpu: &Gpu,
-        params: &wgpu::Buffer,
-        max_groups: u32,
-        depth: Depth,
-        width: u32,
-        height: u32,
-    ) -> Frame {
-        let device = &gpu.device;
-        let a = make_texture(device, "diffimg image a", depth, width, height, false);
-        let b = make_texture(device, "diffimg image b", depth, width, height, false);
-        let (x, y) = dispatch_size(width, height, max_groups);
-        let totals_size = HEADER_BYTES + u64::from(x) * u64::from(y) * PARTIAL_BYTES;
-        let totals = make_buffer(
-            device,
-            "diffimg totals",
-            totals_size,
-            wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_SRC
-                | wgpu::BufferUsages::COPY_DST,
-        );
-        let totals_read = make_buffer(
-            device,
-            "diffimg totals read-back",
-            totals_size,
-            wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-        );
-        let plain = bind(gpu, depth, params, &a, &b, None, &totals);
-        Frame {
-            depth,
-            width,
-            height,
-            a,
-            b,
-            totals,
-            totals_read,
-            plain,
-            diff: None,
-        }
-    }
-
-    pub(super) fn add_diff_target(&mut self, gpu: &Gpu, params: &wgpu::Buffer) {
-        let device = &gpu.device;
-        let texture = make_texture(
-            device,
-            "diffimg diff",
-            self.depth,
-            self.width,
-            self.height,
-            true,
-        );
-        let read = make_buffer(
-            device,
-            "diffimg diff read-back",
-            u64::from(padded_row(self.width, self.depth)) * u64::from(self.height),
-            wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-        );
-        let view = texture.create_view(&Default::default());
-        let bindings = bind(
-            gpu,
-            self.depth,
-            params,
-            &self.a,
-            &self.b,
-            Some(&view),
-            &self.totals,
-        );
-        self.diff = Some(DiffTarget {
-            texture,
-            read,
-            bindings,
-        });
-    }
-}
-
-pub(super) fn bind(
-    gpu: &Gpu,
-    depth: Depth,
-    params: &wgpu::Buffer,
-    a: &wgpu::Texture,
-    b: &wgpu::Texture,
-    diff: Option<&wgpu::TextureView>,
-    totals: &wgpu::Buffer,
-) -> wgpu::BindGroup {
-    let pipeline = gpu.pipeline(depth);
-    let a = a.create_view(&Default::default());
-    let b = b.create_view(&Default::default());
-    let label = if diff.is_some() {
-        "diffimg bindings with diff"
-    } else {
-        "diffimg bindings without diff"
-    };
-    gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: Some(label),
-        layout: &pipeline.layout,
-        entries: &[
-            wgpu::BindGroupEntry {
-                binding: 0,
-                resource: params.as_entire_binding(),
-            },
-            wgpu::BindGroupEntry {
-                binding: 1,
-                resource: wgpu::BindingResource::TextureView(&a),
-            },
-            wgpu::BindGroupEntry {
-                binding: 2,
-                resource: wgpu::BindingResource::TextureView(&b),
-            },
-            wgpu::BindGroupEntry {
-                binding: 3,
-                resource: wgpu::BindingResource::TextureView(diff.unwrap_or(&pipeline.dummy)),
-            },
-            wgpu::BindGroupEntry {
-                binding: 4,
-                resource: totals.as_entire_binding(),
-            },
-        ],
-    })
 }
 
 impl GpuEngine {
     /// The largest tile for `band`: within `max_tile`, and one input texture within
     /// `TEXTURE_BUDGET`.
     pub(super) fn tile_size(&self, band: &Band) -> (u32, u32) {
-        let width = band.width.min(self.max_tile.0);
-        let row_bytes = u64::from(width) * u64::from(texel_bytes(band.layout.depth));
+        let per_pixel = texels_per_pixel(band.layout);
+        let width = band
+            .width
+            .min(self.max_tile.0)
+            .min(self.gpu.max_texture / per_pixel);
+        let row_bytes = u64::from(width) * band.layout.bytes_per_pixel() as u64;
         let budget_rows = (TEXTURE_BUDGET / row_bytes).max(1);
         let height = u64::from(band.rows.min(self.max_tile.1)).min(budget_rows);
         (width, height as u32)
     }
 
-    /// Makes sure the frame holds tiles of `width` x `height` at `depth`, with a diff target
+    /// Makes sure the frame holds tiles of `width` x `height` in `layout`, with a diff target
     /// when `diff`. Grows it to cover both the old and the new tile when that stays within
     /// budget.
     pub(super) fn prepare(
         &mut self,
-        depth: Depth,
+        layout: Layout,
         width: u32,
         height: u32,
         diff: bool,
     ) -> Result<(), Error> {
-        let gpu = self.gpu;
+        let gpu = &*self.gpu;
         let (params, max_groups) = (&self.params, self.max_groups);
+        #[cfg(feature = "test-hooks")]
+        let oversized = self.injected(Fault::Allocation);
         let frame = &mut self.frame;
-        let fault = self.fault;
         scoped(&gpu.device, "cannot allocate GPU memory", || {
-            if fault == Some(Fault::Allocation) {
+            #[cfg(feature = "test-hooks")]
+            if oversized {
                 let too_big = gpu.device.limits().max_buffer_size.saturating_add(4);
-                make_buffer(
+                super::context::make_buffer(
                     &gpu.device,
                     "diffimg oversized",
                     too_big,
                     wgpu::BufferUsages::STORAGE,
                 );
             }
-            if !frame.as_ref().is_some_and(|f| f.fits(depth, width, height)) {
+            if !frame
+                .as_ref()
+                .is_some_and(|f| f.fits(layout, width, height))
+            {
                 let (mut w, mut h) = (width, height);
-                if let Some(old) = frame.as_ref().filter(|f| f.depth == depth) {
+                if let Some(old) = frame.as_ref().filter(|f| f.layout == layout) {
                     (w, h) = (old.width.max(width), old.height.max(height));
-                    let bytes = u64::from(w) * u64::from(h) * u64::from(texel_bytes(depth));
+                    let bytes = u64::from(w) * u64::from(h) * layout.bytes_per_pixel() as u64;
                     if bytes > TEXTURE_BUDGET {
                         (w, h) = (width, height);
                     }
                 }
                 drop(frame.take());
-                *frame = Some(Frame::new(gpu, params, max_groups, depth, w, h));
+                *frame = Some(Frame::new(gpu, params, max_groups, layout, w, h)?);
             }
             if let Some(frame) = frame.as_mut().filter(|f| diff && f.diff.is_none()) {
-                frame.add_diff_target(gpu, params);
+                frame.add_diff_target(gpu, params)?;
             }
             Ok(())
         })
@@ -407,13 +143,13 @@ impl GpuEngine {
         alpha_max: bool,
         diff: Option<&mut Samples>,
     ) -> Result<Stats, Error> {
-        let gpu = self.gpu;
+        let gpu = &*self.gpu;
         let depth = band.layout.depth;
         let Some(frame) = self.frame.as_ref() else {
             return Err(Error::Gpu("no GPU memory for the tile".to_owned()));
         };
-        upload(&gpu.queue, &mut self.staging, band, &band.a, tile, &frame.a)?;
-        upload(&gpu.queue, &mut self.staging, band, &band.b, tile, &frame.b)?;
+        upload(&gpu.queue, band, &band.a, tile, &frame.a)?;
+        upload(&gpu.queue, band, &band.b, tile, &frame.b)?;
         let target = match (&diff, &frame.diff) {
             (None, _) => None,
             (Some(_), Some(target)) => Some(target),
@@ -423,17 +159,15 @@ impl GpuEngine {
         let params = Params {
             width: tile.width,
             height: tile.height,
-            strips_x: tile.width.div_ceil(STRIP),
             counted_mask,
             alpha_max: u32::from(alpha_max),
             write_diff: u32::from(target.is_some()),
             sample_max: depth.max_value(),
-            pad: 0,
         };
         gpu.queue
             .write_buffer(&self.params, 0, bytemuck::bytes_of(&params));
-        let (mut groups_x, groups_y) = dispatch_size(tile.width, tile.height, self.max_groups);
-        let totals_bytes = HEADER_BYTES + u64::from(groups_x) * u64::from(groups_y) * PARTIAL_BYTES;
+        let (groups_x, groups_y) = dispatch_size(tile.width, tile.height, self.max_groups);
+        let records_size = records_bytes(groups_x, groups_y);
         let padded = padded_row(tile.width, depth);
 
         let mut encoder = gpu
@@ -441,20 +175,21 @@ impl GpuEngine {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("diffimg tile"),
             });
-        encoder.clear_buffer(&frame.totals, 0, Some(HEADER_BYTES));
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("diffimg diff pass"),
                 timestamp_writes: None,
             });
-            pass.set_pipeline(&gpu.pipeline(depth).pipeline);
+            pass.set_pipeline(&gpu.pipeline(band.layout)?.pipeline);
             pass.set_bind_group(0, target.map_or(&frame.plain, |t| &t.bindings), &[]);
-            if self.fault == Some(Fault::Dispatch) {
-                groups_x = self.max_groups + 1;
-            }
+            #[cfg(feature = "test-hooks")]
+            let groups_x = match self.injected(Fault::Dispatch) {
+                true => self.max_groups + 1,
+                false => groups_x,
+            };
             pass.dispatch_workgroups(groups_x, groups_y, 1);
         }
-        encoder.copy_buffer_to_buffer(&frame.totals, 0, &frame.totals_read, 0, totals_bytes);
+        encoder.copy_buffer_to_buffer(&frame.records, 0, &frame.records_read, 0, records_size);
         if let Some(target) = target {
             encoder.copy_texture_to_buffer(
                 wgpu::TexelCopyTextureInfo {
@@ -477,9 +212,9 @@ impl GpuEngine {
         let submission = gpu.queue.submit([encoder.finish()]);
 
         let (sender, receiver) = mpsc::channel();
-        let totals = frame.totals_read.slice(..totals_bytes);
+        let records = frame.records_read.slice(..records_size);
         let pixels = target.map(|t| t.read.slice(..u64::from(padded) * u64::from(tile.height)));
-        for slice in [Some(totals), pixels].into_iter().flatten() {
+        for slice in [Some(records), pixels].into_iter().flatten() {
             let sender = sender.clone();
             slice.map_async(wgpu::MapMode::Read, move |result| {
                 // The send fails only when the tile was given up on: nothing left to tell.
@@ -487,37 +222,27 @@ impl GpuEngine {
             });
         }
         drop(sender);
-        wait(&gpu.device, submission)?;
-        if self.fault == Some(Fault::ReadBack) {
+        #[cfg(feature = "test-hooks")]
+        self.inject_hang()?;
+        let maps = 1 + usize::from(pixels.is_some());
+        wait(&gpu.device, submission, &receiver, maps, self.timeout)?;
+        #[cfg(feature = "test-hooks")]
+        if self.injected(Fault::ReadBack) {
             return Err(Error::Gpu(
                 "reading back the results: injected fault".into(),
             ));
         }
-        for _ in 0..1 + usize::from(pixels.is_some()) {
-            // Another thread's poll may be calling the callbacks right now: wait for them.
-            match receiver.recv_timeout(WAIT) {
-                Ok(Ok(())) => {}
-                Ok(Err(cause)) => {
-                    return Err(Error::Gpu(format!("reading back the results: {cause}")));
-                }
-                Err(_) => {
-                    return Err(Error::Gpu(
-                        "reading back the results did not finish".to_owned(),
-                    ));
-                }
-            }
-        }
 
         let stats = {
-            let view = totals.get_mapped_range().map_err(map_error)?;
-            let words: &[u32] = bytemuck::try_cast_slice(&view).map_err(cast_error)?;
-            tile_stats(words, band, tile)
+            let view = records.get_mapped_range().map_err(map_error)?;
+            let records: &[Record] = bytemuck::try_cast_slice(&view).map_err(cast_error)?;
+            tile_stats(records, band, tile)
         };
         if let (Some(out), Some(pixels)) = (diff, pixels) {
             let view = pixels.get_mapped_range().map_err(map_error)?;
             contract_tile(&view, padded as usize, band, tile, out)?;
         }
-        frame.totals_read.unmap();
+        frame.records_read.unmap();
         if let Some(target) = target {
             target.read.unmap();
         }
@@ -525,38 +250,26 @@ impl GpuEngine {
     }
 }
 
-/// Uploads the tile of one image of `band` into `texture`.
+/// Uploads the tile of one image of `band` into `texture`, straight from the band: rows at the
+/// band's stride, starting at the tile's column, in the band's layout.
 pub(super) fn upload(
     queue: &wgpu::Queue,
-    staging: &mut Samples,
     band: &Band,
     samples: &Samples,
     tile: Tile,
     texture: &wgpu::Texture,
 ) -> Result<(), Error> {
-    let texel = texel_bytes(band.layout.depth);
-    let (data, layout) = if band.layout.channels == 4 {
-        // Straight from the band: rows at the band's stride, starting at the tile's column.
-        let row_bytes = band.width as usize * texel as usize;
-        let first_row = band.halo_above as usize + tile.y as usize;
-        let last_row = first_row + tile.height as usize - 1;
-        let end = last_row * row_bytes + (tile.x as usize + tile.width as usize) * texel as usize;
-        let stride = u32::try_from(row_bytes)
-            .map_err(|_| Error::Gpu(format!("rows of {} pixels are too long", band.width)))?;
-        let layout = wgpu::TexelCopyBufferLayout {
-            offset: u64::from(tile.x) * u64::from(texel),
-            bytes_per_row: Some(stride),
-            rows_per_image: Some(tile.height),
-        };
-        (&samples.as_bytes()[first_row * row_bytes..end], layout)
-    } else {
-        expand_tile(samples, band, tile, staging);
-        let layout = wgpu::TexelCopyBufferLayout {
-            offset: 0,
-            bytes_per_row: Some(tile.width * texel),
-            rows_per_image: Some(tile.height),
-        };
-        (staging.as_bytes(), layout)
+    let pixel = band.layout.bytes_per_pixel();
+    let row_bytes = band.width as usize * pixel;
+    let first_row = band.halo_above as usize + tile.y as usize;
+    let last_row = first_row + tile.height as usize - 1;
+    let end = last_row * row_bytes + (tile.x as usize + tile.width as usize) * pixel;
+    let stride = u32::try_from(row_bytes)
+        .map_err(|_| Error::Gpu(format!("rows of {} pixels are too long", band.width)))?;
+    let layout = wgpu::TexelCopyBufferLayout {
+        offset: u64::from(tile.x) * pixel as u64,
+        bytes_per_row: Some(stride),
+        rows_per_image: Some(tile.height),
     };
     queue.write_texture(
         wgpu::TexelCopyTextureInfo {
@@ -565,42 +278,52 @@ pub(super) fn upload(
             origin: wgpu::Origin3d::ZERO,
             aspect: wgpu::TextureAspect::All,
         },
-        data,
+        &samples.as_bytes()[first_row * row_bytes..end],
         layout,
-        tile.extent(),
+        wgpu::Extent3d {
+            width: tile.width * texels_per_pixel(band.layout),
+            height: tile.height,
+            depth_or_array_layers: 1,
+        },
     );
     Ok(())
 }
 
-/// A tile's figures from the totals buffer: the header, then RGBA partial sums.
-pub(super) fn tile_stats(words: &[u32], band: &Band, tile: Tile) -> Stats {
-    let (header, partials) = words.split_at(words.len().min(8));
+/// A tile's figures from its workgroups' records, added up in order.
+pub(super) fn tile_stats(records: &[Record], band: &Band, tile: Tile) -> Stats {
     let mut rgba = [0u64; 4];
-    for partial in partials.chunks_exact(4) {
-        for (sum, &value) in rgba.iter_mut().zip(partial) {
+    let (mut differing, mut max) = (0u64, 0u32);
+    let mut bounds: Option<Bounds> = None;
+    let y = band.y + tile.y;
+    for record in records {
+        for (sum, &value) in rgba.iter_mut().zip(&record.sums) {
             *sum += u64::from(value);
         }
+        if record.differing == 0 {
+            continue;
+        }
+        differing += u64::from(record.differing);
+        max = max.max(record.max);
+        let found = Bounds {
+            x0: tile.x + !record.x0_inv,
+            y0: y + !record.y0_inv,
+            x1: tile.x + record.x1,
+            y1: y + record.y1,
+        };
+        bounds = Some(bounds.map_or(found, |b| b.union(found)));
     }
-    let mut stats = Stats::default();
+    let mut stats = Stats {
+        differing,
+        max,
+        bounds,
+        ..Stats::default()
+    };
     for (sum, &slot) in stats
         .sums
         .iter_mut()
         .zip(SLOTS[usize::from(band.layout.channels)])
     {
         *sum = rgba[slot];
-    }
-    if let &[differing, max, x0_inv, y0_inv, x1, y1, ..] = header
-        && differing != 0
-    {
-        let y = band.y + tile.y;
-        stats.differing = u64::from(differing);
-        stats.max = max;
-        stats.bounds = Some(Bounds {
-            x0: tile.x + !x0_inv,
-            y0: y + !y0_inv,
-            x1: tile.x + x1,
-            y1: y + y1,
-        });
     }
     stats
 }
@@ -611,16 +334,16 @@ mod tests {
     use super::*;
     use crate::engine::Engine;
     use crate::engine::cpu::CpuEngine;
-    use crate::pixel::Layout;
 
     #[test]
     fn dispatch_stays_within_the_limit_per_dimension() {
         assert_eq!(dispatch_size(1, 1, 65535), (1, 1));
-        // 64 strips of 16 pixels fill one workgroup.
+        // 64 invocations of 16 pixels each fill one workgroup.
         assert_eq!(dispatch_size(1024, 1, 65535), (1, 1));
         assert_eq!(dispatch_size(1025, 1, 65535), (2, 1));
         assert_eq!(dispatch_size(16, 640, 65535), (10, 1));
         assert_eq!(dispatch_size(16, 640, 4), (4, 3));
+        assert_eq!(dispatch_size(1, 2048, 65535), (2, 1));
         let (x, y) = dispatch_size(16384, 16384, 65535);
         assert!(x <= 65535 && u64::from(x) * u64::from(y) >= 16384 * 16384 / 1024);
     }

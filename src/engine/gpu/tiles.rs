@@ -1,8 +1,9 @@
-//! Tiles: a band cut to fit the device's texture limit, its pixels expanded to RGBA texels
-//! for upload and its diff texels brought back to the band's layout.
+//! Tiles: a band cut to fit the device's texture limit, and its RGBA diff texels brought back
+//! to the band's layout.
 
 use super::context::cast_error;
-use super::ratio::{SLOTS, texel_bytes};
+use super::frame::texel_bytes;
+use super::ratio::SLOTS;
 use crate::engine::Band;
 use crate::error::Error;
 use crate::pixel::{Depth, Sample, Samples};
@@ -27,40 +28,6 @@ impl Tile {
             width: self.width,
             height: self.height,
             depth_or_array_layers: 1,
-        }
-    }
-}
-
-/// Copies the tile's pixels of one image of `band` into `staging` as RGBA.
-pub(super) fn expand_tile(samples: &Samples, band: &Band, tile: Tile, staging: &mut Samples) {
-    staging.reset(
-        band.layout.depth,
-        tile.width as usize * tile.height as usize * 4,
-    );
-    match (samples, staging) {
-        (Samples::U8(src), Samples::U8(dst)) => expand(src, band, tile, dst),
-        (Samples::U16(src), Samples::U16(dst)) => expand(src, band, tile, dst),
-        // `check_band` and `reset` make both the band's depth.
-        _ => {}
-    }
-}
-
-pub(super) fn expand<T: Sample>(src: &[T], band: &Band, tile: Tile, dst: &mut [T]) {
-    let channels = usize::from(band.layout.channels);
-    let slots = SLOTS[channels];
-    let first = band.halo_above as usize + tile.y as usize;
-    let start = tile.x as usize * channels;
-    let len = tile.width as usize * channels;
-    for (r, out) in dst.chunks_exact_mut(tile.width as usize * 4).enumerate() {
-        let row = (first + r) * band.row_len() + start;
-        for (pixel, texel) in src[row..row + len]
-            .chunks_exact(channels)
-            .zip(out.chunks_exact_mut(4))
-        {
-            texel.fill(T::zeroed());
-            for (&value, &slot) in pixel.iter().zip(slots) {
-                texel[slot] = value;
-            }
         }
     }
 }
