@@ -6,7 +6,7 @@ mod png;
 mod whole;
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Cursor, Seek};
+use std::io::{BufRead, BufReader, Seek};
 use std::path::Path;
 
 use image::{ImageFormat, ImageReader};
@@ -156,9 +156,8 @@ fn read<R: Stream + 'static>(
     match reader.format() {
         Some(ImageFormat::Png) => Ok(Box::new(PngRows::new(name, reader.into_inner(), limits)?)),
         Some(ImageFormat::Jpeg) => {
-            let bytes = jpeg::read(name, &mut reader.into_inner())?;
-            let reader = ImageReader::with_format(Cursor::new(bytes), ImageFormat::Jpeg);
-            Ok(Box::new(WholeRows::decode(name, reader, limits.whole)?))
+            let mut stream = reader.into_inner();
+            Ok(Box::new(jpeg::JpegRows::new(name, &mut stream, limits)?))
         }
         Some(ImageFormat::Tiff) => {
             let mut stream = reader.into_inner();
@@ -167,6 +166,10 @@ fn read<R: Stream + 'static>(
             }
             let reader = ImageReader::with_format(stream, ImageFormat::Tiff);
             Ok(Box::new(WholeRows::decode(name, reader, limits.whole)?))
+        }
+        Some(ImageFormat::Gif) => {
+            let rows = WholeRows::decode(name, reader, limits.whole)?;
+            Ok(Box::new(rows.opaque_as_rgb()))
         }
         Some(_) => Ok(Box::new(WholeRows::decode(name, reader, limits.whole)?)),
         None => Err(Error::decode(name, "not an image in a supported format")),

@@ -67,6 +67,32 @@ impl WholeRows {
     }
 }
 
+impl WholeRows {
+    /// RGBA 8-bit rows whose alpha is 255 everywhere as RGB: a GIF with no transparent pixel
+    /// counts as RGB, as the same pixels do in PNG, BMP or WebP.
+    pub(crate) fn opaque_as_rgb(self) -> WholeRows {
+        let Samples::U8(samples) = &self.samples else {
+            return self;
+        };
+        let opaque = samples.chunks_exact(4).all(|px| px[3] == 255);
+        if self.header.layout != Layout::RGBA8 || !opaque {
+            return self;
+        }
+        let rgb = samples
+            .chunks_exact(4)
+            .flat_map(|px| [px[0], px[1], px[2]])
+            .collect();
+        WholeRows {
+            header: Header {
+                layout: Layout::RGB8,
+                ..self.header
+            },
+            samples: Samples::U8(rgb),
+            next_row: 0,
+        }
+    }
+}
+
 impl RowSource for WholeRows {
     fn header(&self) -> Header {
         self.header
