@@ -1,6 +1,6 @@
 //! Colour types counted as stored, as diffimg counts them: grey and RGB PNGs with a `tRNS`
-//! colour key stay grey and RGB, a GIF with no transparent pixel is RGB, CMYK is compared on
-//! its four samples. Files and the ratios diffimg 0.3.0 printed for them are in
+//! colour key stay grey and RGB, a GIF with no transparent pixel is RGB, CMYK (JPEG and TIFF)
+//! is compared on its four samples. Files and the ratios diffimg 0.3.0 printed for them are in
 //! tests/fixtures/colour/ (written by make.py there).
 
 mod common;
@@ -42,6 +42,7 @@ fn ratios_are_diffimgs() {
         "{names:?}"
     );
     assert!(names.iter().any(|n| n.ends_with(".gif")), "{names:?}");
+    assert!(names.iter().any(|n| n == "cmyk-a.tiff"), "{names:?}");
 }
 
 /// The colour key's layout: one and three channels.
@@ -74,6 +75,18 @@ fn cmyk_counts_four_channels() {
     let out = diffimg([a.as_os_str(), b.as_os_str(), OsStr::new("--ignore-alpha")]);
     let plain = diffimg([&a, &b]);
     assert_eq!(stdout(&out), stdout(&plain), "{}", stderr(&out));
+}
+
+/// CMYK JPEGs give Pillow's CMYK pixels: no difference from the TIFFs Pillow saved of them.
+#[test]
+fn cmyk_jpeg_is_pillows() {
+    for tag in ["a", "b"] {
+        let jpeg = fixture(&format!("jpeg/cmyk-{tag}.jpg"));
+        let tiff = fixture(&format!("jpeg/cmyk-{tag}.pillow.tiff"));
+        let report = json(&jpeg, &tiff);
+        assert_eq!(report["channels"], 4);
+        assert_eq!(report["sum"], 0, "cmyk-{tag}");
+    }
 }
 
 /// CMYK against anything else, and the figures defined on light only, are one-line errors.
