@@ -523,6 +523,48 @@ fn damaged_and_forged_chunk_tables() {
     assert!(rss < SMALL, "peak memory {rss}");
 }
 
+/// A Deflate strip that is not a zlib stream: an error naming the strip's rows, whichever
+/// worker decodes it, and no diff image left behind.
+#[test]
+fn undecodable_chunk_names_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Arrangement {
+        deflate: true,
+        ..ARRANGEMENTS[0]
+    };
+    let mut tags = vec![
+        (256, vec![40]),
+        (257, vec![30]),
+        (258, vec![8, 8, 8]),
+        (259, vec![8]),
+        (262, vec![2]),
+        (277, vec![3]),
+        (284, vec![1]),
+    ];
+    let mut chunks: Vec<Vec<u8>> = (0..6)
+        .map(|_| {
+            let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+            z.write_all(&[9; 600]).unwrap();
+            z.finish().unwrap()
+        })
+        .collect();
+    chunks[2] = vec![0xff; 40];
+    let path = write(
+        dir.path(),
+        "broken.tiff",
+        &write_tiff(a, &mut tags, &chunks),
+    );
+    let diff = dir.path().join("diff.png");
+    let out = diffimg([
+        path.as_os_str(),
+        path.as_os_str(),
+        OsStr::new("-f"),
+        diff.as_os_str(),
+    ]);
+    assert_error(&out, "broken.tiff: chunk of rows 10 to 14");
+    assert!(!diff.exists(), "the partial diff image is removed");
+}
+
 /// A header claiming 60000x60000 (within the 2^32 limit for streamed images) over a few bytes
 /// per strip fails on its first strip; 2^20 x 2^20 is over the limit.
 #[test]
