@@ -19,6 +19,7 @@ use crate::ignore::{Ignored, Rect};
 use crate::output::{Compression, DiffWriter, OutputOptions};
 use crate::perception::{Perception, PerceptualOptions};
 use crate::pipeline::{Extras, run_bands};
+use crate::pixel::Layout;
 use crate::report::Report;
 use crate::resize;
 use crate::style::Style;
@@ -184,6 +185,10 @@ fn compare_sources(
             source_b = resized_to_first(names, [ha, hb], source_b, options)?;
         }
     }
+    let wanted = options
+        .perceptual
+        .or((options.style != Style::Raw).then(PerceptualOptions::default));
+    check_cmyk(names, [ha.layout, hb.layout], wanted.is_some(), options)?;
     let mut notes = Vec::new();
     let layout = ha.layout.common(hb.layout);
     if ha.layout != hb.layout {
@@ -226,9 +231,6 @@ fn compare_sources(
         }
         None => None,
     };
-    let wanted = options
-        .perceptual
-        .or((style != Style::Raw).then(PerceptualOptions::default));
     let perception = wanted.map(|p| {
         let heat = style == Style::Heatmap;
         let rule = Rule::new(p.threshold, layout.depth, p.aa, options.ignore_alpha, heat);
@@ -293,4 +295,38 @@ fn resized_to_first(
         decode::panic_for_test("rows", names[1]);
         resize::resized(source_b, ha.width, ha.height, names[1], options.max_pixels)
     })
+}
+
+/// CMYK is compared only with CMYK, on its four samples as stored, for the ratio and its
+/// figures: the changed-pixel count and the diff image are defined on light (grey or RGB), and
+/// converting inks to light needs a colour profile, so both are refused for CMYK.
+fn check_cmyk(
+    names: [&Path; 2],
+    layouts: [Layout; 2],
+    perceptual: bool,
+    options: &Options,
+) -> Result<(), Error> {
+    let Some(i) = layouts.iter().position(|l| l.cmyk) else {
+        return Ok(());
+    };
+    let other = 1 - i;
+    if !layouts[other].cmyk {
+        return Err(Error::decode(
+            names[i],
+            format!(
+                "is CMYK and {} is {}: CMYK images are compared only with CMYK images",
+                names[other].display(),
+                layouts[other]
+            ),
+        ));
+    }
+    let refused = match (perceptual, &options.diff_image) {
+        (true, _) => "the changed-pixel count and diff styles are",
+        (false, Some(_)) => "diff images are",
+        (false, None) => return Ok(()),
+    };
+    Err(Error::decode(
+        names[i],
+        format!("is CMYK: {refused} made for grey or RGB images only (CMYK gives the ratio)"),
+    ))
 }

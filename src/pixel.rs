@@ -26,12 +26,14 @@ impl Depth {
     }
 }
 
-/// How a pixel is stored: 1 (grey), 2 (grey + alpha), 3 (RGB) or 4 (RGBA) samples of one depth.
-/// Alpha, when present, is the last sample.
+/// How a pixel is stored: 1 (grey), 2 (grey + alpha), 3 (RGB) or 4 (RGBA, or CMYK) samples of
+/// one depth. Alpha, when present, is the last sample; CMYK has none.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Layout {
     pub channels: u8,
     pub depth: Depth,
+    /// Four ink samples (cyan, magenta, yellow, black) rather than RGBA.
+    pub cmyk: bool,
 }
 
 impl Layout {
@@ -44,13 +46,28 @@ impl Layout {
     pub const LA16: Layout = Layout::new(2, Depth::Sixteen);
     pub const RGB16: Layout = Layout::new(3, Depth::Sixteen);
     pub const RGBA16: Layout = Layout::new(4, Depth::Sixteen);
+    // CMYK at 8 and 16 bits.
+    pub const CMYK8: Layout = Layout::cmyk(Depth::Eight);
+    pub const CMYK16: Layout = Layout::cmyk(Depth::Sixteen);
 
     pub const fn new(channels: u8, depth: Depth) -> Layout {
-        Layout { channels, depth }
+        Layout {
+            channels,
+            depth,
+            cmyk: false,
+        }
+    }
+
+    pub const fn cmyk(depth: Depth) -> Layout {
+        Layout {
+            channels: 4,
+            depth,
+            cmyk: true,
+        }
     }
 
     pub fn has_alpha(self) -> bool {
-        self.channels == 2 || self.channels == 4
+        !self.cmyk && (self.channels == 2 || self.channels == 4)
     }
 
     pub fn has_colour(self) -> bool {
@@ -63,8 +80,12 @@ impl Layout {
     }
 
     /// The smallest layout both `self` and `other` convert to without loss: colour if either
-    /// has colour, alpha if either has alpha, the deeper of the two depths.
+    /// has colour, alpha if either has alpha, the deeper of the two depths. CMYK converts only
+    /// to CMYK (the caller refuses CMYK against anything else).
     pub fn common(self, other: Layout) -> Layout {
+        if self.cmyk || other.cmyk {
+            return Layout::cmyk(Ord::max(self.depth, other.depth));
+        }
         let colour = self.has_colour() || other.has_colour();
         let alpha = self.has_alpha() || other.has_alpha();
         let channels = match (colour, alpha) {
@@ -90,6 +111,7 @@ impl Layout {
 impl fmt::Display for Layout {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let name = match self.channels {
+            _ if self.cmyk => "CMYK",
             1 => "L",
             2 => "LA",
             3 => "RGB",
@@ -261,6 +283,7 @@ fn promote_pixels<S: Sample, D: Sample>(
             D::MAX
         };
         match tc {
+            _ if from.cmyk => d.copy_from_slice(&[colour(0), colour(1), colour(2), colour(3)]),
             1 => d[0] = colour(0),
             2 => d.copy_from_slice(&[colour(0), alpha]),
             3 => d.copy_from_slice(&[colour(0), colour(1), colour(2)]),

@@ -1,18 +1,207 @@
-//! JPEG files read up to their end-of-image marker, and checked on the way: bytes after that
-//! marker, however many, are never read, and a file cut short, or whose scans are too short for
-//! the size its header claims, is refused before the decoder (which fills missing data with
-//! grey instead of failing) sees it.
+//! JPEG decoded by libjpeg-turbo, the decoder Pillow uses, so that the pixels are Pillow's:
+//! on a thread of its own, a few rows at a time (libjpeg's scanline interface), so that a
+//! baseline JPEG of any size costs a few rows of memory (a progressive one is held whole by
+//! libjpeg, as its scans refine the whole image in turn).
+//!
+//! The file is first read up to its end-of-image marker and checked on the way: bytes after
+//! that marker, however many, are never read, and a file cut short, or whose scans are too
+//! short for the size its header claims, is refused before the decoder (which fills missing
+//! data with grey instead of failing) sees it. libjpeg's errors unwind out of it as panics,
+//! which become one-line errors.
 
 use std::io::Read;
-use std::path::Path;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread;
 
+use mozjpeg::{ColorSpace, Decompress};
+
+use crate::decode::{Header, PixelLimits, RowSource};
 use crate::error::Error;
+use crate::pixel::{Depth, Layout, Samples};
+
+/// Pixels decoded at a time and handed over together (whole rows, at least one).
+const PIXELS_AT_ONCE: usize = 1 << 16;
+
+/// Groups of rows decoded ahead of the reader.
+const AHEAD: usize = 4;
+
+/// A JPEG decoded on a thread of its own, its rows handed over a few at a time.
+pub(crate) struct JpegRows {
+    name: PathBuf,
+    header: Header,
+    rows: Receiver<Result<Vec<u8>, Error>>,
+    /// Rows received and not yet handed out, from `at`.
+    held: Vec<u8>,
+    at: usize,
+}
+
+impl JpegRows {
+    /// Reads the JPEG in `stream` and starts decoding it; `name` is what errors call it.
+    pub(crate) fn new(
+        name: &Path,
+        stream: &mut impl Read,
+        limits: PixelLimits,
+    ) -> Result<JpegRows, Error> {
+        let (data, progressive) = read(name, stream)?;
+        let limit = if progressive {
+            limits.whole
+        } else {
+            limits.streamed
+        };
+        let (header_tx, header_rx) = sync_channel(1);
+        let (rows_tx, rows_rx) = sync_channel(AHEAD);
+        let owned = name.to_owned();
+        thread::Builder::new()
+            .name("jpeg".into())
+            .spawn(move || decode(&owned, &data, limit, header_tx, rows_tx))
+            .map_err(|e| Error::read(name, e))?;
+        let header = header_rx
+            .recv()
+            .unwrap_or_else(|_| Err(Error::crashed(name)))?;
+        Ok(JpegRows {
+            name: name.to_owned(),
+            header,
+            rows: rows_rx,
+            held: Vec::new(),
+            at: 0,
+        })
+    }
+}
+
+impl RowSource for JpegRows {
+    fn header(&self) -> Header {
+        self.header
+    }
+
+    fn decodes_as_read(&self) -> bool {
+        true
+    }
+
+    fn read_rows(&mut self, rows: u32, dst: &mut Samples) -> Result<(), Error> {
+        dst.reset(Depth::Eight, rows as usize * self.header.row_len());
+        let Samples::U8(out) = dst else {
+            unreachable!("reset to 8 bits")
+        };
+        let mut filled = 0;
+        while filled < out.len() {
+            if self.at == self.held.len() {
+                self.held = self
+                    .rows
+                    .recv()
+                    .unwrap_or_else(|_| Err(Error::crashed(&self.name)))?;
+                self.at = 0;
+            }
+            let n = (out.len() - filled).min(self.held.len() - self.at);
+            out[filled..filled + n].copy_from_slice(&self.held[self.at..self.at + n]);
+            (filled, self.at) = (filled + n, self.at + n);
+        }
+        Ok(())
+    }
+}
+
+/// Decodes the JPEG in `data`: sends its header (or why it has none) on `header_tx`, then its
+/// rows, a group at a time, on `rows_tx`, until they end, an error (sent as the last group) or
+/// the reader hangs up.
+fn decode(
+    name: &Path,
+    data: &[u8],
+    limit: u64,
+    header_tx: SyncSender<Result<Header, Error>>,
+    rows_tx: SyncSender<Result<Vec<u8>, Error>>,
+) {
+    let mut row = None;
+    let decoded = catch_unwind(AssertUnwindSafe(|| -> Result<(), Error> {
+        let fail = |e: std::io::Error| Error::decode(name, e);
+        let started = Decompress::new_mem(data).and_then(|jpeg| {
+            match jpeg.components().len() {
+                1 => jpeg.grayscale(),
+                3 => jpeg.rgb(),
+                // CMYK (or YCCK, which libjpeg converts to CMYK), inverted as Pillow reads it
+                // (Adobe's convention, which most CMYK JPEGs follow).
+                4 => jpeg.to_colorspace(ColorSpace::JCS_CMYK),
+                n => Err(std::io::Error::other(format!(
+                    "JPEG with {n} components (1, 3 or 4 are read)"
+                ))),
+            }
+        });
+        let mut jpeg = match started {
+            Ok(jpeg) => jpeg,
+            Err(e) => {
+                let _ = header_tx.send(Err(fail(e)));
+                return Ok(());
+            }
+        };
+        let (width, height) = (jpeg.width(), jpeg.height());
+        let checked = match (u32::try_from(width), u32::try_from(height)) {
+            (Ok(w), Ok(h)) => PixelLimits::check(name, w, h, limit).map(|()| (w, h)),
+            _ => Err(Error::decode(name, "image size out of range")),
+        };
+        let (cmyk, channels) = match jpeg.color_space() {
+            ColorSpace::JCS_GRAYSCALE => (false, 1),
+            ColorSpace::JCS_CMYK => (true, 4),
+            _ => (false, 3),
+        };
+        let layout = match cmyk {
+            true => Layout::CMYK8,
+            false => Layout::new(channels, Depth::Eight),
+        };
+        let header = checked.map(|(width, height)| Header {
+            width,
+            height,
+            layout,
+        });
+        let refused = header.is_err();
+        if header_tx.send(header).is_err() || refused {
+            return Ok(());
+        }
+        let row_len = width * usize::from(channels);
+        let at_once = (PIXELS_AT_ONCE / width).max(1);
+        let mut done = 0;
+        while done < height {
+            let rows = at_once.min(height - done);
+            row = Some(done);
+            let mut group = vec![0; rows * row_len];
+            jpeg.read_scanlines_into(&mut group).map_err(|e| {
+                Error::decode(name, format!("rows {done} to {}: {e}", done + rows - 1))
+            })?;
+            if cmyk {
+                group.iter_mut().for_each(|v| *v = 255 - *v);
+            }
+            if rows_tx.send(Ok(group)).is_err() {
+                return Ok(());
+            }
+            done += rows;
+        }
+        jpeg.finish().map_err(fail)
+    }));
+    let error = match decoded {
+        Ok(Ok(())) => return,
+        Ok(Err(e)) => e,
+        Err(payload) => {
+            let cause = payload
+                .downcast_ref::<String>()
+                .map(|m| m.trim_start_matches("libjpeg fatal error: ").to_owned())
+                .unwrap_or_else(|| "the decoder crashed on this file".into());
+            match row {
+                Some(row) => Error::decode(name, format!("row {row}: {cause}")),
+                None => Error::decode(name, cause),
+            }
+        }
+    };
+    match row {
+        None => drop(header_tx.send(Err(error))),
+        Some(_) => drop(rows_tx.send(Err(error))),
+    }
+}
 
 /// Bytes read at a time.
 const CHUNK: u64 = 1 << 16;
 
-/// Reads a JPEG from `stream` up to its end-of-image marker and checks it (see `Scan`).
-pub(crate) fn read(name: &Path, stream: &mut impl Read) -> Result<Vec<u8>, Error> {
+/// Reads a JPEG from `stream` up to its end-of-image marker and checks it (see `Scan`): its
+/// bytes, and whether it is progressive.
+fn read(name: &Path, stream: &mut impl Read) -> Result<(Vec<u8>, bool), Error> {
     let mut data = Vec::new();
     let mut scan = Scan {
         at: 2, // past the start-of-image marker
@@ -30,7 +219,7 @@ pub(crate) fn read(name: &Path, stream: &mut impl Read) -> Result<Vec<u8>, Error
         {
             Some(end) => {
                 data.truncate(end);
-                return Ok(data);
+                return Ok((data, scan.progressive));
             }
             None if got == 0 => {
                 return Err(Error::decode(
@@ -58,6 +247,8 @@ struct Scan {
     scan_bytes: u64,
     /// Where the entropy-coded data being walked began.
     in_scan: Option<usize>,
+    /// Whether a frame header says progressive: such a frame is decoded whole.
+    progressive: bool,
 }
 
 impl Scan {
@@ -107,6 +298,7 @@ impl Scan {
                             return Ok(None);
                         };
                         self.blocks = self.blocks.max(frame_blocks(header));
+                        self.progressive |= matches!(marker, 0xc2 | 0xc6 | 0xca | 0xce);
                     }
                     self.at = end;
                     if marker == 0xda {

@@ -1,12 +1,14 @@
-//! Reading images as rows: PNG is decoded row by row as it is read; every other format is
-//! decoded whole and then handed out row by row.
+//! Reading images as rows: PNG and JPEG are decoded row by row as they are read, TIFF a row of
+//! strips or tiles at a time; every other format is decoded whole and then handed out row by
+//! row.
 
 mod jpeg;
 mod png;
+mod tiff;
 mod whole;
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Cursor, Seek};
+use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::path::Path;
 
 use image::{ImageFormat, ImageReader};
@@ -39,7 +41,7 @@ impl Header {
 /// rows, so their limit is high; images decoded whole are held entirely in memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PixelLimits {
-    /// PNG decoded row by row: 2^32 pixels (65536x65536) by default.
+    /// PNG, JPEG and TIFF read row by row: 2^32 pixels (65536x65536) by default.
     pub streamed: u64,
     /// Everything decoded whole: 2^28 pixels (16384x16384, 1 GiB as RGBA) by default.
     pub whole: u64,
@@ -113,7 +115,7 @@ pub fn open(path: &Path, limits: PixelLimits) -> Result<Box<dyn RowSource>, Erro
         .ok()
         .filter(|&format| format == ImageFormat::Tga);
     let stream = BufReader::with_capacity(1 << 18, file);
-    read(path, stream, limits, by_name)
+    read(path, Some(path), stream, limits, by_name)
 }
 
 /// Reads an image from `stream`; `name` is what errors call it.
@@ -122,7 +124,7 @@ pub fn from_stream<R: Stream + 'static>(
     stream: R,
     limits: PixelLimits,
 ) -> Result<Box<dyn RowSource>, Error> {
-    read(name, stream, limits, None)
+    read(name, None, stream, limits, None)
 }
 
 /// Test hook: `DIFFIMG_TEST_PANIC=STAGE:NAME` panics at `stage` (`open`, or `rows` for reading
@@ -139,9 +141,11 @@ pub(crate) fn panic_for_test(stage: &str, name: &Path) {
 #[cfg(not(feature = "test-hooks"))]
 pub(crate) fn panic_for_test(_: &str, _: &Path) {}
 
-/// Reads an image from `stream` in the format its content shows, or else `by_name`.
+/// Reads an image from `stream` in the format its content shows, or else `by_name`; `path`,
+/// when the image is a file, lets TIFF chunks be read by several workers at once.
 fn read<R: Stream + 'static>(
     name: &Path,
+    path: Option<&Path>,
     stream: R,
     limits: PixelLimits,
     by_name: Option<ImageFormat>,
@@ -156,19 +160,43 @@ fn read<R: Stream + 'static>(
     match reader.format() {
         Some(ImageFormat::Png) => Ok(Box::new(PngRows::new(name, reader.into_inner(), limits)?)),
         Some(ImageFormat::Jpeg) => {
-            let bytes = jpeg::read(name, &mut reader.into_inner())?;
-            let reader = ImageReader::with_format(Cursor::new(bytes), ImageFormat::Jpeg);
-            Ok(Box::new(WholeRows::decode(name, reader, limits.whole)?))
-        }
-        Some(ImageFormat::Tiff) => {
             let mut stream = reader.into_inner();
-            if let Some(rows) = whole::grey_alpha_tiff(name, &mut stream, limits.whole)? {
-                return Ok(Box::new(rows));
+            Ok(Box::new(jpeg::JpegRows::new(name, &mut stream, limits)?))
+        }
+        Some(ImageFormat::Tiff) => tiff_rows(name, path, reader.into_inner(), limits),
+        Some(ImageFormat::Gif) => {
+            let rows = WholeRows::decode(name, reader, limits.whole)?;
+            Ok(Box::new(rows.opaque_as_rgb()))
+        }
+        Some(_) => Ok(Box::new(WholeRows::decode(name, reader, limits.whole)?)),
+        None => {
+            // BigTIFF, which the image crate does not recognise.
+            let mut stream = reader.into_inner();
+            let read_error = |e| Error::read(name, e);
+            let start = stream.stream_position().map_err(read_error)?;
+            let mut head = [0; 4];
+            let big = stream.read_exact(&mut head).is_ok() && matches!(&head, b"II+\0" | b"MM\0+");
+            stream.seek(SeekFrom::Start(start)).map_err(read_error)?;
+            if big {
+                return tiff_rows(name, path, stream, limits);
             }
+            Err(Error::decode(name, "not an image in a supported format"))
+        }
+    }
+}
+
+/// A TIFF's rows: streamed by chunks where `tiff` reads it, else decoded whole.
+fn tiff_rows<R: Stream + 'static>(
+    name: &Path,
+    path: Option<&Path>,
+    stream: R,
+    limits: PixelLimits,
+) -> Result<Box<dyn RowSource>, Error> {
+    match tiff::open(name, path, stream, limits)? {
+        Ok(rows) => Ok(rows),
+        Err(stream) => {
             let reader = ImageReader::with_format(stream, ImageFormat::Tiff);
             Ok(Box::new(WholeRows::decode(name, reader, limits.whole)?))
         }
-        Some(_) => Ok(Box::new(WholeRows::decode(name, reader, limits.whole)?)),
-        None => Err(Error::decode(name, "not an image in a supported format")),
     }
 }

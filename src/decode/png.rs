@@ -1,6 +1,8 @@
 //! PNG decoded row by row as it is read (interlaced PNG whole, its rows arriving in seven
 //! passes). Text and ICC profile chunks are skipped without being kept, so a file full of them
-//! costs no memory, and the decoder may hold rows as wide as the pixel limit allows.
+//! costs no memory, and the decoder may hold rows as wide as the pixel limit allows. A grey or
+//! RGB image with a `tRNS` colour key stays grey or RGB, as Pillow keeps it; palette images
+//! with `tRNS` become RGBA.
 
 use std::path::{Path, PathBuf};
 
@@ -32,6 +34,10 @@ pub(crate) struct PngRows<R: Stream> {
     /// Rows decoded but not yet handed out: the whole image when interlaced.
     frame: Option<Vec<u8>>,
     next_row: u32,
+    /// Bytes of a row as the decoder gives it (with alpha from `tRNS`).
+    row_bytes: usize,
+    /// The decoder's rows have an alpha channel from `tRNS` that is not handed out.
+    drop_alpha: bool,
     scratch: Vec<u8>,
 }
 
@@ -73,6 +79,14 @@ impl<R: Stream> PngRows<R> {
         }
         check_palette(name, info)?;
         let (colour, bits) = reader.output_color_type();
+        let colour_key = matches!(
+            info.color_type,
+            png::ColorType::Grayscale | png::ColorType::Rgb
+        );
+        let drop_alpha = colour_key && info.trns.is_some();
+        let row_bytes = reader
+            .output_line_size(info.width)
+            .ok_or_else(|| Error::decode(name, "rows too large to decode"))?;
         let channels = match colour {
             png::ColorType::Grayscale => 1,
             png::ColorType::GrayscaleAlpha => 2,
@@ -90,7 +104,7 @@ impl<R: Stream> PngRows<R> {
         let header = Header {
             width: info.width,
             height: info.height,
-            layout: Layout::new(channels, depth),
+            layout: Layout::new(channels - u8::from(drop_alpha), depth),
         };
         let interlaced = info.interlaced;
         let mut rows = PngRows {
@@ -99,6 +113,8 @@ impl<R: Stream> PngRows<R> {
             reader,
             frame: None,
             next_row: 0,
+            row_bytes,
+            drop_alpha,
             scratch: Vec::new(),
         };
         if interlaced {
@@ -113,11 +129,6 @@ impl<R: Stream> PngRows<R> {
             rows.frame = Some(frame);
         }
         Ok(rows)
-    }
-
-    /// Bytes of one decoded row.
-    fn row_bytes(&self) -> usize {
-        self.header.row_len() * self.header.layout.depth.bits() as usize / 8
     }
 
     /// Decodes the next row into `out` (exactly `row_bytes` long).
@@ -168,26 +179,40 @@ impl<R: Stream> RowSource for PngRows<R> {
 
     fn read_rows(&mut self, rows: u32, dst: &mut Samples) -> Result<(), Error> {
         let row_len = self.header.row_len();
-        let row_bytes = self.row_bytes();
         dst.reset(self.header.layout.depth, rows as usize * row_len);
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.resize(self.row_bytes, 0);
+        // Samples of a pixel handed out, and as decoded.
+        let kept = self.header.layout.channels as usize;
+        let decoded = kept + usize::from(self.drop_alpha);
         match dst {
-            Samples::U8(d) => {
+            Samples::U8(d) if !self.drop_alpha => {
                 for out in d.chunks_exact_mut(row_len) {
                     self.decode_row(out)?;
                 }
             }
-            Samples::U16(d) => {
-                let mut scratch = std::mem::take(&mut self.scratch);
-                scratch.resize(row_bytes, 0);
+            Samples::U8(d) => {
                 for out in d.chunks_exact_mut(row_len) {
                     self.decode_row(&mut scratch)?;
-                    for (o, be) in out.iter_mut().zip(scratch.chunks_exact(2)) {
-                        *o = u16::from_be_bytes([be[0], be[1]]);
+                    let pixels = scratch.chunks_exact(decoded);
+                    for (o, px) in out.chunks_exact_mut(kept).zip(pixels) {
+                        o.copy_from_slice(&px[..kept]);
                     }
                 }
-                self.scratch = scratch;
+            }
+            Samples::U16(d) => {
+                for out in d.chunks_exact_mut(row_len) {
+                    self.decode_row(&mut scratch)?;
+                    let pixels = scratch.chunks_exact(decoded * 2);
+                    for (o, px) in out.chunks_exact_mut(kept).zip(pixels) {
+                        for (o, be) in o.iter_mut().zip(px.chunks_exact(2)) {
+                            *o = u16::from_be_bytes([be[0], be[1]]);
+                        }
+                    }
+                }
             }
         }
+        self.scratch = scratch;
         Ok(())
     }
 }

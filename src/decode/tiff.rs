@@ -1,0 +1,408 @@
+//! TIFF and BigTIFF read a row of chunks at a time (a strip, or a row of tiles) through the
+//! `tiff` crate's chunk interface, never the whole image: grey, grey + alpha, RGB, RGBA and CMYK,
+//! 8 or 16 bits of unsigned integers, chunky or planar, in every compression the crate decodes.
+//! A file read from disk is decoded by several workers at once, each with its own file handle
+//! and decoder, each taking every n-th row of chunks and keeping at most one finished ahead, so
+//! rows come out in order and memory stays at a few rows of chunks. Other TIFFs (palette,
+//! YCbCr, fewer than 8 bits) are left to the `image` crate; floating-point samples are refused
+//! until they can be compared as such.
+
+use std::fs::File;
+use std::io::{BufReader, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, sync_channel};
+use std::thread;
+
+use tiff::ColorType;
+use tiff::decoder::{ChunkType, Decoder, Limits};
+use tiff::tags::{PlanarConfiguration, SampleFormat, Tag};
+
+use crate::decode::{Header, PixelLimits, RowSource, Stream};
+use crate::error::Error;
+use crate::pixel::{Depth, Layout, Samples};
+
+/// Bytes of decoded rows of chunks the workers of one image may hold between them, which
+/// bounds their number for wide chunks.
+const HELD_BYTES: usize = 64 << 20;
+
+/// Where an image's chunks lie, and how its samples are stored.
+#[derive(Clone, Copy)]
+struct Geometry {
+    width: u32,
+    height: u32,
+    /// Size of a full chunk.
+    chunk: (u32, u32),
+    /// Chunks in a row, and rows of chunks.
+    across: u32,
+    down: u32,
+    /// Samples per pixel.
+    samples: usize,
+    /// Samples in separate planes, each with its own chunks.
+    planar: bool,
+    /// Bytes per sample: 1 or 2.
+    bytes: usize,
+}
+
+impl Geometry {
+    /// Bytes of a full-width row.
+    fn row_bytes(&self) -> usize {
+        self.width as usize * self.samples * self.bytes
+    }
+
+    /// The image rows of row of chunks `index`.
+    fn rows(&self, index: u32) -> std::ops::Range<u32> {
+        let top = index * self.chunk.1;
+        top..(top + self.chunk.1).min(self.height)
+    }
+}
+
+/// What a TIFF's header says of its first image, when this module reads it: its layout and
+/// geometry, or `None` for a TIFF left to the `image` crate.
+fn inspect<R: Stream>(
+    name: &Path,
+    decoder: &mut Decoder<R>,
+    limits: PixelLimits,
+) -> Result<Option<(Layout, Geometry)>, Error> {
+    let fail = |e: tiff::TiffError| Error::decode(name, e);
+    let formats = decoder
+        .find_tag_unsigned_vec::<u16>(Tag::SampleFormat)
+        .map_err(fail)?;
+    let format = formats
+        .and_then(|f| f.first().copied())
+        .map_or(SampleFormat::Uint, SampleFormat::from_u16_exhaustive);
+    match format {
+        SampleFormat::Uint => {}
+        SampleFormat::IEEEFP => {
+            return Err(Error::decode(
+                name,
+                "floating-point TIFF samples are not compared yet (only 8 and 16-bit integers)",
+            ));
+        }
+        _ => return Ok(None),
+    }
+    let colour = decoder.colortype().map_err(fail)?;
+    let black_is_zero = decoder
+        .get_tag_u32(Tag::PhotometricInterpretation)
+        .is_ok_and(|p| p == 1);
+    let extra_alpha = decoder
+        .get_tag_u32(Tag::ExtraSamples)
+        .is_ok_and(|e| e == 1 || e == 2);
+    let (layout, bits) = match colour {
+        ColorType::Gray(b) => (Layout::new(1, Depth::Eight), b),
+        ColorType::Multiband {
+            bit_depth: b,
+            num_samples: 2,
+        } if black_is_zero && extra_alpha => (Layout::new(2, Depth::Eight), b),
+        ColorType::RGB(b) => (Layout::new(3, Depth::Eight), b),
+        ColorType::RGBA(b) => (Layout::new(4, Depth::Eight), b),
+        ColorType::CMYK(b) => (Layout::CMYK8, b),
+        _ => return Ok(None),
+    };
+    let depth = match bits {
+        8 => Depth::Eight,
+        16 => Depth::Sixteen,
+        _ => return Ok(None),
+    };
+    let layout = Layout { depth, ..layout };
+    let planar = decoder
+        .find_tag_unsigned::<u16>(Tag::PlanarConfiguration)
+        .map_err(fail)?
+        .is_some_and(|p| p == PlanarConfiguration::Planar.to_u16());
+    let (width, height) = decoder.dimensions().map_err(fail)?;
+    PixelLimits::check(name, width, height, limits.streamed)?;
+    let chunk = decoder.chunk_dimensions();
+    if chunk.0 == 0 || chunk.1 == 0 {
+        return Err(Error::decode(name, "chunks of no pixels"));
+    }
+    let held = u64::from(chunk.1) * u64::from(width);
+    if held > limits.whole {
+        return Err(Error::decode(
+            name,
+            format!(
+                "chunks of {} rows of {width} pixels exceed the limit of {} pixels held at \
+                 once (raise it with --max-pixels)",
+                chunk.1, limits.whole
+            ),
+        ));
+    }
+    let (across, down) = (width.div_ceil(chunk.0), height.div_ceil(chunk.1));
+    let (offsets, counts) = match decoder.get_chunk_type() {
+        ChunkType::Strip => (Tag::StripOffsets, Tag::StripByteCounts),
+        ChunkType::Tile => (Tag::TileOffsets, Tag::TileByteCounts),
+    };
+    let offsets = decoder.get_tag_u64_vec(offsets).map_err(fail)?;
+    let counts = decoder.get_tag_u64_vec(counts).map_err(fail)?;
+    let uncompressed = decoder
+        .find_tag_unsigned::<u16>(Tag::Compression)
+        .map_err(fail)?
+        .is_none_or(|c| c == 1);
+    let file_len = decoder
+        .inner()
+        .seek(SeekFrom::End(0))
+        .map_err(|e| Error::read(name, e))?;
+    let planes = if planar { layout.channels as u64 } else { 1 };
+    let full = u64::from(chunk.0) * u64::from(chunk.1) * layout.channels as u64 / planes
+        * u64::from(bits / 8);
+    for (i, (&offset, &count)) in offsets.iter().zip(&counts).enumerate() {
+        let row = (i as u64 % (u64::from(across) * u64::from(down))) / u64::from(across);
+        let top = row * u64::from(chunk.1);
+        let rows_here = u64::from(chunk.1).min(u64::from(height).saturating_sub(top));
+        let what = format!("chunk of rows {top} to {}", top + rows_here.max(1) - 1);
+        if offset.saturating_add(count) > file_len {
+            return Err(Error::decode(
+                name,
+                format!("{what} lies past the end of the file ({count} bytes at {offset})"),
+            ));
+        }
+        // Strips may stop at the image's last row; tiles are always whole.
+        let needed = match decoder.get_chunk_type() {
+            ChunkType::Strip => full / u64::from(chunk.1) * rows_here,
+            ChunkType::Tile => full,
+        };
+        if uncompressed && count < needed {
+            return Err(Error::decode(
+                name,
+                format!("{what} holds {count} bytes of the {needed} its pixels take"),
+            ));
+        }
+    }
+    let geometry = Geometry {
+        width,
+        height,
+        chunk,
+        across,
+        down,
+        samples: layout.channels as usize,
+        planar,
+        bytes: depth.bits() as usize / 8,
+    };
+    Ok(Some((layout, geometry)))
+}
+
+/// The decoder's limits: chunk and offset tables up to 16 MiB (2 million chunks in BigTIFF).
+fn limits() -> Limits {
+    let mut limits = Limits::default();
+    limits.ifd_value_size = 16 << 20;
+    limits
+}
+
+/// Opens the TIFF in `stream` as rows, decoded by workers reading `path` when there is one;
+/// `None`, with `stream` back at its start, for a TIFF left to the `image` crate.
+pub(crate) fn open<R: Stream + 'static>(
+    name: &Path,
+    path: Option<&Path>,
+    mut stream: R,
+    limits: PixelLimits,
+) -> Result<Result<Box<dyn RowSource>, R>, Error> {
+    let start = stream.stream_position().map_err(|e| Error::read(name, e))?;
+    let inspected = Decoder::new(&mut stream)
+        .map_err(|e| Error::decode(name, e))
+        .and_then(|decoder| inspect(name, &mut decoder.with_limits(self::limits()), limits));
+    stream
+        .seek(SeekFrom::Start(start))
+        .map_err(|e| Error::read(name, e))?;
+    let Some((layout, geometry)) = inspected? else {
+        return Ok(Err(stream));
+    };
+    let (width, height) = (geometry.width, geometry.height);
+    let header = Header {
+        width,
+        height,
+        layout,
+    };
+    let cores = thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk_row_bytes = geometry.row_bytes() * geometry.chunk.1 as usize;
+    let workers = cores
+        .min(HELD_BYTES / chunk_row_bytes.max(1))
+        .min(geometry.down as usize)
+        .max(1);
+    let chunks = match path {
+        Some(path) if workers > 1 => Chunks::Parallel(start_workers(name, path, geometry, workers)),
+        _ => {
+            let decoder = Decoder::new(stream).map_err(|e| Error::decode(name, e))?;
+            Chunks::Serial(Box::new(decoder.with_limits(self::limits())))
+        }
+    };
+    Ok(Ok(Box::new(TiffRows {
+        name: name.to_owned(),
+        header,
+        geometry,
+        chunks,
+        next: 0,
+        held: Vec::new(),
+        at: 0,
+    })))
+}
+
+/// Where decoded rows of chunks come from.
+enum Chunks<R: Stream> {
+    /// Decoded as asked for, by the decoder that read the header.
+    Serial(Box<Decoder<R>>),
+    /// Decoded ahead by workers: row of chunks `i` comes from worker `i % workers`.
+    Parallel(Vec<Receiver<Result<Vec<u8>, Error>>>),
+}
+
+/// A TIFF handed out row by row from its decoded rows of chunks.
+pub(crate) struct TiffRows<R: Stream> {
+    name: PathBuf,
+    header: Header,
+    geometry: Geometry,
+    chunks: Chunks<R>,
+    /// The next row of chunks to decode.
+    next: u32,
+    /// Bytes of the current row of chunks (native-endian samples), handed out from `at`.
+    held: Vec<u8>,
+    at: usize,
+}
+
+impl<R: Stream> TiffRows<R> {
+    /// Makes the next row of chunks the current one.
+    fn advance(&mut self) -> Result<(), Error> {
+        let index = self.next;
+        let held = std::mem::take(&mut self.held);
+        self.held = match &mut self.chunks {
+            Chunks::Serial(decoder) => {
+                let mut held = held;
+                decode_row_of_chunks(&self.name, decoder, &self.geometry, index, &mut held)?;
+                held
+            }
+            Chunks::Parallel(workers) => workers[index as usize % workers.len()]
+                .recv()
+                .unwrap_or_else(|_| Err(Error::crashed(&self.name)))?,
+        };
+        self.next += 1;
+        self.at = 0;
+        Ok(())
+    }
+}
+
+impl<R: Stream> RowSource for TiffRows<R> {
+    fn header(&self) -> Header {
+        self.header
+    }
+
+    fn decodes_as_read(&self) -> bool {
+        true
+    }
+
+    fn read_rows(&mut self, rows: u32, dst: &mut Samples) -> Result<(), Error> {
+        let samples = rows as usize * self.header.row_len();
+        dst.reset(self.header.layout.depth, samples);
+        let bytes = self.geometry.bytes;
+        let mut filled = 0;
+        while filled < samples {
+            if self.at == self.held.len() {
+                self.advance()?;
+            }
+            let n = (samples - filled).min((self.held.len() - self.at) / bytes);
+            let src = &self.held[self.at..self.at + n * bytes];
+            match dst {
+                Samples::U8(d) => d[filled..filled + n].copy_from_slice(src),
+                Samples::U16(d) => {
+                    let pairs = src.chunks_exact(2);
+                    for (o, b) in d[filled..filled + n].iter_mut().zip(pairs) {
+                        *o = u16::from_ne_bytes([b[0], b[1]]);
+                    }
+                }
+            }
+            filled += n;
+            self.at += n * bytes;
+        }
+        Ok(())
+    }
+}
+
+/// Starts `workers` threads that decode the rows of chunks of the TIFF at `path`, each every
+/// `workers`-th one from its own, keeping at most one decoded ahead.
+fn start_workers(
+    name: &Path,
+    path: &Path,
+    geometry: Geometry,
+    workers: usize,
+) -> Vec<Receiver<Result<Vec<u8>, Error>>> {
+    (0..workers)
+        .map(|first| {
+            let (tx, rx) = sync_channel(1);
+            let (name, path) = (name.to_owned(), path.to_owned());
+            let work = move || {
+                let opened = File::open(&path)
+                    .map_err(|e| Error::read(&name, e))
+                    .and_then(|file| {
+                        let stream = BufReader::with_capacity(1 << 16, file);
+                        let decoder = Decoder::new(stream).map_err(|e| Error::decode(&name, e));
+                        decoder.map(|d| d.with_limits(limits()))
+                    });
+                let mut decoder = match opened {
+                    Ok(decoder) => decoder,
+                    Err(e) => return drop(tx.send(Err(e))),
+                };
+                for index in (first as u32..geometry.down).step_by(workers) {
+                    let mut held = Vec::new();
+                    let decoded =
+                        decode_row_of_chunks(&name, &mut decoder, &geometry, index, &mut held);
+                    let failed = decoded.is_err();
+                    if tx.send(decoded.map(|()| held)).is_err() || failed {
+                        return;
+                    }
+                }
+            };
+            // A worker that cannot start is seen as one that crashed, when its rows are due.
+            let _ = thread::Builder::new().name("tiff".into()).spawn(work);
+            rx
+        })
+        .collect()
+}
+
+/// Decodes row of chunks `index` into `out` as full-width rows of interleaved samples.
+fn decode_row_of_chunks<R: Stream>(
+    name: &Path,
+    decoder: &mut Decoder<R>,
+    g: &Geometry,
+    index: u32,
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
+    let rows = g.rows(index);
+    let fail = |e: String| {
+        let (first, last) = (rows.start, rows.end - 1);
+        Error::decode(name, format!("chunk of rows {first} to {last}: {e}"))
+    };
+    out.clear();
+    out.resize(rows.len() * g.row_bytes(), 0);
+    let planes = if g.planar { g.samples } else { 1 };
+    let per_plane = g.across * g.down;
+    let pixel = g.samples * g.bytes;
+    let mut chunk = Vec::new();
+    for column in 0..g.across {
+        let left = (column * g.chunk.0) as usize;
+        let chunk_width = (g.chunk.0.min(g.width - column * g.chunk.0)) as usize;
+        for plane in 0..planes {
+            let at = plane as u32 * per_plane + index * g.across + column;
+            let layout = decoder
+                .image_chunk_buffer_layout(at)
+                .map_err(|e| fail(e.to_string()))?;
+            chunk.resize(layout.len, 0);
+            decoder
+                .read_chunk_bytes(at, &mut chunk)
+                .map_err(|e| fail(e.to_string()))?;
+            // Rows of the chunk as read (edge tiles may come whole, padding included).
+            let used = chunk_width * pixel / planes;
+            let stride = layout.row_stride.map_or(used, |s| s.get());
+            if stride < used || chunk.len() < stride * (rows.len() - 1) + used {
+                return Err(fail("chunk smaller than its place in the image".into()));
+            }
+            for y in 0..rows.len() {
+                let src = &chunk[y * stride..][..used];
+                let row = &mut out[y * g.row_bytes() + left * pixel..][..chunk_width * pixel];
+                if !g.planar {
+                    row.copy_from_slice(src);
+                    continue;
+                }
+                let offset = plane * g.bytes;
+                for (dst, sample) in row.chunks_exact_mut(pixel).zip(src.chunks_exact(g.bytes)) {
+                    dst[offset..offset + g.bytes].copy_from_slice(sample);
+                }
+            }
+        }
+    }
+    Ok(())
+}
