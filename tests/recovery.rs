@@ -35,6 +35,7 @@ fn options(fault: Option<Fault>) -> GpuOptions {
         max_tile: Some((16, 8)),
         fault,
         timeout: Duration::from_millis(300),
+        ..GpuOptions::default()
     }
 }
 

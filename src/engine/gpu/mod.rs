@@ -33,6 +33,10 @@ pub struct GpuOptions {
     /// How long one submission may take before the device counts as hung: the engine then
     /// fails (`Backend::Auto` goes on with the CPU) and the next comparison opens a new device.
     pub timeout: Duration,
+    /// Bytes of one image's pixels in one band handed to the engine: bands this large (rather
+    /// than the CPU's bands of `Options::band_pixels`) make one submission each, so the wait
+    /// for each submission is paid once per batch. 0 keeps the CPU's band size.
+    pub batch_bytes: u64,
     /// Largest tile (width, height) in pixels, below what the device allows; for tests that
     /// need tile edges.
     #[cfg(feature = "test-hooks")]
@@ -46,6 +50,7 @@ impl Default for GpuOptions {
     fn default() -> GpuOptions {
         GpuOptions {
             timeout: DEFAULT_TIMEOUT,
+            batch_bytes: BATCH_BYTES,
             #[cfg(feature = "test-hooks")]
             max_tile: None,
             #[cfg(feature = "test-hooks")]
@@ -53,6 +58,11 @@ impl Default for GpuOptions {
         }
     }
 }
+
+/// Bytes of one image's pixels in a band handed to the GPU engine, by default: 8 MiB, which
+/// takes a 10000x10000 RGBA pair in 48 submissions instead of 763 bands of 2^17 pixels, within
+/// one tile (`ratio::TEXTURE_BUDGET`), while the pipeline holds a few such bands per image.
+pub const BATCH_BYTES: u64 = 8 << 20;
 
 /// Diffs bands on the GPU. Holds textures and buffers for the largest tile seen so far.
 pub struct GpuEngine {
@@ -62,6 +72,7 @@ pub struct GpuEngine {
     /// Workgroups per dispatch dimension: the device's limit.
     max_groups: u32,
     timeout: Duration,
+    batch_bytes: u64,
     params: wgpu::Buffer,
     frame: Option<Frame>,
     #[cfg(feature = "test-hooks")]
@@ -111,6 +122,7 @@ impl GpuEngine {
             max_groups: gpu.max_groups,
             gpu,
             timeout: options.timeout,
+            batch_bytes: options.batch_bytes,
             params,
             frame: None,
             #[cfg(feature = "test-hooks")]
@@ -152,6 +164,10 @@ impl Engine for GpuEngine {
 
     fn waits_on_device(&self) -> bool {
         true
+    }
+
+    fn band_bytes(&self) -> u64 {
+        self.batch_bytes
     }
 
     fn diff_band(
