@@ -24,8 +24,7 @@ use context::{Gpu, gpu, make_buffer, scoped};
 #[cfg(feature = "test-hooks")]
 pub use fault::Fault;
 use frame::Frame;
-use ratio::{Params, SLOTS};
-use tiles::Tile;
+use ratio::{Kernel, Params, SLOTS};
 
 /// Options of the GPU engine.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,10 +73,10 @@ pub struct GpuEngine {
     timeout: Duration,
     batch_bytes: u64,
     params: wgpu::Buffer,
-    frame: Option<Frame>,
+    /// The ratio kernel's frames, one per tile in flight.
+    frames: Vec<Frame>,
     #[cfg(feature = "test-hooks")]
     fault: Option<Fault>,
-    tiles_done: u64,
     /// Buffers of the perceptual kernel, once it has run.
     perceptual: Option<perceptual::Buffers>,
 }
@@ -124,10 +123,9 @@ impl GpuEngine {
             timeout: options.timeout,
             batch_bytes: options.batch_bytes,
             params,
-            frame: None,
+            frames: Vec::new(),
             #[cfg(feature = "test-hooks")]
             fault: options.fault,
-            tiles_done: 0,
             perceptual: None,
         })
     }
@@ -151,7 +149,7 @@ impl GpuEngine {
     /// After a failure: buffers may still be mapped or in an unknown state, and the device
     /// lost or hung, so this engine starts afresh and the next one opens a new device.
     fn give_up(&mut self) {
-        self.frame = None;
+        self.frames.clear();
         self.perceptual = None;
         context::forget(&self.gpu);
     }
@@ -194,28 +192,16 @@ impl Engine for GpuEngine {
                 return Ok(Stats::default());
             }
             self.prepare(band.layout, width, height, diff.is_some())?;
-            let mut stats = Stats::default();
-            for y in (0..band.rows).step_by(height as usize) {
-                for x in (0..band.width).step_by(width as usize) {
-                    let tile = Tile {
-                        x,
-                        y,
-                        width: width.min(band.width - x),
-                        height: height.min(band.rows - y),
-                    };
-                    let gpu = Arc::clone(&self.gpu);
-                    let tile_stats = scoped(&gpu.device, "diffing a tile", || {
-                        self.diff_tile(band, tile, counted_mask, alpha_max, diff.as_deref_mut())
-                    })?;
-                    stats = stats.merge(tile_stats);
-                    self.tiles_done += 1;
-                    #[cfg(feature = "test-hooks")]
-                    if self.injected(Fault::DeviceLost) && self.tiles_done == 1 {
-                        self.gpu.device.destroy();
-                    }
-                }
-            }
+            let kernel = Kernel {
+                counted_mask,
+                alpha_max,
+            };
+            let stats = self.diff_tiles(band, (width, height), kernel, diff)?;
             self.gpu.health.check()?;
+            #[cfg(feature = "test-hooks")]
+            if self.injected(Fault::DeviceLost) {
+                self.gpu.device.destroy();
+            }
             Ok(stats)
         });
         if result.is_err() {
