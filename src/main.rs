@@ -50,6 +50,9 @@ struct Args {
     /// goes on with the CPU) [default: 5]
     #[arg(long, value_name = "SECONDS", value_parser = timeout)]
     gpu_timeout: Option<Duration>,
+    /// MiB of each image the GPU takes in one submission (1 to 1024) [default: 8]
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    gpu_batch: Option<u64>,
     /// Exit with status 1 when the ratio exceeds R (a finite number, 0 or more).
     #[arg(long, value_name = "R", allow_negative_numbers = true, value_parser = gate)]
     max_ratio: Option<f64>,
@@ -293,6 +296,9 @@ fn run(args: &Args) -> Result<ExitCode, Failure> {
     };
     if let Some(timeout) = args.gpu_timeout {
         options.gpu.timeout = timeout;
+    }
+    if let Some(mib) = args.gpu_batch {
+        options.gpu.batch_bytes = mib << 20;
     }
     #[cfg(feature = "test-hooks")]
     if let Some(stage) = std::env::var_os(FAULT_VARIABLE) {

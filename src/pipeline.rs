@@ -58,8 +58,11 @@ pub(crate) fn run_bands(
     writer: Option<DiffWriter>,
     extras: Extras,
 ) -> Result<Found, Error> {
+    let band_pixels = options
+        .band_pixels
+        .max(engine.band_bytes() / header.layout.bytes_per_pixel() as u64);
     let rows_per_band =
-        (options.band_pixels / u64::from(header.width)).clamp(1, u64::from(header.height)) as u32;
+        (band_pixels / u64::from(header.width)).clamp(1, u64::from(header.height)) as u32;
     let (rows_out, spent_diffs, writing) = match writer {
         Some(writer) => {
             let (rows_tx, rows_rx) = sync_channel(BANDS_AHEAD);

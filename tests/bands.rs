@@ -78,6 +78,7 @@ fn run(
         diff_image: Some(diff.clone()),
         gpu: GpuOptions {
             max_tile: Some((16, 8)),
+            batch_bytes: 0,
             ..GpuOptions::default()
         },
         ..Options::default()
@@ -185,6 +186,38 @@ fn gpu_reports_its_adapter() {
             }
             other => panic!("expected the GPU engine, got {other:?}"),
         },
+        Err(Error::Gpu(why)) => skip_without_gpu(&why),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// The GPU engine gets bands of its batch size, not the CPU's, with the same figures and diff.
+#[test]
+fn gpu_takes_bands_of_its_batch_size() {
+    let p = pair(12, 20, 30, Layout::RGBA8, Layout::RGBA8);
+    let (cpu, cpu_bytes) = run(&p, Backend::Cpu, 1, false).unwrap();
+    let diff = p.a.with_file_name("diff-batch.png");
+    let options = Options {
+        backend: Backend::Gpu,
+        band_pixels: 20,
+        diff_image: Some(diff.clone()),
+        // Seven rows of 20 RGBA pixels, in tiles of 16x8 so that a band spans tiles.
+        gpu: GpuOptions {
+            batch_bytes: 7 * 20 * 4,
+            max_tile: Some((16, 8)),
+            ..GpuOptions::default()
+        },
+        ..Options::default()
+    };
+    match diffimg::compare(&p.a, &p.b, &options) {
+        Ok(report) => {
+            assert_eq!(report.gpu_bands, 5, "30 rows in bands of 7");
+            assert_eq!(report.stats, cpu.stats);
+            assert!(
+                std::fs::read(&diff).unwrap() == cpu_bytes,
+                "diff image differs"
+            );
+        }
         Err(Error::Gpu(why)) => skip_without_gpu(&why),
         Err(e) => panic!("{e}"),
     }

@@ -514,6 +514,15 @@ mod bad_input {
             &diffimg([b.as_os_str(), w.as_os_str(), "--frobnicate".as_ref()]),
             "--frobnicate",
         );
+        for batch in ["0", "1025", "lots"] {
+            let args = [
+                b.as_os_str(),
+                w.as_os_str(),
+                "--gpu-batch".as_ref(),
+                batch.as_ref(),
+            ];
+            assert_error(&diffimg(args), "--gpu-batch");
+        }
         for (value, why) in [
             ("lots", "not a number"),
             ("nan", "finite"),

@@ -26,14 +26,15 @@ fn run(fault: Option<&str>, args: &[&Path], backend: &str) -> Output {
     // A hung device is given up on after half a second.
     command
         .args(args)
-        .args(["--json", "--gpu-timeout", "0.5", "--backend", backend]);
+        .args(["--json", "--gpu-timeout", "0.5", "--gpu-batch", "1"])
+        .args(["--backend", backend]);
     if let Some(stage) = fault {
         command.env("DIFFIMG_GPU_FAULT", stage);
     }
     command.output().expect("the diffimg binary runs")
 }
 
-/// A pair big enough for two bands, so that the device can be lost between them.
+/// A pair big enough for three batches of 1 MiB, so that the device can be lost between them.
 fn pair(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let (width, height) = (600, 1000);
     let layout = Layout::RGBA8;

@@ -7,6 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{assert_error, diffimg, skip_without_gpu, stderr, stdout, write_png};
+use diffimg::engine::gpu::GpuOptions;
 use diffimg::pixel::{Depth, Layout, Samples};
 use diffimg::{Backend, Canvas, Options, PerceptualOptions, Rect, Report, Style};
 
@@ -133,6 +134,7 @@ fn engines_and_band_sizes_agree() {
                     let options = Options {
                         backend,
                         band_pixels: u64::from(width * band_rows),
+                        gpu: small_batches(),
                         perceptual: Some(PerceptualOptions { threshold, aa }),
                         style,
                         diff_image: Some(out.clone()),
@@ -199,6 +201,7 @@ fn a_moved_anti_aliased_edge_is_anti_aliasing() {
         let options = Options {
             backend,
             band_pixels: u64::from(width * 2),
+            gpu: small_batches(),
             perceptual: Some(PerceptualOptions { threshold: 0.1, aa }),
             ..Options::default()
         };
@@ -416,6 +419,7 @@ fn union_canvas_either_image_larger() {
                 canvas: Canvas::Union,
                 perceptual: Some(PerceptualOptions::default()),
                 band_pixels: 6,
+                gpu: small_batches(),
                 ..Options::default()
             };
             let report = run(a, b, &options);
@@ -505,6 +509,7 @@ fn wider_than_the_texture_limit() {
             let options = Options {
                 backend,
                 band_pixels: 16500,
+                gpu: small_batches(),
                 perceptual: Some(PerceptualOptions {
                     threshold: 0.05,
                     aa: true,
@@ -516,4 +521,13 @@ fn wider_than_the_texture_limit() {
         .collect();
     assert_eq!(results[0], results[1]);
     assert!(!results[0].contains("changed: 0,"), "{}", results[0]);
+}
+
+/// GPU options that hand the GPU engine the bands of `Options::band_pixels`, so that band edges
+/// fall where a test puts them.
+fn small_batches() -> GpuOptions {
+    GpuOptions {
+        batch_bytes: 0,
+        ..GpuOptions::default()
+    }
 }

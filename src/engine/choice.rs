@@ -169,6 +169,10 @@ impl Engine for Choice {
         self.gpu.is_some()
     }
 
+    fn band_bytes(&self) -> u64 {
+        self.gpu.as_ref().map_or(0, Engine::band_bytes)
+    }
+
     fn diff_band(
         &mut self,
         band: &Band,

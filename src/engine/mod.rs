@@ -106,6 +106,12 @@ pub trait Engine {
         false
     }
 
+    /// Bytes of one image's pixels this engine takes best in one band: the pipeline hands it
+    /// bands of at least this size (0: any size suits it).
+    fn band_bytes(&self) -> u64 {
+        0
+    }
+
     /// Diffs the counted rows of `band`. With `diff`, also writes their diff pixels there
     /// (resized to `rows * width` pixels in the band's layout): per channel `|a - b|`, and alpha
     /// at its maximum when `ignore_alpha`. Channels counted in `Stats::differing`, `max` and

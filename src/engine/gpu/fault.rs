@@ -15,7 +15,7 @@ pub enum Fault {
     Dispatch,
     /// Mapping the results for reading fails.
     ReadBack,
-    /// The device is destroyed after the first tile.
+    /// The device is destroyed after the first band.
     DeviceLost,
     /// The first submission never finishes: the engine waits its timeout, then fails as a
     /// hung device makes it fail.

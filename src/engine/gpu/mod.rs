@@ -24,8 +24,7 @@ use context::{Gpu, gpu, make_buffer, scoped};
 #[cfg(feature = "test-hooks")]
 pub use fault::Fault;
 use frame::Frame;
-use ratio::{Params, SLOTS};
-use tiles::Tile;
+use ratio::{Kernel, Params, SLOTS};
 
 /// Options of the GPU engine.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,6 +32,10 @@ pub struct GpuOptions {
     /// How long one submission may take before the device counts as hung: the engine then
     /// fails (`Backend::Auto` goes on with the CPU) and the next comparison opens a new device.
     pub timeout: Duration,
+    /// Bytes of one image's pixels in one band handed to the engine: bands this large (rather
+    /// than the CPU's bands of `Options::band_pixels`) make one submission each, so the wait
+    /// for each submission is paid once per batch. 0 keeps the CPU's band size.
+    pub batch_bytes: u64,
     /// Largest tile (width, height) in pixels, below what the device allows; for tests that
     /// need tile edges.
     #[cfg(feature = "test-hooks")]
@@ -46,6 +49,7 @@ impl Default for GpuOptions {
     fn default() -> GpuOptions {
         GpuOptions {
             timeout: DEFAULT_TIMEOUT,
+            batch_bytes: BATCH_BYTES,
             #[cfg(feature = "test-hooks")]
             max_tile: None,
             #[cfg(feature = "test-hooks")]
@@ -53,6 +57,11 @@ impl Default for GpuOptions {
         }
     }
 }
+
+/// Bytes of one image's pixels in a band handed to the GPU engine, by default: 8 MiB, which
+/// takes a 10000x10000 RGBA pair in 48 submissions instead of 763 bands of 2^17 pixels, within
+/// one tile (`ratio::TEXTURE_BUDGET`), while the pipeline holds a few such bands per image.
+pub const BATCH_BYTES: u64 = 8 << 20;
 
 /// Diffs bands on the GPU. Holds textures and buffers for the largest tile seen so far.
 pub struct GpuEngine {
@@ -62,11 +71,12 @@ pub struct GpuEngine {
     /// Workgroups per dispatch dimension: the device's limit.
     max_groups: u32,
     timeout: Duration,
+    batch_bytes: u64,
     params: wgpu::Buffer,
-    frame: Option<Frame>,
+    /// The ratio kernel's frames, one per tile in flight.
+    frames: Vec<Frame>,
     #[cfg(feature = "test-hooks")]
     fault: Option<Fault>,
-    tiles_done: u64,
     /// Buffers of the perceptual kernel, once it has run.
     perceptual: Option<perceptual::Buffers>,
 }
@@ -111,11 +121,11 @@ impl GpuEngine {
             max_groups: gpu.max_groups,
             gpu,
             timeout: options.timeout,
+            batch_bytes: options.batch_bytes,
             params,
-            frame: None,
+            frames: Vec::new(),
             #[cfg(feature = "test-hooks")]
             fault: options.fault,
-            tiles_done: 0,
             perceptual: None,
         })
     }
@@ -139,7 +149,7 @@ impl GpuEngine {
     /// After a failure: buffers may still be mapped or in an unknown state, and the device
     /// lost or hung, so this engine starts afresh and the next one opens a new device.
     fn give_up(&mut self) {
-        self.frame = None;
+        self.frames.clear();
         self.perceptual = None;
         context::forget(&self.gpu);
     }
@@ -152,6 +162,10 @@ impl Engine for GpuEngine {
 
     fn waits_on_device(&self) -> bool {
         true
+    }
+
+    fn band_bytes(&self) -> u64 {
+        self.batch_bytes
     }
 
     fn diff_band(
@@ -178,28 +192,16 @@ impl Engine for GpuEngine {
                 return Ok(Stats::default());
             }
             self.prepare(band.layout, width, height, diff.is_some())?;
-            let mut stats = Stats::default();
-            for y in (0..band.rows).step_by(height as usize) {
-                for x in (0..band.width).step_by(width as usize) {
-                    let tile = Tile {
-                        x,
-                        y,
-                        width: width.min(band.width - x),
-                        height: height.min(band.rows - y),
-                    };
-                    let gpu = Arc::clone(&self.gpu);
-                    let tile_stats = scoped(&gpu.device, "diffing a tile", || {
-                        self.diff_tile(band, tile, counted_mask, alpha_max, diff.as_deref_mut())
-                    })?;
-                    stats = stats.merge(tile_stats);
-                    self.tiles_done += 1;
-                    #[cfg(feature = "test-hooks")]
-                    if self.injected(Fault::DeviceLost) && self.tiles_done == 1 {
-                        self.gpu.device.destroy();
-                    }
-                }
-            }
+            let kernel = Kernel {
+                counted_mask,
+                alpha_max,
+            };
+            let stats = self.diff_tiles(band, (width, height), kernel, diff)?;
             self.gpu.health.check()?;
+            #[cfg(feature = "test-hooks")]
+            if self.injected(Fault::DeviceLost) {
+                self.gpu.device.destroy();
+            }
             Ok(stats)
         });
         if result.is_err() {

@@ -1,8 +1,11 @@
 //! The ratio kernel on the GPU (`shaders/diff.wgsl`): a band is diffed tile by tile, both images
-//! uploaded as textures in the band's own layout (nothing expanded on the host); each workgroup
+//! uploaded as textures in the band's own layout (nothing expanded on the host), with up to
+//! `IN_FLIGHT` tiles submitted before the first is read back, each in a frame of its own, so that
+//! the host uploads one tile and reads back another while the device computes; each workgroup
 //! writes one record (per-channel `u32` sums, count, maximum, bounds) that the host adds up in
 //! order as `u64`, so results equal the CPU engine's bit for bit.
 
+use std::collections::VecDeque;
 use std::sync::mpsc;
 
 #[cfg(feature = "test-hooks")]
@@ -29,6 +32,10 @@ const _: () = assert!(
 
 /// Bytes one input texture may take: bounds the rows of a tile.
 pub(super) const TEXTURE_BUDGET: u64 = 64 << 20;
+
+/// Tiles submitted and not yet read back, at most; a band is cut into at least this many tiles
+/// (when it has the rows) so that they overlap.
+pub(super) const IN_FLIGHT: usize = 3;
 
 shared_layout! {
     /// The uniform block of the shader.
@@ -71,8 +78,8 @@ pub(super) fn dispatch_size(width: u32, height: u32, max_groups: u32) -> (u32, u
 }
 
 impl GpuEngine {
-    /// The largest tile for `band`: within `max_tile`, and one input texture within
-    /// `TEXTURE_BUDGET`.
+    /// The largest tile for `band`: within `max_tile`, one input texture within
+    /// `TEXTURE_BUDGET`, and at most a share of the band's rows (`IN_FLIGHT` tiles of it).
     pub(super) fn tile_size(&self, band: &Band) -> (u32, u32) {
         let per_pixel = texels_per_pixel(band.layout);
         let width = band
@@ -81,13 +88,14 @@ impl GpuEngine {
             .min(self.gpu.max_texture / per_pixel);
         let row_bytes = u64::from(width) * band.layout.bytes_per_pixel() as u64;
         let budget_rows = (TEXTURE_BUDGET / row_bytes).max(1);
-        let height = u64::from(band.rows.min(self.max_tile.1)).min(budget_rows);
+        let share = band.rows.div_ceil(IN_FLIGHT as u32);
+        let height = u64::from(share.min(self.max_tile.1)).min(budget_rows);
         (width, height as u32)
     }
 
-    /// Makes sure the frame holds tiles of `width` x `height` in `layout`, with a diff target
-    /// when `diff`. Grows it to cover both the old and the new tile when that stays within
-    /// budget.
+    /// Makes sure each of the `IN_FLIGHT` frames holds tiles of `width` x `height` in `layout`,
+    /// with a diff target when `diff`. Grows them to cover both the old and the new tile when
+    /// that stays within budget.
     pub(super) fn prepare(
         &mut self,
         layout: Layout,
@@ -99,7 +107,7 @@ impl GpuEngine {
         let (params, max_groups) = (&self.params, self.max_groups);
         #[cfg(feature = "test-hooks")]
         let oversized = self.injected(Fault::Allocation);
-        let frame = &mut self.frame;
+        let frames = &mut self.frames;
         scoped(&gpu.device, "cannot allocate GPU memory", || {
             #[cfg(feature = "test-hooks")]
             if oversized {
@@ -111,59 +119,97 @@ impl GpuEngine {
                     wgpu::BufferUsages::STORAGE,
                 );
             }
-            if !frame
-                .as_ref()
-                .is_some_and(|f| f.fits(layout, width, height))
-            {
+            let fits = |f: &Frame| f.fits(layout, width, height);
+            if frames.len() < IN_FLIGHT || !frames.iter().all(fits) {
                 let (mut w, mut h) = (width, height);
-                if let Some(old) = frame.as_ref().filter(|f| f.layout == layout) {
+                if let Some(old) = frames.first().filter(|f| f.layout == layout) {
                     (w, h) = (old.width.max(width), old.height.max(height));
                     let bytes = u64::from(w) * u64::from(h) * layout.bytes_per_pixel() as u64;
                     if bytes > TEXTURE_BUDGET {
                         (w, h) = (width, height);
                     }
                 }
-                drop(frame.take());
-                *frame = Some(Frame::new(gpu, params, max_groups, layout, w, h)?);
+                frames.clear();
+                for _ in 0..IN_FLIGHT {
+                    frames.push(Frame::new(gpu, params, max_groups, layout, w, h)?);
+                }
             }
-            if let Some(frame) = frame.as_mut().filter(|f| diff && f.diff.is_none()) {
+            for frame in frames.iter_mut().filter(|f| diff && f.diff.is_none()) {
                 frame.add_diff_target(gpu, params)?;
             }
             Ok(())
         })
     }
 
-    /// Diffs one tile: uploads it, runs the shader, reads the figures and, with `diff`, the
-    /// diff pixels back.
-    pub(super) fn diff_tile(
+    /// Diffs `band`'s tiles of `width` x `height`, submitting each into the next frame and
+    /// reading a frame back only when it is needed again or at the end.
+    pub(super) fn diff_tiles(
         &mut self,
         band: &Band,
-        tile: Tile,
-        counted_mask: u32,
-        alpha_max: bool,
-        diff: Option<&mut Samples>,
+        (width, height): (u32, u32),
+        kernel: Kernel,
+        mut diff: Option<&mut Samples>,
     ) -> Result<Stats, Error> {
+        let mut stats = Stats::default();
+        let mut in_flight = VecDeque::with_capacity(IN_FLIGHT);
+        let tiles = (0..band.rows).step_by(height as usize).flat_map(|y| {
+            (0..band.width).step_by(width as usize).map(move |x| Tile {
+                x,
+                y,
+                width: width.min(band.width - x),
+                height: height.min(band.rows - y),
+            })
+        });
+        for (k, tile) in tiles.enumerate() {
+            if in_flight.len() == IN_FLIGHT
+                && let Some(pending) = in_flight.pop_front()
+            {
+                stats = stats.merge(self.read_back(band, pending, diff.as_deref_mut())?);
+            }
+            let gpu = std::sync::Arc::clone(&self.gpu);
+            let pending = scoped(&gpu.device, "diffing a tile", || {
+                self.submit_tile(k % IN_FLIGHT, band, tile, kernel, diff.is_some())
+            })?;
+            in_flight.push_back(pending);
+        }
+        while let Some(pending) = in_flight.pop_front() {
+            stats = stats.merge(self.read_back(band, pending, diff.as_deref_mut())?);
+        }
+        Ok(stats)
+    }
+
+    /// Uploads one tile into frame `slot`, runs the shader and asks for the figures and, with
+    /// `diff`, the diff pixels back, without waiting.
+    fn submit_tile(
+        &self,
+        slot: usize,
+        band: &Band,
+        tile: Tile,
+        kernel: Kernel,
+        diff: bool,
+    ) -> Result<Pending, Error> {
         let gpu = &*self.gpu;
         let depth = band.layout.depth;
-        let Some(frame) = self.frame.as_ref() else {
+        let Some(frame) = self.frames.get(slot) else {
             return Err(Error::Gpu("no GPU memory for the tile".to_owned()));
         };
         upload(&gpu.queue, band, &band.a, tile, &frame.a)?;
         upload(&gpu.queue, band, &band.b, tile, &frame.b)?;
-        let target = match (&diff, &frame.diff) {
-            (None, _) => None,
-            (Some(_), Some(target)) => Some(target),
-            (Some(_), None) => return Err(Error::Gpu("no GPU memory for the diff".to_owned())),
+        let target = match (diff, &frame.diff) {
+            (false, _) => None,
+            (true, Some(target)) => Some(target),
+            (true, None) => return Err(Error::Gpu("no GPU memory for the diff".to_owned())),
         };
 
         let params = Params {
             width: tile.width,
             height: tile.height,
-            counted_mask,
-            alpha_max: u32::from(alpha_max),
+            counted_mask: kernel.counted_mask,
+            alpha_max: u32::from(kernel.alpha_max),
             write_diff: u32::from(target.is_some()),
             sample_max: depth.max_value(),
         };
+        // Written before this submission's commands run, after the previous one's.
         gpu.queue
             .write_buffer(&self.params, 0, bytemuck::bytes_of(&params));
         let (groups_x, groups_y) = dispatch_size(tile.width, tile.height, self.max_groups);
@@ -221,33 +267,85 @@ impl GpuEngine {
                 let _ = sender.send(result);
             });
         }
-        drop(sender);
+        Ok(Pending {
+            slot,
+            tile,
+            submission,
+            receiver,
+            records_size,
+            padded: target.is_some().then_some(padded),
+        })
+    }
+
+    /// Waits for a submitted tile and reads its figures and, with `diff`, its diff pixels.
+    fn read_back(
+        &self,
+        band: &Band,
+        pending: Pending,
+        diff: Option<&mut Samples>,
+    ) -> Result<Stats, Error> {
+        let gpu = &*self.gpu;
         #[cfg(feature = "test-hooks")]
         self.inject_hang()?;
-        let maps = 1 + usize::from(pixels.is_some());
-        wait(&gpu.device, submission, &receiver, maps, self.timeout)?;
+        let maps = 1 + usize::from(pending.padded.is_some());
+        wait(
+            &gpu.device,
+            pending.submission,
+            &pending.receiver,
+            maps,
+            self.timeout,
+        )?;
         #[cfg(feature = "test-hooks")]
         if self.injected(Fault::ReadBack) {
             return Err(Error::Gpu(
                 "reading back the results: injected fault".into(),
             ));
         }
-
+        let Some(frame) = self.frames.get(pending.slot) else {
+            return Err(Error::Gpu("no GPU memory for the tile".to_owned()));
+        };
+        let tile = pending.tile;
         let stats = {
+            let records = frame.records_read.slice(..pending.records_size);
             let view = records.get_mapped_range().map_err(map_error)?;
             let records: &[Record] = bytemuck::try_cast_slice(&view).map_err(cast_error)?;
             tile_stats(records, band, tile)
         };
-        if let (Some(out), Some(pixels)) = (diff, pixels) {
-            let view = pixels.get_mapped_range().map_err(map_error)?;
+        if let (Some(out), Some(padded), Some(target)) = (diff, pending.padded, &frame.diff) {
+            let len = u64::from(padded) * u64::from(tile.height);
+            let view = target
+                .read
+                .slice(..len)
+                .get_mapped_range()
+                .map_err(map_error)?;
             contract_tile(&view, padded as usize, band, tile, out)?;
         }
         frame.records_read.unmap();
-        if let Some(target) = target {
+        if let (Some(_), Some(target)) = (pending.padded, &frame.diff) {
             target.read.unmap();
         }
         Ok(stats)
     }
+}
+
+/// What the shader counts and writes, the same for every tile of a band.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Kernel {
+    /// RGBA slots counted in `differing`, `max` and `bounds`.
+    pub(super) counted_mask: u32,
+    /// The diff's alpha at its maximum.
+    pub(super) alpha_max: bool,
+}
+
+/// A tile submitted and not yet read back.
+struct Pending {
+    slot: usize,
+    tile: Tile,
+    submission: wgpu::SubmissionIndex,
+    receiver: mpsc::Receiver<Result<(), wgpu::BufferAsyncError>>,
+    records_size: u64,
+    /// Bytes of a diff row read back, when the diff is.
+    padded: Option<u32>,
 }
 
 /// Uploads the tile of one image of `band` into `texture`, straight from the band: rows at the

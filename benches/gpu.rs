@@ -1,0 +1,147 @@
+//! GPU benchmark, for running on a machine with a real adapter: the GPU engine's band
+//! throughput against the adapter's memory bandwidth, and whole comparisons (`gpu`, `auto`,
+//! `cpu`) against the floor of decoding both PNG files.
+//!
+//! `cargo bench --bench gpu`. wgpu does not tell an adapter's memory bandwidth: give it in GB/s
+//! in `DIFFIMG_GPU_BANDWIDTH` to have the throughput shown as a share of it. `BENCH_GPU_SIZE`
+//! sets the side of the square noise pair (default 4096; cached under `target/bench-data/`),
+//! `BENCH_RUNS` the runs per row (default 5; medians are shown). Band throughput counts the
+//! bytes of both images per second through `diff_band` (upload, compute pass and read-back of
+//! the figures; the compute pass alone is not timed apart). Without `--bench` (as `cargo test
+//! --benches` runs it) it makes one quick pass over a 256x256 pair.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::BoxError;
+use common::floor::{decode_pair, decode_rows};
+use diffimg::engine::gpu::{GpuEngine, GpuOptions};
+use diffimg::engine::{Band, Engine};
+use diffimg::pixel::{Layout, Samples};
+use diffimg::{Backend, Options};
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    if let Err(e) = run(full) {
+        eprintln!("bench error: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn env_number(name: &str) -> Option<f64> {
+    std::env::var(name).ok()?.parse().ok()
+}
+
+fn median(mut times: Vec<Duration>) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}
+
+/// Median of `runs` timed calls of `job`.
+fn time(runs: usize, mut job: impl FnMut() -> Result<(), BoxError>) -> Result<Duration, BoxError> {
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let start = Instant::now();
+        job()?;
+        times.push(start.elapsed());
+    }
+    Ok(median(times))
+}
+
+fn noise(side: u32, seed: u64) -> Vec<u8> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    (0..side as usize * side as usize * 4)
+        .map(|_| rng.u8(..))
+        .collect()
+}
+
+/// The noise pair of `side` x `side` RGBA pixels as PNG files, written once.
+fn pair(side: u32) -> Result<[PathBuf; 2], BoxError> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-data");
+    std::fs::create_dir_all(&dir)?;
+    let paths = ["a", "b"].map(|n| dir.join(format!("gpu-{side}-v1-{n}.png")));
+    for (seed, path) in paths.iter().enumerate() {
+        if !path.exists() {
+            let image = image::RgbaImage::from_raw(side, side, noise(side, seed as u64))
+                .ok_or("noise of the wrong size")?;
+            image.save(path)?;
+        }
+    }
+    Ok(paths)
+}
+
+fn run(full: bool) -> Result<(), BoxError> {
+    let side = if full {
+        env_number("BENCH_GPU_SIZE").map_or(4096, |s| s as u32)
+    } else {
+        256
+    };
+    let runs = if full {
+        env_number("BENCH_RUNS").map_or(5, |r| r as usize).max(1)
+    } else {
+        1
+    };
+    let mut engine = match GpuEngine::new(GpuOptions::default()) {
+        Ok(engine) => engine,
+        Err(e) => {
+            println!("no GPU: {e}");
+            return Ok(());
+        }
+    };
+    println!("adapter: {:?}", engine.info());
+
+    let band = Band {
+        width: side,
+        y: 0,
+        rows: side,
+        halo_above: 0,
+        halo_below: 0,
+        layout: Layout::RGBA8,
+        a: Samples::U8(noise(side, 0)),
+        b: Samples::U8(noise(side, 1)),
+    };
+    engine.diff_band(&band, false, None)?;
+    let band_time = time(runs, || {
+        engine
+            .diff_band(&band, false, None)
+            .map(drop)
+            .map_err(Into::into)
+    })?;
+    let bytes = 2.0 * f64::from(side) * f64::from(side) * 4.0;
+    let throughput = bytes / band_time.as_secs_f64() / 1e9;
+    print!("band of {side}x{side} RGBA: {band_time:.2?}, {throughput:.2} GB/s of input");
+    match env_number("DIFFIMG_GPU_BANDWIDTH") {
+        Some(bandwidth) => println!(
+            ", {:.1}% of {bandwidth} GB/s",
+            100.0 * throughput / bandwidth
+        ),
+        None => println!(" (set DIFFIMG_GPU_BANDWIDTH to compare with the adapter's)"),
+    }
+
+    let [a, b] = pair(side)?;
+    let floor = time(runs, || decode_pair(&a, &b, decode_rows))?;
+    println!("decoding both files (floor): {floor:.2?}");
+    for (name, backend) in [
+        ("gpu", Backend::Gpu),
+        ("auto", Backend::Auto),
+        ("cpu", Backend::Cpu),
+    ] {
+        let options = Options {
+            backend,
+            ..Options::default()
+        };
+        let mut engine = String::new();
+        let took = time(runs, || {
+            let report = diffimg::compare(&a, &b, &options)?;
+            engine = format!("{:?}", report.engine);
+            Ok(())
+        })?;
+        println!(
+            "{name}: {took:.2?}, {:.2}x the floor ({engine})",
+            took.as_secs_f64() / floor.as_secs_f64()
+        );
+    }
+    Ok(())
+}
