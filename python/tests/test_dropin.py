@@ -240,3 +240,19 @@ def test_module_reports_differing_modes():
     )
     assert result.returncode == 1
     assert "ValueError: Differing color modes" in result.stderr
+
+
+def test_cmyk_pair_as_diffimg_on_pillow(in_tmp):
+    """Pillow keeps a CMYK pair in CMYK: the ratio is over the four samples as stored, image 2
+    resized without any alpha weighting, and the default PNG diff image fails to save."""
+    rng = np.random.default_rng(5)
+    for name, (width, height) in (("a.tif", (40, 30)), ("b.tif", (57, 21))):
+        pixels = rng.integers(0, 256, (height, width, 4), dtype=np.uint8)
+        Image.fromarray(pixels, "CMYK").save(name)
+    assert diff("a.tif", "b.tif", delete_diff_file=True) == pillow_diff("a.tif", "b.tif")
+    with pytest.raises(OSError, match="cannot write mode CMYK as PNG"):
+        diff("a.tif", "b.tif")
+    assert sorted(os.listdir(in_tmp)) == ["a.tif", "b.tif"]
+    Image.open("a.tif").convert("RGBA").save("rgba.png")
+    with pytest.raises(ValueError, match="Differing color modes"):
+        diff("a.tif", "rgba.png", delete_diff_file=True)

@@ -4,7 +4,7 @@
 //! when alpha is ignored, and the ratio evaluated as it evaluates it.
 
 use std::io::Cursor;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::compare::{Options, compare_rows, open_both};
 use crate::decode::{self, Header, PixelLimits, RowSource};
@@ -16,6 +16,8 @@ use crate::report::Report;
 pub enum DiffError {
     /// A refusal diffimg makes with a `ValueError`.
     Value(String),
+    /// A failure Pillow reports with an `OSError`.
+    Os(String),
     Crate(Error),
 }
 
@@ -72,6 +74,9 @@ pub fn diff(
                 .into(),
         ));
     }
+    if mode_a == "CMYK" {
+        check_cmyk(diff_image.as_deref(), ignore_alpha)?;
+    }
     let options = Options {
         ignore_alpha,
         resize: true,
@@ -100,7 +105,39 @@ fn pillow_mode(layout: Layout) -> (&'static str, Layout) {
         Layout::RGB8 => ("RGB", layout),
         Layout::L16 => ("I;16", layout),
         Layout::RGB16 => ("RGB", Layout::RGB8),
+        _ if layout.cmyk => ("CMYK", Layout::CMYK8),
         _ => ("RGBA", Layout::RGBA8),
+    }
+}
+
+/// What diffimg does with a CMYK pair, which Pillow keeps in CMYK: without a diff image the
+/// ratio is the mean of the difference's four samples as stored (computed by `diff`), and a
+/// PNG diff image (the default) fails as Pillow's save fails. With alpha ignored, or a JPEG
+/// diff image, diffimg turns the difference into RGB by Pillow's uncalibrated ink formula
+/// first, which is refused here rather than given a different figure.
+fn check_cmyk(diff_image: Option<&Path>, ignore_alpha: bool) -> Result<(), DiffError> {
+    let refuse = || {
+        DiffError::Value(
+            "CMYK images: diffimg converts the difference to RGB with alpha ignored or a JPEG \
+             diff image, which is not supported; diffimg.compare() gives the CMYK ratio"
+                .into(),
+        )
+    };
+    if ignore_alpha {
+        return Err(refuse());
+    }
+    let Some(path) = diff_image else {
+        return Ok(());
+    };
+    // diffimg takes the format from the text after the path's last dot, PNG when it has none.
+    let name = path.to_string_lossy();
+    match name
+        .rsplit_once('.')
+        .map_or("png", |(_, extension)| extension)
+    {
+        "jpg" | "jpeg" => Err(refuse()),
+        "png" => Err(DiffError::Os("cannot write mode CMYK as PNG".into())),
+        _ => Ok(()),
     }
 }
 
@@ -148,7 +185,10 @@ impl RowSource for Converted {
             }
             Samples::U8(_) => &self.read,
         };
-        let from = Layout::new(self.source.header().layout.channels, self.layout.depth);
+        let from = Layout {
+            depth: self.layout.depth,
+            ..self.source.header().layout
+        };
         if from == self.layout {
             *dst = narrow.clone();
         } else {
@@ -186,4 +226,40 @@ fn ratio(report: &Report, ignore_alpha: bool) -> f64 {
     };
     let total: f64 = means[..counted].iter().sum();
     total / (counted * 255) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cmyk_has_its_own_mode_kept_in_cmyk() {
+        assert_eq!(pillow_mode(Layout::CMYK8), ("CMYK", Layout::CMYK8));
+        assert_eq!(pillow_mode(Layout::CMYK16), ("CMYK", Layout::CMYK8));
+        assert_eq!(pillow_mode(Layout::RGBA16), ("RGBA", Layout::RGBA8));
+    }
+
+    #[test]
+    fn cmyk_diff_images_fail_as_pillow_fails() {
+        let refused = |path: Option<&str>, ignore_alpha| match check_cmyk(
+            path.map(Path::new),
+            ignore_alpha,
+        ) {
+            Ok(()) => "ok".to_string(),
+            Err(DiffError::Value(_)) => "value".to_string(),
+            Err(DiffError::Os(message)) => message,
+            Err(DiffError::Crate(error)) => error.to_string(),
+        };
+        assert_eq!(refused(None, false), "ok");
+        assert_eq!(
+            refused(Some("diff_img.png"), false),
+            "cannot write mode CMYK as PNG"
+        );
+        assert_eq!(
+            refused(Some("diff"), false),
+            "cannot write mode CMYK as PNG"
+        );
+        assert_eq!(refused(Some("d.jpg"), false), "value");
+        assert_eq!(refused(None, true), "value");
+    }
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use pyo3::create_exception;
 use pyo3::exceptions::{
-    PyException, PyFileNotFoundError, PyPermissionError, PyTypeError, PyValueError,
+    PyException, PyFileNotFoundError, PyOSError, PyPermissionError, PyTypeError, PyValueError,
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes};
@@ -70,6 +70,7 @@ fn diff(
     match outcome {
         Ok(Ok(ratio)) => Ok(ratio),
         Ok(Err(DiffError::Value(message))) => Err(PyValueError::new_err(message)),
+        Ok(Err(DiffError::Os(message))) => Err(PyOSError::new_err(message)),
         Ok(Err(DiffError::Crate(error))) => Err(to_python(error)),
         Err(_) => Err(DiffimgError::new_err(
             "internal error: the comparison panicked",
