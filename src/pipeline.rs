@@ -23,7 +23,7 @@ use crate::pixel::{Samples, promote};
 use crate::style::{self, Style};
 
 /// Bands an image may be decoded ahead of the diff.
-const BANDS_AHEAD: usize = 2;
+const BANDS_AHEAD: usize = 6;
 /// Rows of context the anti-aliasing test reads on each side of a band.
 const HALO: u32 = 2;
 
