@@ -227,7 +227,8 @@ fn compare_sources(
                 layout: style.layout(layout),
                 ..header
             };
-            Some(DiffWriter::create(path, diff, output, names)?)
+            let palette = (style != Style::Raw).then(|| style.palette(options.diff_colour));
+            Some(DiffWriter::create(path, diff, output, names, palette)?)
         }
         None => None,
     };

@@ -2,7 +2,9 @@
 //! (image 1 faded to grey, changed pixels in the diff colour, anti-aliased ones in yellow,
 //! ignored areas hatched), `mask` (changed pixels only, the rest transparent) and `heatmap`
 //! (each pixel's delta through the viridis colour map, equal pixels black). `raw`, the default,
-//! is the engines' `|a - b|` image and is not drawn here.
+//! is the engines' `|a - b|` image and is not drawn here. Each style draws with at most 256
+//! colours, so its diff image is drawn as one palette index a pixel, a quarter of the bytes to
+//! write.
 
 use crate::engine::perceptual::{ANTI_ALIASED, CHANGED, HEAT_STEPS, K, Planes, SAME};
 use crate::pixel::{Depth, Layout, Sample, Samples};
@@ -25,6 +27,23 @@ impl Style {
             Style::Raw => layout,
             Style::Highlight | Style::Mask => Layout::RGBA8,
             Style::Heatmap => Layout::RGB8,
+        }
+    }
+
+    /// The colours of the indices this style draws (none for `Raw`, which is not drawn), with
+    /// `colour` for changed pixels.
+    pub fn palette(self, colour: [u8; 3]) -> Vec<[u8; 4]> {
+        let diff = [colour[0], colour[1], colour[2], 255];
+        match self {
+            Style::Raw => Vec::new(),
+            Style::Highlight => {
+                let mut colours: Vec<[u8; 4]> =
+                    (FADED_LOWEST..=255).map(|g| [g, g, g, 255]).collect();
+                colours.extend([diff, YELLOW, HATCH]);
+                colours
+            }
+            Style::Mask => vec![[0; 4], diff],
+            Style::Heatmap => heat_colours().map(|[r, g, b]| [r, g, b, 255]).to_vec(),
         }
     }
 }
@@ -63,6 +82,18 @@ const HATCH: [u8; 4] = [64, 128, 255, 255];
 /// Equal pixels in `heatmap`.
 const EQUAL: [u8; 3] = [0, 0, 0];
 
+/// The darkest faded grey: black at full opacity, blended 10% towards white.
+const FADED_LOWEST: u8 = 230;
+/// `highlight`'s indices after its greys.
+const HIGHLIGHT_DIFF: u8 = 255 - FADED_LOWEST + 1;
+const HIGHLIGHT_YELLOW: u8 = HIGHLIGHT_DIFF + 1;
+const HIGHLIGHT_HATCH: u8 = HIGHLIGHT_DIFF + 2;
+/// `mask`'s indices.
+const MASK_CLEAR: u8 = 0;
+const MASK_DIFF: u8 = 1;
+/// `heatmap`'s index for equal pixels; the others are their heat.
+const HEAT_EQUAL: u8 = 0;
+
 /// Where and how one band's diff rows are drawn.
 pub struct Frame {
     /// Not `Raw`.
@@ -77,40 +108,36 @@ pub struct Frame {
 }
 
 impl Frame {
-    /// Draws the band's rows into `out`: `a` holds image 1's samples of those rows, `planes`
-    /// their classes and heats, `ignored` the pixels left out (indices, in order).
+    /// Draws the band's rows into `out`, as indices into the style's palette: `a` holds image
+    /// 1's samples of those rows, `planes` their classes and heats, `ignored` the pixels left
+    /// out (indices, in order).
     pub fn draw(&self, a: &Samples, planes: &Planes, ignored: &[usize], out: &mut Samples) {
-        let pixels = planes.class.len();
-        let channels = self.style.layout(self.layout).channels as usize;
-        out.reset(Depth::Eight, pixels * channels);
+        out.reset(Depth::Eight, planes.class.len());
         let Samples::U8(out) = out else {
             unreachable!("reset to 8 bits");
         };
-        let diff = [self.colour[0], self.colour[1], self.colour[2], 255];
         match self.style {
             Style::Raw => {}
             Style::Mask => {
-                let out = out.as_chunks_mut::<4>().0;
                 for (px, &class) in out.iter_mut().zip(&planes.class) {
-                    *px = if class == CHANGED { diff } else { [0; 4] };
+                    *px = if class == CHANGED {
+                        MASK_DIFF
+                    } else {
+                        MASK_CLEAR
+                    };
                 }
             }
             Style::Heatmap => {
-                let out = out.as_chunks_mut::<3>().0;
                 if planes.heat.is_empty() {
-                    out.fill(EQUAL);
+                    out.fill(HEAT_EQUAL);
                 } else {
-                    let colours = heat_colours();
-                    for (px, &heat) in out.iter_mut().zip(&planes.heat) {
-                        *px = colours[usize::from(heat)];
-                    }
+                    out.copy_from_slice(&planes.heat);
                 }
                 for &i in ignored {
-                    out[i] = EQUAL;
+                    out[i] = HEAT_EQUAL;
                 }
             }
             Style::Highlight => {
-                let out = out.as_chunks_mut::<4>().0;
                 faded(self.layout.channels, a, out);
                 // Changed and anti-aliased pixels are few: find them a word at a time.
                 for (w, word) in planes.class.chunks(8).enumerate() {
@@ -121,8 +148,8 @@ impl Frame {
                     }
                     for (k, &class) in word.iter().enumerate() {
                         match class {
-                            CHANGED => out[w * 8 + k] = diff,
-                            ANTI_ALIASED => out[w * 8 + k] = YELLOW,
+                            CHANGED => out[w * 8 + k] = HIGHLIGHT_DIFF,
+                            ANTI_ALIASED => out[w * 8 + k] = HIGHLIGHT_YELLOW,
                             _ => {}
                         }
                     }
@@ -131,7 +158,7 @@ impl Frame {
                 for &i in ignored {
                     let (x, row) = (i as u32 % self.width, self.y + i as u32 / self.width);
                     if (x + row) % 8 < 2 {
-                        out[i] = HATCH;
+                        out[i] = HIGHLIGHT_HATCH;
                     }
                 }
             }
@@ -154,9 +181,9 @@ fn heat_colours() -> &'static [[u8; 3]; 256] {
 }
 
 /// Image 1's pixels (`a`, of `channels` samples) as grey, blended towards white at 10% of
-/// their opacity, into `out`; with AVX2 where the CPU has it, whose 32-bit multiplies let the
+/// their opacity, into `out` as indices of `highlight`'s greys; with AVX2 where the CPU has it, whose 32-bit multiplies let the
 /// compiler vectorise the loop.
-fn faded(channels: u8, a: &Samples, out: &mut [[u8; 4]]) {
+fn faded(channels: u8, a: &Samples, out: &mut [u8]) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has just been found to have AVX2.
@@ -167,12 +194,12 @@ fn faded(channels: u8, a: &Samples, out: &mut [[u8; 4]]) {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn faded_avx2(channels: u8, a: &Samples, out: &mut [[u8; 4]]) {
+fn faded_avx2(channels: u8, a: &Samples, out: &mut [u8]) {
     faded_by_layout(channels, a, out);
 }
 
 #[inline(always)]
-fn faded_by_layout(channels: u8, a: &Samples, out: &mut [[u8; 4]]) {
+fn faded_by_layout(channels: u8, a: &Samples, out: &mut [u8]) {
     match (a, channels) {
         (Samples::U8(a), 1) => faded_of::<u8, 1>(a, out),
         (Samples::U8(a), 2) => faded_of::<u8, 2>(a, out),
@@ -186,7 +213,7 @@ fn faded_by_layout(channels: u8, a: &Samples, out: &mut [[u8; 4]]) {
 }
 
 #[inline(always)]
-fn faded_of<T: Sample, const C: usize>(a: &[T], out: &mut [[u8; 4]]) {
+fn faded_of<T: Sample, const C: usize>(a: &[T], out: &mut [u8]) {
     // The top 8 bits of each sample.
     let shift = 8 * (size_of::<T>() as u32 - 1);
     for (px, p) in out.iter_mut().zip(a.as_chunks::<C>().0) {
@@ -199,8 +226,8 @@ fn faded_of<T: Sample, const C: usize>(a: &[T], out: &mut [[u8; 4]]) {
         };
         let luma =
             (K[0][0] as u32 * rgb[0] + K[0][1] as u32 * rgb[1] + K[0][2] as u32 * rgb[2]) >> 14;
-        let grey = (255 - (255 - luma) * alpha / 2550) as u8;
-        *px = [grey, grey, grey, 255];
+        // The grey is `255 - (255 - luma) * alpha / 2550`, from 230 to 255.
+        *px = (u32::from(255 - FADED_LOWEST) - (255 - luma) * alpha / 2550) as u8;
     }
 }
 
@@ -227,8 +254,9 @@ mod tests {
                         Depth::Eight => Samples::U8((0..len).map(|_| rng.u8(..)).collect()),
                         Depth::Sixteen => Samples::U16((0..len).map(|_| rng.u16(..)).collect()),
                     };
-                    let mut out = vec![[0; 4]; pixels];
+                    let mut out = vec![0; pixels];
                     faded(channels, &a, &mut out);
+                    let palette = Style::Highlight.palette([0; 3]);
                     for (i, px) in out.iter().enumerate() {
                         let s = |k: usize| -> u32 {
                             match &a {
@@ -242,7 +270,8 @@ mod tests {
                             3 => grey([s(0), s(1), s(2)], 255),
                             _ => grey([s(0), s(1), s(2)], s(3)),
                         };
-                        assert_eq!(*px, [want, want, want, 255], "{depth:?} {channels} {i}");
+                        let got = palette[usize::from(*px)];
+                        assert_eq!(got, [want, want, want, 255], "{depth:?} {channels} {i}");
                     }
                 }
             }

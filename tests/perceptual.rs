@@ -271,7 +271,8 @@ fn regions_join_across_band_borders() {
 
 /// Each style's pixels: `highlight` fades image 1 to grey and marks changed pixels in the diff
 /// colour; `mask` leaves all but the changed pixels transparent; `heatmap` paints equal pixels
-/// black and changed ones in colour.
+/// black and changed ones in colour. The PNG holds palette indices and decodes in the style's
+/// layout, to the pixels other formats get.
 #[test]
 fn style_pixels() {
     let dir = tempfile::tempdir().unwrap();
@@ -288,8 +289,8 @@ fn style_pixels() {
     let (pa, pb) = (dir.path().join("a.png"), dir.path().join("b.png"));
     write_png(&pa, width, height, Layout::RGB8, &samples(&a, Depth::Eight));
     write_png(&pb, width, height, Layout::RGB8, &samples(&b, Depth::Eight));
-    let draw = |style: &str| {
-        let out = dir.path().join(format!("{style}.png"));
+    let draw_as = |style: &str, extension: &str| {
+        let out = dir.path().join(format!("{style}.{extension}"));
         let run = diffimg([
             pa.as_os_str(),
             pb.as_os_str(),
@@ -303,15 +304,35 @@ fn style_pixels() {
         assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
         image::open(out).unwrap()
     };
-    let highlight = draw("highlight").to_rgba8();
+    let draw = |style: &str| {
+        let png = draw_as(style, "png");
+        let tiff = draw_as(style, "tiff");
+        assert_eq!(png, tiff, "{style}");
+        png
+    };
+    let indexed = |style: &str| {
+        let file = std::fs::File::open(dir.path().join(format!("{style}.png"))).unwrap();
+        let reader = png::Decoder::new(std::io::BufReader::new(file)).read_info().unwrap();
+        reader.info().color_type
+    };
+    let highlight = draw("highlight");
+    assert_eq!(highlight.color(), image::ColorType::Rgba8);
+    let highlight = highlight.to_rgba8();
     assert_eq!(highlight.get_pixel(0, 0).0, [0, 255, 128, 255]);
     // Grey of the luma blended 90% towards white: black gives 230, white 255.
     assert_eq!(highlight.get_pixel(0, 1).0, [230, 230, 230, 255]);
     assert_eq!(highlight.get_pixel(1, 0).0, [255, 255, 255, 255]);
-    let mask = draw("mask").to_rgba8();
+    let mask = draw("mask");
+    assert_eq!(mask.color(), image::ColorType::Rgba8);
+    let mask = mask.to_rgba8();
     assert_eq!(mask.get_pixel(0, 0).0, [0, 255, 128, 255]);
     assert!(mask.pixels().skip(1).all(|p| p.0 == [0, 0, 0, 0]));
-    let heat = draw("heatmap").to_rgb8();
+    let heat = draw("heatmap");
+    assert_eq!(heat.color(), image::ColorType::Rgb8);
+    let heat = heat.to_rgb8();
+    for style in ["highlight", "mask", "heatmap"] {
+        assert_eq!(indexed(style), png::ColorType::Indexed, "{style}");
+    }
     assert_ne!(heat.get_pixel(0, 0).0, [0, 0, 0]);
     assert!(heat.pixels().skip(1).all(|p| p.0 == [0, 0, 0]));
 }

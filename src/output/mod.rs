@@ -43,6 +43,8 @@ pub struct OutputOptions {
 pub struct DiffWriter {
     target: Target,
     sink: Sink,
+    /// The colours of the indices the rows hold, when they hold indices rather than samples.
+    palette: Option<Vec<[u8; 4]>>,
 }
 
 enum Sink {
@@ -56,12 +58,14 @@ enum Sink {
 
 impl DiffWriter {
     /// Checks that a diff image of `header`'s size and layout can be written to `target` and
-    /// opens its temporary file. Refuses a target that is one of `inputs`.
+    /// opens its temporary file. Refuses a target that is one of `inputs`. With `palette` (at
+    /// most 256 colours, in `header`'s 8-bit layout), the rows written are one index a pixel.
     pub fn create(
         target: &Path,
         header: Header,
         options: OutputOptions,
         inputs: [&Path; 2],
+        palette: Option<Vec<[u8; 4]>>,
     ) -> Result<DiffWriter, Error> {
         let format = Format::of(target).map_err(|cause| Error::output(target, cause))?;
         format
@@ -71,7 +75,8 @@ impl DiffWriter {
         let sink = match format {
             Format::Png => {
                 let out = BufWriter::with_capacity(1 << 18, target.writer()?);
-                Sink::Png(Box::new(PngSink::new(out, header, options.compression)))
+                let sink = PngSink::new(out, header, options.compression, palette.as_deref());
+                Sink::Png(Box::new(sink))
             }
             Format::Whole(..) => Sink::Whole {
                 format,
@@ -79,17 +84,29 @@ impl DiffWriter {
                 samples: Samples::zeroed(header.layout.depth, 0),
             },
         };
-        Ok(DiffWriter { target, sink })
+        Ok(DiffWriter {
+            target,
+            sink,
+            palette,
+        })
     }
 
-    /// Appends rows of diff pixels.
+    /// Appends rows of diff pixels (of palette indices, when created with a palette).
     pub fn write_rows(&mut self, rows: &Samples) -> Result<(), Error> {
         match &mut self.sink {
             Sink::Png(png) => png.write(rows).map_err(|e| self.target.error(&e)),
-            Sink::Whole { samples, .. } => {
-                match (samples, rows) {
-                    (Samples::U8(all), Samples::U8(v)) => all.extend_from_slice(v),
-                    (Samples::U16(all), Samples::U16(v)) => all.extend_from_slice(v),
+            Sink::Whole {
+                samples, header, ..
+            } => {
+                match (samples, rows, &self.palette) {
+                    (Samples::U8(all), Samples::U8(v), Some(palette)) => {
+                        let channels = header.layout.channels as usize;
+                        for &index in v {
+                            all.extend_from_slice(&palette[usize::from(index)][..channels]);
+                        }
+                    }
+                    (Samples::U8(all), Samples::U8(v), None) => all.extend_from_slice(v),
+                    (Samples::U16(all), Samples::U16(v), None) => all.extend_from_slice(v),
                     _ => unreachable!("diff rows keep the image's depth"),
                 }
                 Ok(())
@@ -99,7 +116,7 @@ impl DiffWriter {
 
     /// Finishes encoding and puts the file in place of the target.
     pub fn finish(self) -> Result<(), Error> {
-        let DiffWriter { target, sink } = self;
+        let DiffWriter { target, sink, .. } = self;
         match sink {
             Sink::Png(png) => png.finish().map_err(|e| target.error(&e))?,
             Sink::Whole {

@@ -24,20 +24,21 @@ impl Pipeline<'_, '_> {
 
     /// Fills `work.planes` of `perception` for `band`, whose pixels are as decoded: with the
     /// rows around it when the anti-aliasing test needs them, and without the kernel at all
-    /// when both images' rows are equal (then it returns true). Keeps the band's last rows for
-    /// the next.
+    /// when both images' rows are equal (then it returns true), as `equal` says when known.
+    /// Keeps the band's last rows for the next.
     pub(super) fn perceive(
         &self,
         engine: &mut (dyn Engine + Send),
         work: &mut Work,
         band: &Band,
+        equal: Option<bool>,
     ) -> Result<bool, Error> {
         let Some(perception) = &mut work.perception else {
             return Ok(false);
         };
         let depth = self.header.layout.depth;
         let row_len = band.row_len();
-        let equal = band.a.as_bytes() == band.b.as_bytes();
+        let equal = equal.unwrap_or_else(|| band.a.as_bytes() == band.b.as_bytes());
         let result = if equal {
             let pixels = band.rows as usize * band.width as usize;
             perception.planes.reset(pixels, &perception.rule);

@@ -412,9 +412,11 @@ impl<'e> Pipeline<'_, 'e> {
         Step::Wait
     }
 
-    /// Diffs `band`: the perceptual kernel first (on the pixels as decoded), then the ratio
-    /// kernel with the pixels left out (and those one image covers) made equal, and sends the
-    /// diff rows to the writer.
+    /// Diffs `band`: the perceptual kernel on the pixels as decoded, and the ratio kernel with
+    /// the pixels left out (and those one image covers) made equal, and sends the diff rows to
+    /// the writer. Where no pixel is left out, the ratio kernel runs first, and when it finds
+    /// the rows equal on every channel the perceptual rule reads, the perceptual kernel has
+    /// nothing to do.
     fn diff(
         &self,
         engine: &mut (dyn Engine + Send),
@@ -429,7 +431,20 @@ impl<'e> Pipeline<'_, 'e> {
         // A pixel left out is left out, whichever image covers it.
         let ignored = &work.pixels;
         work.missing.retain(|i| ignored.binary_search(i).is_err());
-        let equal = self.perceive(engine, work, band)?;
+        let (ignore_alpha, channels) = (self.options.ignore_alpha, band.layout.channels as usize);
+        let (rows, mut diff) = match output {
+            Some((rows, diff)) => (Some(rows), Some(diff)),
+            None => (None, None),
+        };
+        let raw = self.style == Style::Raw;
+        let first = work.pixels.is_empty()
+            && work.missing.is_empty()
+            && !(ignore_alpha && band.layout.has_alpha());
+        let ratio_first = match first {
+            true => Some(engine.diff_band(band, ignore_alpha, diff.as_mut().filter(|_| raw))?),
+            false => None,
+        };
+        let equal = self.perceive(engine, work, band, ratio_first.map(|s| s.differing == 0))?;
         if let Some(perception) = &mut work.perception {
             if equal && work.missing.is_empty() {
                 perception.add_unchanged(band.rows);
@@ -437,23 +452,17 @@ impl<'e> Pipeline<'_, 'e> {
                 perception.add(band.y, width, &work.pixels, &work.missing);
             }
         }
-        // The ratio kernel sees pixels left out, and those only one image covers, as equal;
-        // the latter get their figures below.
-        let channels = band.layout.channels as usize;
-        for pixels in [&work.pixels, &work.missing] {
-            band.b.copy_pixels(&band.a, channels, pixels);
-        }
-        let ignore_alpha = self.options.ignore_alpha;
-        let (rows, mut diff) = match output {
-            Some((rows, diff)) => (Some(rows), Some(diff)),
-            None => (None, None),
+        let mut stats = match ratio_first {
+            Some(stats) => stats,
+            None => {
+                // The ratio kernel sees pixels left out, and those only one image covers, as
+                // equal; the latter get their figures below.
+                for pixels in [&work.pixels, &work.missing] {
+                    band.b.copy_pixels(&band.a, channels, pixels);
+                }
+                engine.diff_band(band, ignore_alpha, diff.as_mut().filter(|_| raw))?
+            }
         };
-        let raw = if self.style == Style::Raw {
-            diff.as_mut()
-        } else {
-            None
-        };
-        let mut stats = engine.diff_band(band, ignore_alpha, raw)?;
         if !work.missing.is_empty() {
             stats = stats.merge(self.missing_stats(band, &work.missing));
             if let (Some(diff), Style::Raw) = (diff.as_mut(), self.style) {
