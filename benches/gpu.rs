@@ -1,6 +1,8 @@
 //! GPU benchmark, for running on a machine with a real adapter: the GPU engine's band
 //! throughput against the adapter's memory bandwidth, and whole comparisons (`gpu`, `auto`,
-//! `cpu`) against the floor of decoding both PNG files.
+//! `cpu`) against the floor of decoding both PNG files. `auto (any adapter)` lets `auto` measure
+//! whatever adapter there is, a software one included, against the CPU: what its measurement
+//! costs shows against `cpu` in the same run.
 //!
 //! `cargo bench --bench gpu`. wgpu does not tell an adapter's memory bandwidth: give it in GB/s
 //! in `DIFFIMG_GPU_BANDWIDTH` to have the throughput shown as a share of it. `BENCH_GPU_SIZE`
@@ -17,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use common::BoxError;
 use common::floor::{decode_pair, decode_rows};
+use diffimg::engine::choice::AutoOptions;
 use diffimg::engine::gpu::{GpuEngine, GpuOptions};
 use diffimg::engine::{Band, Engine};
 use diffimg::pixel::{Layout, Samples};
@@ -83,6 +86,7 @@ fn run(full: bool) -> Result<(), BoxError> {
     } else {
         1
     };
+    let start = Instant::now();
     let mut engine = match GpuEngine::new(GpuOptions::default()) {
         Ok(engine) => engine,
         Err(e) => {
@@ -90,7 +94,11 @@ fn run(full: bool) -> Result<(), BoxError> {
             return Ok(());
         }
     };
-    println!("adapter: {:?}", engine.info());
+    println!(
+        "adapter: {:?}, started in {:.2?}",
+        engine.info(),
+        start.elapsed()
+    );
 
     let band = Band {
         width: side,
@@ -102,7 +110,9 @@ fn run(full: bool) -> Result<(), BoxError> {
         a: Samples::U8(noise(side, 0)),
         b: Samples::U8(noise(side, 1)),
     };
+    let start = Instant::now();
     engine.diff_band(&band, false, None)?;
+    println!("first band (builds the pipeline): {:.2?}", start.elapsed());
     let band_time = time(runs, || {
         engine
             .diff_band(&band, false, None)
@@ -123,19 +133,38 @@ fn run(full: bool) -> Result<(), BoxError> {
     let [a, b] = pair(side)?;
     let floor = time(runs, || decode_pair(&a, &b, decode_rows))?;
     println!("decoding both files (floor): {floor:.2?}");
-    for (name, backend) in [
-        ("gpu", Backend::Gpu),
-        ("auto", Backend::Auto),
-        ("cpu", Backend::Cpu),
+    let any_adapter = AutoOptions {
+        min_pixels: 0,
+        any_adapter: true,
+    };
+    for (name, backend, auto) in [
+        ("gpu", Backend::Gpu, AutoOptions::default()),
+        ("auto", Backend::Auto, AutoOptions::default()),
+        ("auto (any adapter)", Backend::Auto, any_adapter),
+        ("cpu", Backend::Cpu, AutoOptions::default()),
     ] {
         let options = Options {
             backend,
+            auto,
             ..Options::default()
         };
         let mut engine = String::new();
         let took = time(runs, || {
             let report = diffimg::compare(&a, &b, &options)?;
-            engine = format!("{:?}", report.engine);
+            engine = format!(
+                "{:?}, bands {} gpu {} cpu",
+                report.engine, report.gpu_bands, report.cpu_bands
+            );
+            for m in &report.measured {
+                let rate = |r: Option<f64>| r.map_or("-".into(), |r| format!("{:.0}", r / 1e6));
+                engine += &format!(
+                    "; measured {}: gpu {} cpu {} Mpixel/s, chose {}",
+                    m.kernel.name(),
+                    rate(m.gpu),
+                    rate(m.cpu),
+                    m.chosen.map_or("nothing", |s| s.name())
+                );
+            }
             Ok(())
         })?;
         println!(

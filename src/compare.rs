@@ -271,6 +271,7 @@ fn compare_sources(
         engine: engine.info(),
         gpu_bands: engine.gpu_bands(),
         cpu_bands: engine.cpu_bands(),
+        measured: engine.measured(),
         elapsed: start.elapsed(),
         notes,
     })

@@ -361,6 +361,17 @@ fn print_details(report: &Report) {
         "engine: {engine}; bands: {} gpu, {} cpu",
         report.gpu_bands, report.cpu_bands
     );
+    let rate =
+        |r: Option<f64>| r.map_or("not timed".into(), |r| format!("{:.1} Mpixel/s", r / 1e6));
+    for m in &report.measured {
+        let chosen = m.chosen.map_or("none yet", |side| side.name());
+        eprintln!(
+            "auto, {} kernel: gpu {}, cpu {}; chosen: {chosen}",
+            m.kernel.name(),
+            rate(m.gpu),
+            rate(m.cpu)
+        );
+    }
     eprintln!(
         "image: {}x{} {}",
         report.width, report.height, report.layout

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::engine::trial::Measured;
 use crate::engine::{Bounds, EngineInfo, Stats};
 use crate::perception::PerceptualReport;
 use crate::pixel::Layout;
@@ -29,6 +30,8 @@ pub struct Report {
     pub engine: EngineInfo,
     pub gpu_bands: u64,
     pub cpu_bands: u64,
+    /// What `auto` measured of each engine, when it had a GPU to measure.
+    pub measured: Vec<Measured>,
     pub elapsed: Duration,
     /// Things the user should know: layout promotion, an engine falling back.
     pub notes: Vec<String>,
@@ -123,6 +126,7 @@ impl Report {
                 backend: backend.cloned(),
                 gpu_bands: self.gpu_bands,
                 cpu_bands: self.cpu_bands,
+                measured: self.measured.iter().map(MeasuredFigures::from).collect(),
             }),
             elapsed_ms: self.elapsed.as_secs_f64() * 1000.0,
         }
@@ -207,7 +211,7 @@ pub struct Perceptual {
     pub regions: RegionSummary,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FiguresEngine {
     pub kind: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -216,6 +220,29 @@ pub struct FiguresEngine {
     pub backend: Option<String>,
     pub gpu_bands: u64,
     pub cpu_bands: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub measured: Vec<MeasuredFigures>,
+}
+
+/// What `auto` measured of one kernel: millions of pixels per second on each engine (null
+/// where not timed), and the engine it chose (null when the image ended first).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MeasuredFigures {
+    pub kernel: String,
+    pub gpu_mpixels_per_s: Option<f64>,
+    pub cpu_mpixels_per_s: Option<f64>,
+    pub chosen: Option<String>,
+}
+
+impl From<&Measured> for MeasuredFigures {
+    fn from(m: &Measured) -> MeasuredFigures {
+        MeasuredFigures {
+            kernel: m.kernel.name().to_string(),
+            gpu_mpixels_per_s: m.gpu.map(|r| r / 1e6),
+            cpu_mpixels_per_s: m.cpu.map(|r| r / 1e6),
+            chosen: m.chosen.map(|side| side.name().to_string()),
+        }
+    }
 }
 
 /// `--max-changed`: a number of pixels, or a percentage of the pixels compared.

@@ -6,7 +6,10 @@ mod common;
 use std::path::PathBuf;
 
 use common::{perturb, random_samples, skip_without_gpu, write_png};
+use diffimg::PerceptualOptions;
+use diffimg::engine::choice::AutoOptions;
 use diffimg::engine::gpu::GpuOptions;
+use diffimg::engine::trial::{Kernel, Side};
 use diffimg::pixel::{Depth, Layout};
 use diffimg::{Backend, Error, Options, Report};
 
@@ -221,6 +224,64 @@ fn gpu_takes_bands_of_its_batch_size() {
         Err(Error::Gpu(why)) => skip_without_gpu(&why),
         Err(e) => panic!("{e}"),
     }
+}
+
+/// `auto` with a GPU (here any adapter, the software one included) measures both engines on
+/// the first bands of each kernel, then keeps to the faster; the figures and the diff image
+/// are the CPU's whichever engine took which band, and every band is counted once.
+#[test]
+fn auto_measures_both_engines_then_keeps_one() {
+    let p = pair(13, 20, 60, Layout::RGBA8, Layout::RGBA8);
+    let diff = |name: &str| p.a.with_file_name(format!("diff-{name}.png"));
+    let options = |backend, name: &str| Options {
+        backend,
+        auto: AutoOptions {
+            min_pixels: 0,
+            any_adapter: true,
+        },
+        perceptual: Some(PerceptualOptions {
+            threshold: 0.1,
+            aa: true,
+        }),
+        band_pixels: 20,
+        diff_image: Some(diff(name)),
+        // Bands of three rows: twenty of them.
+        gpu: GpuOptions {
+            batch_bytes: 3 * 20 * 4,
+            ..GpuOptions::default()
+        },
+        ..Options::default()
+    };
+    let cpu = diffimg::compare(&p.a, &p.b, &options(Backend::Cpu, "cpu")).unwrap();
+    assert!(cpu.measured.is_empty(), "nothing to measure without a GPU");
+    let auto = diffimg::compare(&p.a, &p.b, &options(Backend::Auto, "auto")).unwrap();
+    if auto.gpu_bands == 0 {
+        return skip_without_gpu(&auto.notes.join("; "));
+    }
+    assert_eq!(auto.stats, cpu.stats);
+    assert_eq!(auto.perceptual, cpu.perceptual);
+    assert!(std::fs::read(diff("auto")).unwrap() == std::fs::read(diff("cpu")).unwrap());
+    assert_eq!(auto.gpu_bands + auto.cpu_bands, 20);
+    let kernels: Vec<_> = auto.measured.iter().map(|m| m.kernel).collect();
+    assert_eq!(kernels, [Kernel::Ratio, Kernel::Perceptual]);
+    for m in &auto.measured {
+        let (gpu, cpu) = (m.gpu.unwrap(), m.cpu.unwrap());
+        assert!(gpu > 0.0 && cpu > 0.0, "{m:?}");
+        let faster = if gpu > cpu { Side::Gpu } else { Side::Cpu };
+        assert_eq!(m.chosen, Some(faster), "{m:?}");
+    }
+    // The first ratio band warms the GPU, then one or two timed bands each, then the choice.
+    let ratio = auto.measured[0];
+    match ratio.chosen {
+        Some(Side::Gpu) => assert!((1..=2).contains(&auto.cpu_bands), "{auto:?}"),
+        _ => assert!((2..=3).contains(&auto.gpu_bands), "{auto:?}"),
+    }
+    let json: serde_json::Value = serde_json::from_str(&auto.to_json()).unwrap();
+    let measured = &json["engine"]["measured"];
+    assert_eq!(measured[0]["kernel"], "ratio");
+    assert_eq!(measured[1]["kernel"], "perceptual");
+    assert!(measured[0]["gpu_mpixels_per_s"].as_f64().unwrap() > 0.0);
+    assert_eq!(measured[0]["chosen"], ratio.chosen.unwrap().name());
 }
 
 /// The band path's reading and the image crate's whole-image decoding agree.

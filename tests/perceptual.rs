@@ -312,7 +312,9 @@ fn style_pixels() {
     };
     let indexed = |style: &str| {
         let file = std::fs::File::open(dir.path().join(format!("{style}.png"))).unwrap();
-        let reader = png::Decoder::new(std::io::BufReader::new(file)).read_info().unwrap();
+        let reader = png::Decoder::new(std::io::BufReader::new(file))
+            .read_info()
+            .unwrap();
         reader.info().color_type
     };
     let highlight = draw("highlight");

@@ -1,12 +1,14 @@
 //! Which engine diffs each band: the backend the user asked for, the search for a GPU that
-//! `auto` runs in the background (joined before the comparison ends), and the fall back to the
-//! CPU when the GPU fails.
+//! `auto` runs in the background (joined before the comparison ends), `auto`'s measurement of
+//! both engines once it has a GPU, and the fall back to the CPU when the GPU fails.
 
 use std::thread;
+use std::time::Instant;
 
 use super::cpu::CpuEngine;
 use super::gpu::{self, GpuEngine, GpuOptions};
 use super::perceptual::{Planes, Rule};
+use super::trial::{Kernel, Measured, Side, Trial};
 use super::{Band, Engine, EngineInfo, Stats};
 use crate::error::Error;
 use crate::pixel::Samples;
@@ -14,8 +16,9 @@ use crate::pixel::Samples;
 /// Which engine diffs the bands.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Backend {
-    /// The GPU when a hardware adapter exists and the image is large enough to repay starting
-    /// it; the CPU otherwise. Falls back to the CPU if the GPU fails.
+    /// The CPU, or the GPU where a hardware adapter exists, the image is large enough to repay
+    /// starting it, and it diffs the first bands faster than the CPU. Falls back to the CPU if
+    /// the GPU fails.
     #[default]
     Auto,
     Cpu,
@@ -61,6 +64,10 @@ pub struct Choice {
     gpu_info: Option<EngineInfo>,
     gpu_bands: u64,
     cpu_bands: u64,
+    /// `Backend::Auto` with a GPU: the measurement of the ratio and the perceptual kernel.
+    trials: Option<[Trial; 2]>,
+    /// Whether the last band's ratio ran on the GPU.
+    last_on_gpu: bool,
     notes: Vec<String>,
 }
 
@@ -83,6 +90,8 @@ impl Choice {
             gpu_info: None,
             gpu_bands: 0,
             cpu_bands: 0,
+            trials: None,
+            last_on_gpu: false,
             notes: Vec::new(),
         };
         match backend {
@@ -114,6 +123,9 @@ impl Choice {
     fn use_gpu(&mut self, engine: GpuEngine) {
         self.gpu_info = Some(engine.info());
         self.gpu = Some(engine);
+        if !self.strict {
+            self.trials = Some([Trial::new(Kernel::Ratio), Trial::new(Kernel::Perceptual)]);
+        }
     }
 
     /// Takes the background search's answer once it is there: a hardware adapter's engine
@@ -143,6 +155,68 @@ impl Choice {
     pub fn cpu_bands(&self) -> u64 {
         self.cpu_bands
     }
+
+    /// What `auto` measured of each kernel it ran while it had a GPU.
+    pub fn measured(&self) -> Vec<Measured> {
+        self.trials
+            .iter()
+            .flatten()
+            .filter_map(Trial::measured)
+            .collect()
+    }
+
+    /// The engine for the next call of `kernel`.
+    fn side(&self, kernel: Kernel) -> Side {
+        match (&self.gpu, &self.trials) {
+            (None, _) => Side::Cpu,
+            (Some(_), None) => Side::Gpu,
+            (Some(_), Some(trials)) => trials[kernel as usize].next(),
+        }
+    }
+
+    /// Makes `call` of `kernel`, over `pixels`, on the engine it goes to (on the CPU again if
+    /// the GPU fails and may), and times it for `auto`.
+    fn call<T>(
+        &mut self,
+        kernel: Kernel,
+        pixels: u64,
+        mut call: impl FnMut(&mut dyn Engine) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        self.poll_search();
+        let ratio = kernel == Kernel::Ratio;
+        let side = self.side(kernel);
+        if let (Side::Gpu, Some(gpu)) = (side, &mut self.gpu) {
+            let start = Instant::now();
+            match call(gpu) {
+                Ok(out) => {
+                    self.record(kernel, Side::Gpu, pixels, start);
+                    self.gpu_bands += u64::from(ratio);
+                    self.last_on_gpu |= ratio;
+                    return Ok(out);
+                }
+                Err(e) if self.strict => return Err(e),
+                Err(e) => {
+                    self.notes
+                        .push(format!("warning: {e}; continuing on the CPU"));
+                    self.gpu = None;
+                }
+            }
+        }
+        let start = Instant::now();
+        let out = call(&mut self.cpu)?;
+        self.record(kernel, Side::Cpu, pixels, start);
+        if ratio {
+            self.cpu_bands += 1;
+            self.last_on_gpu = false;
+        }
+        Ok(out)
+    }
+
+    fn record(&mut self, kernel: Kernel, side: Side, pixels: u64, start: Instant) {
+        if let Some(trials) = &mut self.trials {
+            trials[kernel as usize].record(side, pixels, start.elapsed());
+        }
+    }
 }
 
 impl Drop for Choice {
@@ -157,20 +231,32 @@ impl Drop for Choice {
 }
 
 impl Engine for Choice {
-    /// The GPU's, once it has diffed a band; the CPU's otherwise.
+    /// The engine that diffed the last band.
     fn info(&self) -> EngineInfo {
         match &self.gpu_info {
-            Some(info) if self.gpu_bands > 0 => info.clone(),
+            Some(info) if self.last_on_gpu => info.clone(),
             _ => EngineInfo::Cpu,
         }
     }
 
+    /// While the GPU takes the next ratio call, or the next call of a perceptual kernel that
+    /// has started.
     fn waits_on_device(&self) -> bool {
-        self.gpu.is_some()
+        let perceptual = match &self.trials {
+            Some([_, trial]) => trial.started(),
+            None => true,
+        };
+        self.side(Kernel::Ratio) == Side::Gpu
+            || (perceptual && self.side(Kernel::Perceptual) == Side::Gpu)
     }
 
+    /// The GPU's, while one is there or looked for: the CPU diffs bands of any size alike.
     fn band_bytes(&self) -> u64 {
-        self.gpu.as_ref().map_or(0, Engine::band_bytes)
+        match (&self.gpu, &self.search) {
+            (Some(gpu), _) => gpu.band_bytes(),
+            (None, Some(_)) => self.gpu_options.batch_bytes,
+            (None, None) => 0,
+        }
     }
 
     fn diff_band(
@@ -179,38 +265,16 @@ impl Engine for Choice {
         ignore_alpha: bool,
         mut diff: Option<&mut Samples>,
     ) -> Result<Stats, Error> {
-        self.poll_search();
-        if let Some(gpu) = &mut self.gpu {
-            match gpu.diff_band(band, ignore_alpha, diff.as_deref_mut()) {
-                Ok(stats) => {
-                    self.gpu_bands += 1;
-                    return Ok(stats);
-                }
-                Err(e) if self.strict => return Err(e),
-                Err(e) => {
-                    self.notes
-                        .push(format!("warning: {e}; continuing on the CPU"));
-                    self.gpu = None;
-                }
-            }
-        }
-        self.cpu_bands += 1;
-        self.cpu.diff_band(band, ignore_alpha, diff)
+        let pixels = u64::from(band.rows) * u64::from(band.width);
+        self.call(Kernel::Ratio, pixels, |engine| {
+            engine.diff_band(band, ignore_alpha, diff.as_deref_mut())
+        })
     }
 
     fn perceive_band(&mut self, band: &Band, rule: &Rule, out: &mut Planes) -> Result<(), Error> {
-        self.poll_search();
-        if let Some(gpu) = &mut self.gpu {
-            match gpu.perceive_band(band, rule, out) {
-                Ok(()) => return Ok(()),
-                Err(e) if self.strict => return Err(e),
-                Err(e) => {
-                    self.notes
-                        .push(format!("warning: {e}; continuing on the CPU"));
-                    self.gpu = None;
-                }
-            }
-        }
-        self.cpu.perceive_band(band, rule, out)
+        let pixels = u64::from(band.rows) * u64::from(band.width);
+        self.call(Kernel::Perceptual, pixels, |engine| {
+            engine.perceive_band(band, rule, out)
+        })
     }
 }

@@ -5,6 +5,7 @@ pub mod choice;
 pub mod cpu;
 pub mod gpu;
 pub mod perceptual;
+pub mod trial;
 
 use crate::error::Error;
 use crate::pixel::{Layout, Samples};

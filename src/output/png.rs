@@ -83,7 +83,10 @@ impl PngSink {
             return Ok(());
         };
         let sample = &self.held[..self.held.len().min(SAMPLE_BYTES)];
-        let stored = self.compression == Compression::Fast && incompressible(sample);
+        // Palette indices drawn by a style compress, noise or not: a few dozen colours.
+        let stored = self.compression == Compression::Fast
+            && self.palette.is_none()
+            && incompressible(sample);
         let mut stream = png_stream(out, self.header, self.compression, stored, &self.palette)?;
         stream.write_all(&self.held)?;
         self.held = Vec::new();

@@ -247,6 +247,7 @@ pub fn compare_in_place(
         engine: EngineInfo::Cpu,
         gpu_bands: 0,
         cpu_bands: 1,
+        measured: Vec::new(),
         elapsed: start.elapsed(),
         notes: Vec::new(),
     }))
