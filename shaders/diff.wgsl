@@ -1,13 +1,15 @@
 // Per-pixel difference of two images, one tile at a time.
 //
 // The engine (src/engine/gpu/frame.rs) sets the overridable constants: STRIP (pixels one
-// invocation handles), GROUP (invocations per workgroup), SIXTEEN (16-bit samples: the diff
-// goes to `diff16`, else to `diff8`) and CHANNELS (samples per pixel). The images come in their
-// own layout: grey in an r texture, grey and alpha in rg, RGBA in rgba, and RGB (which has no
-// texture format) in an r texture three texels a pixel. `load` puts each pixel in RGBA slots,
-// grey in red and alpha in alpha; the diff texture is RGBA in those slots. `Params` and
-// `Record` are laid out as the host's structs of the same names (src/engine/gpu/layout.rs
-// checks that they agree).
+// invocation handles), GROUP (invocations per workgroup), SIXTEEN (16-bit samples) and
+// CHANNELS (samples per pixel). The images come in their own layout: grey in an r texture, grey
+// and alpha in rg, RGBA in rgba, and RGB (which has no texture format) in an r texture three
+// texels a pixel. `load` puts each pixel in RGBA slots, grey in red and alpha in alpha. The
+// diff goes out in the images' own layout too: the tile's samples in row-major order, packed
+// four 8-bit or two 16-bit samples to a word, word w at texel (w % width, w / width) of an
+// r32uint texture, so that the host reads it back as the band stores it. `Params` and `Record`
+// are laid out as the host's structs of the same names (src/engine/gpu/layout.rs checks that
+// they agree).
 //
 // A workgroup takes GROUP * STRIP consecutive pixels of the tile in row-major order;
 // invocation `local` takes the pixels local, local + GROUP, local + 2 * GROUP, ... of them, so
@@ -16,7 +18,9 @@
 // workgroup's record: per-channel sums as u32 (GROUP * STRIP * 65535 stays below 2^32), the
 // differing-pixel count, the largest counted difference and the bounding box. The host adds
 // the records up in order, as u64; nothing is shared between workgroups. Minimums are kept as
-// maximums of the complement, so that zero is the neutral value of every atomic.
+// maximums of the complement, so that zero is the neutral value of every atomic. With the
+// diff, the workgroup then writes the words of its pixels' samples, neighbouring invocations
+// neighbouring words.
 
 override STRIP: u32;
 override GROUP: u32;
@@ -54,9 +58,8 @@ struct Record {
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var image_a: texture_2d<u32>;
 @group(0) @binding(2) var image_b: texture_2d<u32>;
-@group(0) @binding(3) var diff8: texture_storage_2d<rgba8uint, write>;
+@group(0) @binding(3) var diff_words: texture_storage_2d<r32uint, write>;
 @group(0) @binding(4) var<storage, read_write> records: array<Record>;
-@group(0) @binding(5) var diff16: texture_storage_2d<rgba16uint, write>;
 
 var<workgroup> group_sums: array<atomic<u32>, 4>;
 var<workgroup> group_differing: atomic<u32>;
@@ -91,6 +94,47 @@ fn load(image: texture_2d<u32>, at: vec2<u32>) -> vec4<u32> {
     }
 }
 
+// Sample `s` of the tile in row-major order: |a - b|, or the largest value for alpha when
+// alpha is ignored.
+fn diff_sample(s: u32) -> u32 {
+    let c = s % CHANNELS;
+    if params.alpha_max != 0u && c == CHANNELS - 1u {
+        return params.sample_max;
+    }
+    let p = s / CHANNELS;
+    var at = vec2<u32>(p % params.width, p / params.width);
+    var slot = c;
+    if CHANNELS == 3u {
+        at.x = 3u * at.x + c;
+        slot = 0u;
+    }
+    let a = textureLoad(image_a, at, 0)[slot];
+    let b = textureLoad(image_b, at, 0)[slot];
+    return max(a, b) - min(a, b);
+}
+
+// The workgroup's pixels' diff samples, packed into words.
+fn write_words(local: u32, group_index: u32) {
+    let per_word = select(4u, 2u, SIXTEEN);
+    let bits = 32u / per_word;
+    let samples = params.width * params.height * CHANNELS;
+    let words = (samples + per_word - 1u) / per_word;
+    // GROUP * STRIP is a multiple of 4: a workgroup's samples fill whole words.
+    let group_words = GROUP * STRIP * CHANNELS / per_word;
+    let end = min((group_index + 1u) * group_words, words);
+    let width = textureDimensions(diff_words).x;
+    for (var w = group_index * group_words + local; w < end; w += GROUP) {
+        var word = 0u;
+        for (var k = 0u; k < per_word; k++) {
+            let s = w * per_word + k;
+            if s < samples {
+                word |= diff_sample(s) << (k * bits);
+            }
+        }
+        textureStore(diff_words, vec2<u32>(w % width, w / width), vec4<u32>(word, 0u, 0u, 0u));
+    }
+}
+
 @compute @workgroup_size(GROUP)
 fn diff(
     @builtin(local_invocation_index) local: u32,
@@ -115,8 +159,6 @@ fn diff(
     let first = group_index * GROUP * STRIP + local;
     let counted = (vec4<u32>(params.counted_mask) >> vec4<u32>(0u, 1u, 2u, 3u)) & vec4<u32>(1u);
     let counted_channels = counted != vec4<u32>(0u);
-    let alpha_max = params.alpha_max != 0u;
-    let write_diff = params.write_diff != 0u;
 
     var sums = vec4<u32>(0u);
     var differing = 0u;
@@ -153,17 +195,6 @@ fn diff(
             x1 = max(x1, at.x);
             y1 = max(y1, at.y);
         }
-        if write_diff {
-            var out = d;
-            if alpha_max {
-                out.w = params.sample_max;
-            }
-            if SIXTEEN {
-                textureStore(diff16, at, out);
-            } else {
-                textureStore(diff8, at, out);
-            }
-        }
     }
 
     if any(sums != vec4<u32>(0u)) {
@@ -197,5 +228,9 @@ fn diff(
         record.x1 = atomicLoad(&group_x1);
         record.y1 = atomicLoad(&group_y1);
         records[group_index] = record;
+    }
+
+    if params.write_diff != 0u {
+        write_words(local, group_index);
     }
 }

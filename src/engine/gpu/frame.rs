@@ -4,17 +4,16 @@
 
 use super::context::{Gpu, make_buffer, scoped};
 use super::ratio::{GROUP, Record, SHADER, STRIP, dispatch_size};
-use super::tiles::padded_row;
+use super::tiles::diff_shape;
 use crate::error::Error;
 use crate::pixel::{Depth, Layout};
 
-/// The compute pipeline for one layout. The diff texture is RGBA, in the format and binding of
-/// the layout's depth (3 for 8-bit samples, 5 for 16-bit ones).
+/// The compute pipeline for one layout.
 pub(super) struct Pipeline {
     pub(super) pipeline: wgpu::ComputePipeline,
     pub(super) layout: wgpu::BindGroupLayout,
-    /// 1x1 diff targets of each depth, bound where no diff is written.
-    pub(super) unused: [wgpu::TextureView; 2],
+    /// A 1x1 diff target, bound where no diff is written.
+    pub(super) unused: wgpu::TextureView,
 }
 
 impl Gpu {
@@ -34,13 +33,8 @@ impl Gpu {
     }
 }
 
-/// The format of the diff texture: RGBA at `depth`.
-fn diff_format(depth: Depth) -> wgpu::TextureFormat {
-    match depth {
-        Depth::Eight => wgpu::TextureFormat::Rgba8Uint,
-        Depth::Sixteen => wgpu::TextureFormat::Rgba16Uint,
-    }
-}
+/// The format of the diff texture: words of samples packed in the band's layout.
+const DIFF_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::R32Uint;
 
 /// The format of an input texture: the layout's own, with RGB (which has none) as single
 /// samples, three texels a pixel.
@@ -61,9 +55,9 @@ pub(super) fn texels_per_pixel(layout: Layout) -> u32 {
     if layout.channels == 3 { 3 } else { 1 }
 }
 
-/// Bytes of one RGBA texel of the diff.
-pub(super) fn texel_bytes(depth: Depth) -> u32 {
-    4 * depth.bits() / 8
+/// Words of the diff a pixel spans, rounded up: 2 for 16-bit RGB and RGBA, 1 otherwise.
+pub(super) fn diff_words_per_pixel(layout: Layout) -> u32 {
+    (layout.bytes_per_pixel() as u32).div_ceil(4)
 }
 
 pub(super) fn make_pipeline(device: &wgpu::Device, layout: Layout) -> Pipeline {
@@ -83,12 +77,12 @@ pub(super) fn make_pipeline(device: &wgpu::Device, layout: Layout) -> Pipeline {
         },
         count: None,
     };
-    let target = |binding, depth| wgpu::BindGroupLayoutEntry {
-        binding,
+    let target = wgpu::BindGroupLayoutEntry {
+        binding: 3,
         visibility: compute,
         ty: wgpu::BindingType::StorageTexture {
             access: wgpu::StorageTextureAccess::WriteOnly,
-            format: diff_format(depth),
+            format: DIFF_FORMAT,
             view_dimension: wgpu::TextureViewDimension::D2,
         },
         count: None,
@@ -108,7 +102,7 @@ pub(super) fn make_pipeline(device: &wgpu::Device, layout: Layout) -> Pipeline {
             },
             input(1),
             input(2),
-            target(3, Depth::Eight),
+            target,
             wgpu::BindGroupLayoutEntry {
                 binding: 4,
                 visibility: compute,
@@ -119,7 +113,6 @@ pub(super) fn make_pipeline(device: &wgpu::Device, layout: Layout) -> Pipeline {
                 },
                 count: None,
             },
-            target(5, Depth::Sixteen),
         ],
     });
     let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
@@ -144,21 +137,12 @@ pub(super) fn make_pipeline(device: &wgpu::Device, layout: Layout) -> Pipeline {
         },
         cache: None,
     });
-    let unused = |depth| {
-        make_texture(
-            device,
-            "diffimg unused diff target",
-            diff_format(depth),
-            1,
-            1,
-            true,
-        )
-        .create_view(&Default::default())
-    };
+    let unused = make_texture(device, "diffimg unused diff", DIFF_FORMAT, 1, 1, true)
+        .create_view(&Default::default());
     Pipeline {
         pipeline,
         layout,
-        unused: [unused(Depth::Eight), unused(Depth::Sixteen)],
+        unused,
     }
 }
 
@@ -209,6 +193,8 @@ pub(super) struct Frame {
 /// The diff texture, its read-back buffer and the bindings that write it.
 pub(super) struct DiffTarget {
     pub(super) texture: wgpu::Texture,
+    /// Words in a row of the texture.
+    pub(super) row_words: u32,
     pub(super) read: wgpu::Buffer,
     pub(super) bindings: wgpu::BindGroup,
 }
@@ -264,19 +250,12 @@ impl Frame {
         params: &wgpu::Buffer,
     ) -> Result<(), Error> {
         let device = &gpu.device;
-        let depth = self.layout.depth;
-        let texture = make_texture(
-            device,
-            "diffimg diff",
-            diff_format(depth),
-            self.width,
-            self.height,
-            true,
-        );
+        let (row_words, rows) = diff_shape(self.layout, self.width, self.height, gpu.max_texture);
+        let texture = make_texture(device, "diffimg diff", DIFF_FORMAT, row_words, rows, true);
         let read = make_buffer(
             device,
             "diffimg diff read-back",
-            u64::from(padded_row(self.width, depth)) * u64::from(self.height),
+            4 * u64::from(row_words) * u64::from(rows),
             wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
         );
         let view = texture.create_view(&Default::default());
@@ -291,6 +270,7 @@ impl Frame {
         )?;
         self.diff = Some(DiffTarget {
             texture,
+            row_words,
             read,
             bindings,
         });
@@ -308,17 +288,8 @@ pub(super) fn bind(
     records: &wgpu::Buffer,
 ) -> Result<wgpu::BindGroup, Error> {
     let pipeline = gpu.pipeline(layout)?;
-    let depth = layout.depth;
     let a = a.create_view(&Default::default());
     let b = b.create_view(&Default::default());
-    // The diff goes to the binding of the pipeline's depth; the other gets an unused target.
-    let target = |binding, target_depth: Depth| wgpu::BindGroupEntry {
-        binding,
-        resource: wgpu::BindingResource::TextureView(match diff {
-            Some(view) if target_depth == depth => view,
-            _ => &pipeline.unused[usize::from(target_depth == Depth::Sixteen)],
-        }),
-    };
     let label = if diff.is_some() {
         "diffimg bindings with diff"
     } else {
@@ -340,12 +311,14 @@ pub(super) fn bind(
                 binding: 2,
                 resource: wgpu::BindingResource::TextureView(&b),
             },
-            target(3, Depth::Eight),
+            wgpu::BindGroupEntry {
+                binding: 3,
+                resource: wgpu::BindingResource::TextureView(diff.unwrap_or(&pipeline.unused)),
+            },
             wgpu::BindGroupEntry {
                 binding: 4,
                 resource: records.as_entire_binding(),
             },
-            target(5, Depth::Sixteen),
         ],
     }))
 }

@@ -12,9 +12,9 @@ use std::sync::mpsc;
 use super::Fault;
 use super::GpuEngine;
 use super::context::{cast_error, map_error, scoped, wait};
-use super::frame::{Frame, records_bytes, texels_per_pixel};
+use super::frame::{DiffTarget, Frame, diff_words_per_pixel, records_bytes, texels_per_pixel};
 use super::layout::shared_layout;
-use super::tiles::{Tile, contract_tile, padded_row};
+use super::tiles::{Tile, diff_bytes, place_tile};
 use crate::engine::{Band, Bounds, Stats};
 use crate::error::Error;
 use crate::pixel::{Layout, Samples};
@@ -81,7 +81,7 @@ impl GpuEngine {
     /// The largest tile for `band`: within `max_tile`, one input texture within
     /// `TEXTURE_BUDGET`, and at most a share of the band's rows (`IN_FLIGHT` tiles of it).
     pub(super) fn tile_size(&self, band: &Band) -> (u32, u32) {
-        let per_pixel = texels_per_pixel(band.layout);
+        let per_pixel = texels_per_pixel(band.layout).max(diff_words_per_pixel(band.layout));
         let width = band
             .width
             .min(self.max_tile.0)
@@ -214,7 +214,9 @@ impl GpuEngine {
             .write_buffer(&self.params, 0, bytemuck::bytes_of(&params));
         let (groups_x, groups_y) = dispatch_size(tile.width, tile.height, self.max_groups);
         let records_size = records_bytes(groups_x, groups_y);
-        let padded = padded_row(tile.width, depth);
+        // The texture rows that hold the tile's diff words.
+        let diff_size = diff_bytes(band.layout, tile.width, tile.height);
+        let diff_rows = target.map(|t| diff_size.div_ceil(4 * u64::from(t.row_words)) as u32);
 
         let mut encoder = gpu
             .device
@@ -236,7 +238,7 @@ impl GpuEngine {
             pass.dispatch_workgroups(groups_x, groups_y, 1);
         }
         encoder.copy_buffer_to_buffer(&frame.records, 0, &frame.records_read, 0, records_size);
-        if let Some(target) = target {
+        if let (Some(target), Some(rows)) = (target, diff_rows) {
             encoder.copy_texture_to_buffer(
                 wgpu::TexelCopyTextureInfo {
                     texture: &target.texture,
@@ -248,18 +250,25 @@ impl GpuEngine {
                     buffer: &target.read,
                     layout: wgpu::TexelCopyBufferLayout {
                         offset: 0,
-                        bytes_per_row: Some(padded),
-                        rows_per_image: Some(tile.height),
+                        bytes_per_row: Some(4 * target.row_words),
+                        rows_per_image: Some(rows),
                     },
                 },
-                tile.extent(),
+                wgpu::Extent3d {
+                    width: target.row_words,
+                    height: rows,
+                    depth_or_array_layers: 1,
+                },
             );
         }
         let submission = gpu.queue.submit([encoder.finish()]);
 
         let (sender, receiver) = mpsc::channel();
         let records = frame.records_read.slice(..records_size);
-        let pixels = target.map(|t| t.read.slice(..u64::from(padded) * u64::from(tile.height)));
+        let mapped = |t: &DiffTarget, rows: u32| 4 * u64::from(t.row_words) * u64::from(rows);
+        let pixels = target
+            .zip(diff_rows)
+            .map(|(t, rows)| t.read.slice(..mapped(t, rows)));
         for slice in [Some(records), pixels].into_iter().flatten() {
             let sender = sender.clone();
             slice.map_async(wgpu::MapMode::Read, move |result| {
@@ -273,7 +282,7 @@ impl GpuEngine {
             submission,
             receiver,
             records_size,
-            padded: target.is_some().then_some(padded),
+            diff_size: target.is_some().then_some(diff_size),
         })
     }
 
@@ -287,7 +296,7 @@ impl GpuEngine {
         let gpu = &*self.gpu;
         #[cfg(feature = "test-hooks")]
         self.inject_hang()?;
-        let maps = 1 + usize::from(pending.padded.is_some());
+        let maps = 1 + usize::from(pending.diff_size.is_some());
         wait(
             &gpu.device,
             pending.submission,
@@ -311,17 +320,16 @@ impl GpuEngine {
             let records: &[Record] = bytemuck::try_cast_slice(&view).map_err(cast_error)?;
             tile_stats(records, band, tile)
         };
-        if let (Some(out), Some(padded), Some(target)) = (diff, pending.padded, &frame.diff) {
-            let len = u64::from(padded) * u64::from(tile.height);
+        if let (Some(out), Some(len), Some(target)) = (diff, pending.diff_size, &frame.diff) {
             let view = target
                 .read
-                .slice(..len)
+                .slice(..len.next_multiple_of(4))
                 .get_mapped_range()
                 .map_err(map_error)?;
-            contract_tile(&view, padded as usize, band, tile, out)?;
+            place_tile(&view[..len as usize], band, tile, out)?;
         }
         frame.records_read.unmap();
-        if let (Some(_), Some(target)) = (pending.padded, &frame.diff) {
+        if let (Some(_), Some(target)) = (pending.diff_size, &frame.diff) {
             target.read.unmap();
         }
         Ok(stats)
@@ -344,8 +352,8 @@ struct Pending {
     submission: wgpu::SubmissionIndex,
     receiver: mpsc::Receiver<Result<(), wgpu::BufferAsyncError>>,
     records_size: u64,
-    /// Bytes of a diff row read back, when the diff is.
-    padded: Option<u32>,
+    /// Bytes of the diff read back, when the diff is.
+    diff_size: Option<u64>,
 }
 
 /// Uploads the tile of one image of `band` into `texture`, straight from the band: rows at the

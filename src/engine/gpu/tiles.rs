@@ -1,17 +1,10 @@
-//! Tiles: a band cut to fit the device's texture limit, and its RGBA diff texels brought back
-//! to the band's layout.
+//! Tiles: a band cut to fit the device's texture limit, and where each tile's diff, read back
+//! in the band's layout, goes in the band's.
 
 use super::context::cast_error;
-use super::frame::texel_bytes;
-use super::ratio::SLOTS;
 use crate::engine::Band;
 use crate::error::Error;
-use crate::pixel::{Depth, Sample, Samples};
-
-/// Bytes of one row of a texture copied into a buffer.
-pub(super) fn padded_row(width: u32, depth: Depth) -> u32 {
-    (width * texel_bytes(depth)).next_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT)
-}
+use crate::pixel::{Layout, Sample, Samples};
 
 /// A tile of a band: `y` counts from the band's first counted row.
 #[derive(Clone, Copy, Debug)]
@@ -22,56 +15,57 @@ pub(super) struct Tile {
     pub(super) height: u32,
 }
 
-impl Tile {
-    pub(super) fn extent(self) -> wgpu::Extent3d {
-        wgpu::Extent3d {
-            width: self.width,
-            height: self.height,
-            depth_or_array_layers: 1,
-        }
-    }
+/// The diff texture for tiles of up to `width` x `height` pixels in `layout`, in words: the
+/// packed samples of a tile row or more per texture row, whose bytes are a whole number of
+/// copy rows (so that a tile's words come back without padding), and enough rows for them all.
+pub(super) fn diff_shape(layout: Layout, width: u32, height: u32, max_texture: u32) -> (u32, u32) {
+    let align = wgpu::COPY_BYTES_PER_ROW_ALIGNMENT / 4;
+    let row_words = (u64::from(width) * layout.bytes_per_pixel() as u64).div_ceil(4) as u32;
+    let row_words = row_words
+        .next_multiple_of(align)
+        .min(max_texture / align * align)
+        .max(align);
+    let words = diff_bytes(layout, width, height).div_ceil(4);
+    (row_words, words.div_ceil(u64::from(row_words)) as u32)
 }
 
-/// Copies the tile's diff texels (rows of `padded` bytes) into `out`, in the band's layout.
-pub(super) fn contract_tile(
+/// Bytes of the diff of `width` x `height` pixels in `layout`.
+pub(super) fn diff_bytes(layout: Layout, width: u32, height: u32) -> u64 {
+    u64::from(width) * u64::from(height) * layout.bytes_per_pixel() as u64
+}
+
+/// Copies a tile's diff, its samples in row-major order (`bytes`), into `out`, the band's.
+pub(super) fn place_tile(
     bytes: &[u8],
-    padded: usize,
     band: &Band,
     tile: Tile,
     out: &mut Samples,
 ) -> Result<(), Error> {
     match out {
-        Samples::U8(out) => contract(bytes, padded, band, tile, out),
+        Samples::U8(out) => place(bytes, band, tile, out),
         Samples::U16(out) => {
-            let texels = bytemuck::try_cast_slice(bytes).map_err(cast_error)?;
-            contract::<u16>(texels, padded / 2, band, tile, out);
+            let samples = bytemuck::try_cast_slice(bytes).map_err(cast_error)?;
+            place::<u16>(samples, band, tile, out);
         }
     }
     Ok(())
 }
 
-pub(super) fn contract<T: Sample>(
-    texels: &[T],
-    padded: usize,
-    band: &Band,
-    tile: Tile,
-    out: &mut [T],
-) {
-    let channels = usize::from(band.layout.channels);
-    let slots = SLOTS[channels];
-    let len = tile.width as usize * channels;
-    for (r, row) in texels.chunks(padded).take(tile.height as usize).enumerate() {
-        let row = &row[..tile.width as usize * 4];
-        let start = (tile.y as usize + r) * band.row_len() + tile.x as usize * channels;
-        let dst = &mut out[start..start + len];
-        if channels == 4 {
-            dst.copy_from_slice(row);
-        } else {
-            for (texel, pixel) in row.chunks_exact(4).zip(dst.chunks_exact_mut(channels)) {
-                for (value, &slot) in pixel.iter_mut().zip(slots) {
-                    *value = texel[slot];
-                }
-            }
-        }
+fn place<T: Sample>(samples: &[T], band: &Band, tile: Tile, out: &mut [T]) {
+    let len = tile.width as usize * usize::from(band.layout.channels);
+    let start =
+        tile.y as usize * band.row_len() + tile.x as usize * usize::from(band.layout.channels);
+    if len == band.row_len() {
+        let all = len * tile.height as usize;
+        out[start..start + all].copy_from_slice(&samples[..all]);
+        return;
+    }
+    for (r, row) in samples
+        .chunks_exact(len)
+        .take(tile.height as usize)
+        .enumerate()
+    {
+        let at = start + r * band.row_len();
+        out[at..at + len].copy_from_slice(row);
     }
 }
