@@ -15,10 +15,12 @@
 // invocation `local` takes the pixels local, local + GROUP, local + 2 * GROUP, ... of them, so
 // that neighbouring invocations read neighbouring pixels. Each invocation sums in registers,
 // the workgroup gathers the sums in workgroup atomics, and its first invocation writes the
-// workgroup's record: per-channel sums as u32 (GROUP * STRIP * 65535 stays below 2^32), the
-// differing-pixel count, the largest counted difference and the bounding box. The host adds
-// the records up in order, as u64; nothing is shared between workgroups. Minimums are kept as
-// maximums of the complement, so that zero is the neutral value of every atomic. With the
+// workgroup's record: per-channel sums as u32 (GROUP * STRIP * 65535 stays below 2^32) and
+// sums of squares as two u32 words each (a carry out of the low word goes to the high one), the
+// differing-pixel count, the largest counted difference, the first pixel (in the tile's row
+// order) that has it, and the bounding box. The host adds the records up in order, as u64 and
+// u128; nothing is shared between workgroups. Minimums are kept as maximums of the complement,
+// so that zero is the neutral value of every atomic. With the
 // diff, the workgroup then writes the words of its pixels' samples, neighbouring invocations
 // neighbouring words.
 
@@ -44,6 +46,9 @@ struct Params {
 struct Record {
     // Sums of |a - b| per RGBA channel.
     sums: vec4<u32>,
+    // Sums of (a - b)² per RGBA channel: low and high words.
+    squares_low: vec4<u32>,
+    squares_high: vec4<u32>,
     differing: u32,
     max: u32,
     // Complements of the smallest x and y of a differing pixel.
@@ -51,8 +56,9 @@ struct Record {
     y0_inv: u32,
     x1: u32,
     y1: u32,
-    pad0: u32,
-    pad1: u32,
+    // Complement of the smallest index in the tile of a pixel with the largest difference.
+    max_at_inv: u32,
+    pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -62,6 +68,9 @@ struct Record {
 @group(0) @binding(4) var<storage, read_write> records: array<Record>;
 
 var<workgroup> group_sums: array<atomic<u32>, 4>;
+var<workgroup> group_squares_low: array<atomic<u32>, 4>;
+var<workgroup> group_squares_high: array<atomic<u32>, 4>;
+var<workgroup> group_max_at_inv: atomic<u32>;
 var<workgroup> group_differing: atomic<u32>;
 var<workgroup> group_max: atomic<u32>;
 var<workgroup> group_x0_inv: atomic<u32>;
@@ -145,7 +154,10 @@ fn diff(
     if local == 0u {
         for (var c = 0u; c < 4u; c++) {
             atomicStore(&group_sums[c], 0u);
+            atomicStore(&group_squares_low[c], 0u);
+            atomicStore(&group_squares_high[c], 0u);
         }
+        atomicStore(&group_max_at_inv, 0u);
         atomicStore(&group_differing, 0u);
         atomicStore(&group_max, 0u);
         atomicStore(&group_x0_inv, 0u);
@@ -161,8 +173,12 @@ fn diff(
     let counted_channels = counted != vec4<u32>(0u);
 
     var sums = vec4<u32>(0u);
+    var squares_low = vec4<u32>(0u);
+    var squares_high = vec4<u32>(0u);
     var differing = 0u;
     var max_diff = 0u;
+    // The index in the tile of this invocation's first pixel with its largest difference.
+    var max_at = 0u;
     var x0 = 0xffffffffu;
     var y0 = 0xffffffffu;
     var x1 = 0u;
@@ -185,9 +201,16 @@ fn diff(
         let b = load(image_b, at);
         let d = max(a, b) - min(a, b);
         sums += d;
+        // A square of a 16-bit difference fits a u32; the sum carries into the high word.
+        let square = d * d;
+        squares_low += square;
+        squares_high += select(vec4<u32>(0u), vec4<u32>(1u), squares_low < square);
         let c = select(vec4<u32>(0u), d, counted_channels);
         let m = max(max(c.x, c.y), max(c.z, c.w));
-        max_diff = max(max_diff, m);
+        if m > max_diff {
+            max_diff = m;
+            max_at = at.y * params.width + at.x;
+        }
         if m != 0u {
             differing += 1u;
             x0 = min(x0, at.x);
@@ -202,6 +225,12 @@ fn diff(
         atomicAdd(&group_sums[1], sums.y);
         atomicAdd(&group_sums[2], sums.z);
         atomicAdd(&group_sums[3], sums.w);
+        for (var k = 0u; k < 4u; k++) {
+            let low = squares_low[k];
+            let before = atomicAdd(&group_squares_low[k], low);
+            let carry = select(0u, 1u, before + low < before);
+            atomicAdd(&group_squares_high[k], squares_high[k] + carry);
+        }
     }
     if differing != 0u {
         atomicAdd(&group_differing, differing);
@@ -210,6 +239,13 @@ fn diff(
         atomicMax(&group_y0_inv, ~y0);
         atomicMax(&group_x1, x1);
         atomicMax(&group_y1, y1);
+    }
+    workgroupBarrier();
+
+    // The first pixel with the workgroup's largest difference.
+    let largest = atomicLoad(&group_max);
+    if differing != 0u && max_diff == largest {
+        atomicMax(&group_max_at_inv, ~max_at);
     }
     workgroupBarrier();
 
@@ -227,6 +263,19 @@ fn diff(
         record.y0_inv = atomicLoad(&group_y0_inv);
         record.x1 = atomicLoad(&group_x1);
         record.y1 = atomicLoad(&group_y1);
+        record.squares_low = vec4<u32>(
+            atomicLoad(&group_squares_low[0]),
+            atomicLoad(&group_squares_low[1]),
+            atomicLoad(&group_squares_low[2]),
+            atomicLoad(&group_squares_low[3]),
+        );
+        record.squares_high = vec4<u32>(
+            atomicLoad(&group_squares_high[0]),
+            atomicLoad(&group_squares_high[1]),
+            atomicLoad(&group_squares_high[2]),
+            atomicLoad(&group_squares_high[3]),
+        );
+        record.max_at_inv = atomicLoad(&group_max_at_inv);
         records[group_index] = record;
     }
 

@@ -96,6 +96,9 @@ struct PairArgs {
     /// A pair with more than N changed pixels (or P% of them) is over the gate.
     #[arg(long, value_name = "N|P%")]
     max_changed: Option<ChangedGate>,
+    /// A pair where a counted channel differs by more than V (in sample units) is over the gate.
+    #[arg(long, value_name = "V", allow_negative_numbers = true)]
+    max_diff: Option<u32>,
     /// What the diff images show: raw, highlight, mask or heatmap.
     #[arg(long, default_value = "raw")]
     style: Style,
@@ -234,6 +237,7 @@ fn run(args: &BatchArgs) -> Result<u8, Error> {
         },
         max_ratio: pair.max_ratio,
         max_changed: pair.max_changed,
+        max_diff: pair.max_diff,
         diff_dir: args.diff_dir.clone(),
         jobs: args.jobs.map_or(RunOptions::default().jobs, usize::from),
         cancel: cancel.clone(),

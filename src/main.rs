@@ -66,6 +66,10 @@ struct Args {
     /// Exit with status 1 when more than N pixels changed, or more than P% of them.
     #[arg(long, value_name = "N|P%", value_parser = clap::value_parser!(ChangedGate))]
     max_changed: Option<ChangedGate>,
+    /// Exit with status 1 when a counted channel differs by more than V, in sample units (0 to
+    /// 255, or 65535 for 16-bit images).
+    #[arg(long, value_name = "V", allow_negative_numbers = true)]
+    max_diff: Option<u32>,
     /// What the diff image (-f) shows: raw |a - b|, highlight, mask or heatmap.
     #[arg(long, value_enum, default_value_t = StyleArg::Raw)]
     style: StyleArg,
@@ -340,6 +344,7 @@ fn run(args: &Args) -> Result<ExitCode, Failure> {
         _ => {}
     }
     let over = args.max_ratio.is_some_and(|max| report.ratio() > max)
+        || args.max_diff.is_some_and(|max| report.stats.max > max)
         || args
             .max_changed
             .is_some_and(|gate| gate.exceeded(report.changed(), report.pixels()));

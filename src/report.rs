@@ -81,6 +81,31 @@ impl Report {
         total / (means.len() as f64 * f64::from(self.layout.depth.max_value()))
     }
 
+    /// The mean of `(a - b)²` over the counted channels of the compared pixels, from the exact
+    /// integer sum of squares.
+    pub fn mean_square(&self) -> f64 {
+        let squares: u128 = self
+            .counted_channels()
+            .iter()
+            .map(|&c| self.stats.squares[c])
+            .sum();
+        let samples = self.pixels() as f64 * self.counted_channels().len() as f64;
+        squares as f64 / samples.max(1.0)
+    }
+
+    /// Root mean square difference, in sample units.
+    pub fn rms(&self) -> f64 {
+        self.mean_square().sqrt()
+    }
+
+    /// Peak signal-to-noise ratio in dB, against the largest sample value; `None` when no
+    /// counted channel differs (it is infinite).
+    pub fn psnr(&self) -> Option<f64> {
+        let mean_square = self.mean_square();
+        let peak = f64::from(self.layout.depth.max_value());
+        (mean_square > 0.0).then(|| 10.0 * (peak * peak / mean_square).log10())
+    }
+
     /// Every figure, as `--json` prints them.
     pub fn figures(&self) -> Figures {
         let (kind, adapter, backend) = match &self.engine {
@@ -98,6 +123,13 @@ impl Report {
             sum: self.sum(),
             differing_pixels: self.stats.differing,
             max_diff: self.stats.max,
+            max_diff_at: self.stats.max_at.map(|at| MaxDiffAt {
+                x: at.x,
+                y: at.y,
+                channel: at.channel,
+            }),
+            rms: self.rms(),
+            psnr: self.psnr(),
             bbox: self.stats.bounds.map(Bbox::from),
             ignored_pixels: self.ignored,
             canvas: self.sizes.map(|[a, b]| Canvas {
@@ -150,6 +182,15 @@ pub struct Figures {
     pub sum: u64,
     pub differing_pixels: u64,
     pub max_diff: u32,
+    /// The first pixel in row order with `max_diff`, and its first such channel.
+    #[serde(default)]
+    pub max_diff_at: Option<MaxDiffAt>,
+    /// Root mean square difference over the counted channels, in sample units.
+    #[serde(default)]
+    pub rms: f64,
+    /// Peak signal-to-noise ratio in dB; null when the images are equal (it is infinite).
+    #[serde(default)]
+    pub psnr: Option<f64>,
     pub bbox: Option<Bbox>,
     /// Pixels left out by `--ignore` and `--mask`.
     #[serde(default)]
@@ -163,6 +204,14 @@ pub struct Figures {
     /// `None` when no engine ran (files equal byte for byte).
     pub engine: Option<FiguresEngine>,
     pub elapsed_ms: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaxDiffAt {
+    pub x: u32,
+    pub y: u32,
+    /// The channel's index in the image's layout (0 for grey or red, 3 for RGBA's alpha).
+    pub channel: u8,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

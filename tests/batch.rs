@@ -129,6 +129,9 @@ fn records_carry_the_figures_of_json() {
         "sum",
         "differing_pixels",
         "max_diff",
+        "max_diff_at",
+        "rms",
+        "psnr",
         "bbox",
         "ignored_pixels",
     ] {
@@ -157,10 +160,13 @@ fn records_carry_the_figures_of_json() {
             "height",
             "ignored_pixels",
             "max_diff",
+            "max_diff_at",
             "mean_abs_diff",
             "name",
             "percent",
+            "psnr",
             "ratio",
+            "rms",
             "status",
             "sum",
             "width"
@@ -192,6 +198,18 @@ fn gate_and_errors_set_the_exit_status() {
     assert_eq!(summary["over_gate"], 1);
     let out = run(&[a, b, os("--max-ratio"), os("0.9")]);
     assert_eq!(out.status.code(), Some(0));
+    // The largest channel difference as a gate: at it a pair passes, below it it does not.
+    let largest = records["big.png"]["max_diff"].as_u64().unwrap();
+    let most = records["small.png"]["max_diff"]
+        .as_u64()
+        .unwrap()
+        .max(largest);
+    let out = run(&[a, b, os("--max-diff"), os(&most.to_string())]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = run(&[a, b, os("--max-diff"), os(&(largest - 1).to_string())]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let (records, _) = lines(&out.stdout);
+    assert_eq!(by_name(&records)["big.png"]["status"], "over-gate");
 
     // A file that does not decode is an error record; the run goes on.
     std::fs::write(tree.a.join("broken.png"), b"\x89PNG\r\n\x1a\nnot really").unwrap();

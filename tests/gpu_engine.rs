@@ -9,7 +9,7 @@ mod common;
 use common::{perturb, random_samples, skip_without_gpu};
 use diffimg::engine::cpu::CpuEngine;
 use diffimg::engine::gpu::{GpuEngine, GpuOptions, probe};
-use diffimg::engine::{Band, Bounds, Engine, EngineInfo, Stats};
+use diffimg::engine::{Band, Bounds, Engine, EngineInfo, MaxAt, Stats};
 use diffimg::pixel::{Depth, Layout, Samples};
 
 const DEPTHS: [Depth; 2] = [Depth::Eight, Depth::Sixteen];
@@ -182,8 +182,14 @@ fn hand_computed_rgba_2x2() {
         stats,
         Stats {
             sums: [10, 30, 0, 55],
+            squares: [100, 900, 0, 3025],
             differing: 2,
             max: 55,
+            max_at: Some(MaxAt {
+                x: 1,
+                y: 5,
+                channel: 3
+            }),
             bounds: Some(Bounds {
                 x0: 0,
                 y0: 5,
@@ -204,8 +210,14 @@ fn hand_computed_rgba_2x2() {
         stats,
         Stats {
             sums: [10, 30, 0, 55],
+            squares: [100, 900, 0, 3025],
             differing: 1,
             max: 30,
+            max_at: Some(MaxAt {
+                x: 0,
+                y: 6,
+                channel: 1
+            }),
             bounds: Some(Bounds {
                 x0: 0,
                 y0: 6,
@@ -241,13 +253,21 @@ fn sums_beyond_u32_are_exact() {
     };
     let sum = 300 * 300 * 65535;
     assert!(sum > u64::from(u32::MAX));
+    // Past 2^32 within each workgroup: the carries into the high words count.
+    let squares = 300 * 300 * 65535u128 * 65535;
     let stats = gpu.diff_band(&band, false, None).unwrap();
     assert_eq!(
         stats,
         Stats {
             sums: [sum; 4],
+            squares: [squares; 4],
             differing: 90_000,
             max: 65535,
+            max_at: Some(MaxAt {
+                x: 0,
+                y: 0,
+                channel: 0
+            }),
             bounds: Some(Bounds {
                 x0: 0,
                 y0: 0,
@@ -412,8 +432,14 @@ fn one_difference_in_a_far_tile_sets_exact_bounds() {
         stats,
         Stats {
             sums: [0, 3, 0, 0],
+            squares: [0, 9, 0, 0],
             differing: 1,
             max: 3,
+            max_at: Some(MaxAt {
+                x: 37,
+                y: 121,
+                channel: 1
+            }),
             bounds: Some(Bounds {
                 x0: 37,
                 y0: 121,

@@ -30,6 +30,8 @@ pub struct RunOptions {
     pub max_ratio: Option<f64>,
     /// Pairs with more changed pixels than this are `over-gate`.
     pub max_changed: Option<ChangedGate>,
+    /// Pairs where a counted channel differs by more than this are `over-gate`.
+    pub max_diff: Option<u32>,
     /// Where diff images of the pairs that differ go, at their names' relative paths.
     pub diff_dir: Option<PathBuf>,
     /// Pairs compared at once.
@@ -44,6 +46,7 @@ impl Default for RunOptions {
             compare: Options::default(),
             max_ratio: None,
             max_changed: None,
+            max_diff: None,
             diff_dir: None,
             jobs: thread::available_parallelism().map_or(1, |n| n.get()),
             cancel: Arc::default(),
@@ -154,6 +157,7 @@ fn compare_pair(pair: &Pair, options: &RunOptions, diff_dir: Option<&PathBuf>) -
         let compared =
             u64::from(figures.width) * u64::from(figures.height) - figures.ignored_pixels;
         if options.max_ratio.is_some_and(|max| figures.ratio > max)
+            || options.max_diff.is_some_and(|max| figures.max_diff > max)
             || options
                 .max_changed
                 .is_some_and(|gate| gate.exceeded(changed, compared))
@@ -311,6 +315,9 @@ fn header_figures(path: &Path, options: &Options) -> Result<Figures, Error> {
         sum: 0,
         differing_pixels: 0,
         max_diff: 0,
+        max_diff_at: None,
+        rms: 0.0,
+        psnr: None,
         bbox: None,
         ignored_pixels: Ignored::new(&options.ignore, None, width, height, options.max_pixels)?
             .count(),

@@ -9,7 +9,7 @@ mod sse2;
 use rayon::prelude::*;
 
 use super::perceptual::{Planes, Rule};
-use super::{Band, Bounds, Engine, EngineInfo, Stats};
+use super::{Band, Bounds, Engine, EngineInfo, MaxAt, Stats};
 use crate::error::Error;
 use crate::pixel::{Depth, Layout, Sample, Samples};
 
@@ -187,6 +187,12 @@ impl Rows {
             let row = T::row::<C>(ra, rb, counted);
             for c in 0..C {
                 stats.sums[c] += row.sums[c];
+                stats.squares[c] += u128::from(row.squares[c]);
+            }
+            if row.max > stats.max {
+                let (x, channel) = first_max::<T, C>(ra, rb, counted, row.max);
+                let y = y + r as u32;
+                stats.max_at = Some(MaxAt { x, y, channel });
             }
             stats.max = stats.max.max(row.max);
             stats.differing += row.differing;
@@ -205,10 +211,30 @@ impl Rows {
     }
 }
 
+/// The first pixel of a row where a counted channel differs by `max`, and that channel.
+fn first_max<T: Sample, const C: usize>(
+    a: &[T],
+    b: &[T],
+    counted: [bool; C],
+    max: u32,
+) -> (u32, u8) {
+    let pixels = a.chunks_exact(C).zip(b.chunks_exact(C)).enumerate();
+    for (x, (pa, pb)) in pixels {
+        for c in 0..C {
+            let d: u32 = pa[c].abs_diff(pb[c]).into();
+            if counted[c] && d == max {
+                return (x as u32, c as u8);
+            }
+        }
+    }
+    unreachable!("the row's largest difference is in the row")
+}
+
 /// Figures of one row: `span` holds the first and last differing pixel.
 #[derive(Debug, PartialEq, Eq)]
 struct RowFigures<const C: usize> {
     sums: [u64; C],
+    squares: [u64; C],
     differing: u64,
     max: u32,
     span: Option<(usize, usize)>,
@@ -218,6 +244,7 @@ impl<const C: usize> Default for RowFigures<C> {
     fn default() -> Self {
         RowFigures {
             sums: [0; C],
+            squares: [0; C],
             differing: 0,
             max: 0,
             span: None,
@@ -263,6 +290,7 @@ fn portable_row<T: Sample, const C: usize>(a: &[T], b: &[T], counted: [bool; C])
         let seg = segment::<T, C>(sa, sb, &masks);
         for c in 0..C {
             figures.sums[c] += u64::from(seg.sums[c]);
+            figures.squares[c] += seg.squares[c];
         }
         figures.max = figures.max.max(seg.max);
         figures.differing += u64::from(seg.differing);
@@ -278,9 +306,10 @@ fn portable_row<T: Sample, const C: usize>(a: &[T], b: &[T], counted: [bool; C])
     figures
 }
 
-/// Figures of a run of at most `SEGMENT_PIXELS` pixels, in `u32`.
+/// Figures of a run of at most `SEGMENT_PIXELS` pixels, in `u32` (squares in `u64`).
 struct Segment<const C: usize> {
     sums: [u32; C],
+    squares: [u64; C],
     differing: u32,
     max: u32,
 }
@@ -292,6 +321,7 @@ const BLOCK: usize = 16;
 fn segment<T: Sample, const C: usize>(a: &[T], b: &[T], masks: &[T; C]) -> Segment<C> {
     // One accumulator per lane of the block; added up across lanes at the end.
     let mut sums = [[0u32; C]; BLOCK];
+    let mut squares = [[0u64; C]; BLOCK];
     let mut maxes = [[T::ZERO; C]; BLOCK];
     let mut differing = [0u32; BLOCK];
     let blocks = a.chunks_exact(BLOCK * C).zip(b.chunks_exact(BLOCK * C));
@@ -301,7 +331,9 @@ fn segment<T: Sample, const C: usize>(a: &[T], b: &[T], masks: &[T; C]) -> Segme
             let mut any = T::ZERO;
             for c in 0..C {
                 let d = ba[p * C + c].abs_diff(bb[p * C + c]);
-                sums[p][c] += d.into();
+                let d32: u32 = d.into();
+                sums[p][c] += d32;
+                squares[p][c] += u64::from(d32 * d32);
                 let counted = d & masks[c];
                 maxes[p][c] = maxes[p][c].max(counted);
                 any = any | counted;
@@ -314,7 +346,9 @@ fn segment<T: Sample, const C: usize>(a: &[T], b: &[T], masks: &[T; C]) -> Segme
         let mut any = T::ZERO;
         for c in 0..C {
             let d = pa[c].abs_diff(pb[c]);
-            sums[p][c] += d.into();
+            let d32: u32 = d.into();
+            sums[p][c] += d32;
+            squares[p][c] += u64::from(d32 * d32);
             let counted = d & masks[c];
             maxes[p][c] = maxes[p][c].max(counted);
             any = any | counted;
@@ -323,12 +357,14 @@ fn segment<T: Sample, const C: usize>(a: &[T], b: &[T], masks: &[T; C]) -> Segme
     }
     let mut total = Segment {
         sums: [0; C],
+        squares: [0; C],
         differing: differing.iter().sum(),
         max: 0,
     };
     for p in 0..BLOCK {
         for c in 0..C {
             total.sums[c] += sums[p][c];
+            total.squares[c] += squares[p][c];
             total.max = total.max.max(maxes[p][c].into());
         }
     }

@@ -61,16 +61,29 @@ impl Bounds {
     }
 }
 
+/// Where the largest counted difference is first met: the first pixel in row order, and its
+/// first channel with that difference.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MaxAt {
+    pub x: u32,
+    pub y: u32,
+    pub channel: u8,
+}
+
 /// Exact figures for a band (or, merged, for a whole image). "Differing" and "max" look only at
-/// the counted channels; `sums` holds every channel, alpha included.
+/// the counted channels; `sums` and `squares` hold every channel, alpha included.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
     /// Sum of `|a - b|` per channel index.
     pub sums: [u64; 4],
+    /// Sum of `(a - b)²` per channel index.
+    pub squares: [u128; 4],
     /// Pixels where any counted channel differs.
     pub differing: u64,
     /// Largest counted channel difference.
     pub max: u32,
+    /// Where `max` is first met; `None` when no counted channel differs.
+    pub max_at: Option<MaxAt>,
     /// Bounding box of the differing pixels, in image coordinates.
     pub bounds: Option<Bounds>,
 }
@@ -80,7 +93,18 @@ impl Stats {
         for (s, o) in self.sums.iter_mut().zip(other.sums) {
             *s += o;
         }
+        for (s, o) in self.squares.iter_mut().zip(other.squares) {
+            *s += o;
+        }
         self.differing += other.differing;
+        self.max_at = match self.max.cmp(&other.max) {
+            std::cmp::Ordering::Greater => self.max_at,
+            std::cmp::Ordering::Less => other.max_at,
+            std::cmp::Ordering::Equal => [self.max_at, other.max_at]
+                .into_iter()
+                .flatten()
+                .min_by_key(|at| (at.y, at.x)),
+        };
         self.max = self.max.max(other.max);
         self.bounds = match (self.bounds, other.bounds) {
             (Some(a), Some(b)) => Some(a.union(b)),

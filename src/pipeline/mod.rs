@@ -16,7 +16,7 @@ use std::thread;
 
 use crate::compare::Options;
 use crate::decode::{self, Header, RowSource};
-use crate::engine::{Band, Bounds, Engine, Stats};
+use crate::engine::{Band, Bounds, Engine, MaxAt, Stats};
 use crate::error::Error;
 use crate::ignore::Ignored;
 use crate::output::DiffWriter;
@@ -511,9 +511,10 @@ impl<'e> Pipeline<'_, 'e> {
     fn missing_stats(&self, band: &Band, missing: &[usize]) -> Stats {
         let max = self.header.layout.depth.max_value();
         let count = missing.len() as u64;
-        let mut sums = [0; 4];
-        for sum in sums.iter_mut().take(band.layout.channels as usize) {
-            *sum = count * u64::from(max);
+        let (mut sums, mut squares) = ([0; 4], [0; 4]);
+        for c in 0..band.layout.channels as usize {
+            sums[c] = count * u64::from(max);
+            squares[c] = u128::from(count) * u128::from(max) * u128::from(max);
         }
         let width = band.width as usize;
         let bounds = missing.iter().fold(None, |bounds: Option<Bounds>, &i| {
@@ -526,10 +527,18 @@ impl<'e> Pipeline<'_, 'e> {
             };
             Some(bounds.map_or(point, |b| b.union(point)))
         });
+        // Indices are in row order, and the first channel always counts.
+        let max_at = missing.first().map(|&i| MaxAt {
+            x: (i % width) as u32,
+            y: band.y + (i / width) as u32,
+            channel: 0,
+        });
         Stats {
             sums,
+            squares,
             differing: count,
             max: if count > 0 { max } else { 0 },
+            max_at,
             bounds,
         }
     }

@@ -194,6 +194,7 @@ impl Engine for GpuEngine {
             self.prepare(band.layout, width, height, diff.is_some())?;
             let kernel = Kernel {
                 counted_mask,
+                mask,
                 alpha_max,
             };
             let stats = self.diff_tiles(band, (width, height), kernel, diff)?;

@@ -15,7 +15,7 @@ use super::context::{cast_error, map_error, scoped, wait};
 use super::frame::{DiffTarget, Frame, diff_words_per_pixel, records_bytes, texels_per_pixel};
 use super::layout::shared_layout;
 use super::tiles::{Tile, diff_bytes, place_tile};
-use crate::engine::{Band, Bounds, Stats};
+use crate::engine::{Band, Bounds, MaxAt, Stats};
 use crate::error::Error;
 use crate::pixel::{Layout, Samples};
 
@@ -50,17 +50,20 @@ shared_layout! {
 }
 
 shared_layout! {
-    /// One workgroup's figures; the minimums of the bounds as complements (0 is neutral).
+    /// One workgroup's figures; the minimums of the bounds and of the index of the largest
+    /// difference as complements (0 is neutral); sums of squares in two words.
     Record {
         sums: [u32; 4],
+        squares_low: [u32; 4],
+        squares_high: [u32; 4],
         differing: u32,
         max: u32,
         x0_inv: u32,
         y0_inv: u32,
         x1: u32,
         y1: u32,
-        pad0: u32,
-        pad1: u32,
+        max_at_inv: u32,
+        pad: u32,
     }
 }
 
@@ -283,6 +286,7 @@ impl GpuEngine {
             receiver,
             records_size,
             diff_size: target.is_some().then_some(diff_size),
+            mask: kernel.mask,
         })
     }
 
@@ -318,7 +322,7 @@ impl GpuEngine {
             let records = frame.records_read.slice(..pending.records_size);
             let view = records.get_mapped_range().map_err(map_error)?;
             let records: &[Record] = bytemuck::try_cast_slice(&view).map_err(cast_error)?;
-            tile_stats(records, band, tile)
+            tile_stats(records, band, tile, pending.mask)
         };
         if let (Some(out), Some(len), Some(target)) = (diff, pending.diff_size, &frame.diff) {
             let view = target
@@ -341,6 +345,8 @@ impl GpuEngine {
 pub(super) struct Kernel {
     /// RGBA slots counted in `differing`, `max` and `bounds`.
     pub(super) counted_mask: u32,
+    /// The same channels, of the band's layout.
+    pub(super) mask: u8,
     /// The diff's alpha at its maximum.
     pub(super) alpha_max: bool,
 }
@@ -354,6 +360,8 @@ struct Pending {
     records_size: u64,
     /// Bytes of the diff read back, when the diff is.
     diff_size: Option<u64>,
+    /// The counted channels of the band's layout.
+    mask: u8,
 }
 
 /// Uploads the tile of one image of `band` into `texture`, straight from the band: rows at the
@@ -395,20 +403,32 @@ pub(super) fn upload(
     Ok(())
 }
 
-/// A tile's figures from its workgroups' records, added up in order.
-pub(super) fn tile_stats(records: &[Record], band: &Band, tile: Tile) -> Stats {
-    let mut rgba = [0u64; 4];
+/// A tile's figures from its workgroups' records, added up in order. The largest difference's
+/// place is a pixel; its channel is found in the band, under `counted_mask` (of the layout's
+/// channels).
+pub(super) fn tile_stats(records: &[Record], band: &Band, tile: Tile, counted_mask: u8) -> Stats {
+    let (mut rgba, mut squares) = ([0u64; 4], [0u128; 4]);
     let (mut differing, mut max) = (0u64, 0u32);
     let mut bounds: Option<Bounds> = None;
+    // The smallest index in the tile of a pixel with the largest difference.
+    let mut max_index = 0u32;
     let y = band.y + tile.y;
     for record in records {
         for (sum, &value) in rgba.iter_mut().zip(&record.sums) {
             *sum += u64::from(value);
         }
+        for (slot, sum) in squares.iter_mut().enumerate() {
+            let (low, high) = (record.squares_low[slot], record.squares_high[slot]);
+            *sum += u128::from(u64::from(high) << 32 | u64::from(low));
+        }
         if record.differing == 0 {
             continue;
         }
         differing += u64::from(record.differing);
+        // Records come in index order: the first with a larger maximum holds its first place.
+        if record.max > max {
+            max_index = !record.max_at_inv;
+        }
         max = max.max(record.max);
         let found = Bounds {
             x0: tile.x + !record.x0_inv,
@@ -418,20 +438,42 @@ pub(super) fn tile_stats(records: &[Record], band: &Band, tile: Tile) -> Stats {
         };
         bounds = Some(bounds.map_or(found, |b| b.union(found)));
     }
+    let slots = SLOTS[usize::from(band.layout.channels)];
     let mut stats = Stats {
         differing,
         max,
         bounds,
         ..Stats::default()
     };
-    for (sum, &slot) in stats
-        .sums
-        .iter_mut()
-        .zip(SLOTS[usize::from(band.layout.channels)])
-    {
-        *sum = rgba[slot];
+    for (c, &slot) in slots.iter().enumerate() {
+        stats.sums[c] = rgba[slot];
+        stats.squares[c] = squares[slot];
+    }
+    if differing > 0 {
+        let (x, row) = (max_index % tile.width, max_index / tile.width);
+        let channel = max_channel(band, tile.x + x, tile.y + row, counted_mask, max);
+        stats.max_at = Some(MaxAt {
+            x: tile.x + x,
+            y: y + row,
+            channel,
+        });
     }
     stats
+}
+
+/// The first counted channel of the pixel at column `x` of counted row `row` of `band` whose
+/// difference is `max`.
+fn max_channel(band: &Band, x: u32, row: u32, counted_mask: u8, max: u32) -> u8 {
+    let channels = usize::from(band.layout.channels);
+    let start = band.counted().start + row as usize * band.row_len() + x as usize * channels;
+    let differs = |c: usize| match (&band.a, &band.b) {
+        (Samples::U8(a), Samples::U8(b)) => u32::from(a[start + c].abs_diff(b[start + c])),
+        (Samples::U16(a), Samples::U16(b)) => u32::from(a[start + c].abs_diff(b[start + c])),
+        _ => 0,
+    };
+    (0..channels)
+        .find(|&c| counted_mask >> c & 1 == 1 && differs(c) == max)
+        .unwrap_or(0) as u8
 }
 
 #[cfg(test)]
