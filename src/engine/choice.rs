@@ -190,8 +190,10 @@ impl Choice {
             match call(gpu) {
                 Ok(out) => {
                     self.record(kernel, Side::Gpu, pixels, start);
-                    self.gpu_bands += u64::from(ratio);
-                    self.last_on_gpu |= ratio;
+                    if ratio {
+                        self.gpu_bands += 1;
+                        self.last_on_gpu = true;
+                    }
                     return Ok(out);
                 }
                 Err(e) if self.strict => return Err(e),
