@@ -101,6 +101,9 @@ def compare(
         sum: the exact integer sum of |a - b| over the counted channels;
         differing_pixels: pixels where any counted channel differs;
         max_diff: the largest counted channel difference;
+        max_diff_at: {x, y, channel} of its first pixel in row order, or None;
+        rms: root mean square difference over the counted channels, in sample units;
+        psnr: peak signal-to-noise ratio in dB, or None when nothing differs (infinite);
         bbox: {x, y, width, height} of the differing pixels, or None;
         ignored_pixels: pixels left out by ignore and mask;
         with the changed-pixel count: threshold, changed_pixels, changed_percent,

@@ -22,6 +22,11 @@ class Engine(TypedDict, total=False):
     gpu_bands: int
     cpu_bands: int
 
+class MaxDiffAt(TypedDict):
+    x: int
+    y: int
+    channel: int
+
 class Figures(TypedDict):
     ratio: float
     percent: float
@@ -33,6 +38,9 @@ class Figures(TypedDict):
     sum: int
     differing_pixels: int
     max_diff: int
+    max_diff_at: Optional[MaxDiffAt]
+    rms: float
+    psnr: Optional[float]
     bbox: Optional[BBox]
     engine: Engine
     elapsed_ms: float

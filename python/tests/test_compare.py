@@ -1,6 +1,7 @@
 """compare(): its figures, inputs given as paths, bytes and arrays of every dtype and layout,
 its exceptions, and comparisons in parallel threads with the GIL released."""
 
+import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,7 +16,8 @@ from diffimg import DiffimgError, compare
 
 FIELDS = {
     "ratio", "percent", "width", "height", "channels", "bit_depth", "mean_abs_diff", "sum",
-    "differing_pixels", "max_diff", "bbox", "ignored_pixels", "engine", "elapsed_ms",
+    "differing_pixels", "max_diff", "max_diff_at", "rms", "psnr", "bbox", "ignored_pixels",
+    "engine", "elapsed_ms",
 }
 
 
@@ -42,6 +44,13 @@ def test_figures_of_the_mario_pair():
             "height": ys.max() - ys.min() + 1}
     assert result["bbox"] == {k: int(v) for k, v in bbox.items()}
     assert result["mean_abs_diff"] == [delta[:, :, c].sum() / (381 * 480) for c in range(4)]
+    mean_square = int((delta * delta).sum()) / (381 * 480 * 4)
+    assert result["rms"] == math.sqrt(mean_square)
+    assert result["psnr"] == 10 * math.log10(255 * 255 / mean_square)
+    largest = delta.max(axis=2)
+    y, x = divmod(int(np.argmax(largest == delta.max())), 381)
+    channel = int(np.argmax(delta[y, x] == delta.max()))
+    assert result["max_diff_at"] == {"x": x, "y": y, "channel": channel}
 
 
 def test_paths_bytes_and_arrays_give_the_same_figures():
