@@ -130,7 +130,10 @@ def test_changed_pixels_styles_and_what_should_not_count(tmp_path):
     assert left_out["ratio"] == 1.0
     out = tmp_path / "mask.png"
     compare(a, b, style="mask", diff_color="#00ff80", diff_image=out)
-    assert np.asarray(Image.open(out))[0, 0].tolist() == [0, 255, 128, 255]
+    # Styles write indexed PNGs, which Pillow opens as palette images.
+    written = Image.open(out)
+    assert written.mode == "P"
+    assert np.asarray(written.convert("RGBA"))[0, 0].tolist() == [0, 255, 128, 255]
     union = compare(
         np.zeros((3, 4), np.uint8), np.zeros((5, 6), np.uint8), canvas="union", threshold=0.1
     )
