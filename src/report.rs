@@ -84,12 +84,9 @@ impl Report {
     /// The mean of `(a - b)²` over the counted channels of the compared pixels, from the exact
     /// integer sum of squares.
     pub fn mean_square(&self) -> f64 {
-        let squares: u128 = self
-            .counted_channels()
-            .iter()
-            .map(|&c| self.stats.squares[c])
-            .sum();
-        let samples = self.pixels() as f64 * self.counted_channels().len() as f64;
+        let channels = self.counted_channels();
+        let squares: u128 = channels.iter().map(|&c| self.stats.squares[c]).sum();
+        let samples = self.pixels() as f64 * channels.len() as f64;
         squares as f64 / samples.max(1.0)
     }
 

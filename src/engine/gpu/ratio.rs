@@ -12,7 +12,7 @@ use std::sync::mpsc;
 use super::Fault;
 use super::GpuEngine;
 use super::context::{cast_error, map_error, scoped, wait};
-use super::frame::{DiffTarget, Frame, diff_words_per_pixel, records_bytes, texels_per_pixel};
+use super::frame::{Frame, diff_words_per_pixel, records_bytes, texels_per_pixel};
 use super::layout::shared_layout;
 use super::tiles::{Tile, diff_bytes, place_tile};
 use crate::engine::{Band, Bounds, MaxAt, Stats};
@@ -217,9 +217,10 @@ impl GpuEngine {
             .write_buffer(&self.params, 0, bytemuck::bytes_of(&params));
         let (groups_x, groups_y) = dispatch_size(tile.width, tile.height, self.max_groups);
         let records_size = records_bytes(groups_x, groups_y);
-        // The texture rows that hold the tile's diff words.
+        // The diff target, and the rows of its texture that hold the tile's diff words.
         let diff_size = diff_bytes(band.layout, tile.width, tile.height);
-        let diff_rows = target.map(|t| diff_size.div_ceil(4 * u64::from(t.row_words)) as u32);
+        let diff_target =
+            target.map(|t| (t, diff_size.div_ceil(4 * u64::from(t.row_words)) as u32));
 
         let mut encoder = gpu
             .device
@@ -241,7 +242,7 @@ impl GpuEngine {
             pass.dispatch_workgroups(groups_x, groups_y, 1);
         }
         encoder.copy_buffer_to_buffer(&frame.records, 0, &frame.records_read, 0, records_size);
-        if let (Some(target), Some(rows)) = (target, diff_rows) {
+        if let Some((target, rows)) = diff_target {
             encoder.copy_texture_to_buffer(
                 wgpu::TexelCopyTextureInfo {
                     texture: &target.texture,
@@ -268,10 +269,8 @@ impl GpuEngine {
 
         let (sender, receiver) = mpsc::channel();
         let records = frame.records_read.slice(..records_size);
-        let mapped = |t: &DiffTarget, rows: u32| 4 * u64::from(t.row_words) * u64::from(rows);
-        let pixels = target
-            .zip(diff_rows)
-            .map(|(t, rows)| t.read.slice(..mapped(t, rows)));
+        let pixels = diff_target
+            .map(|(t, rows)| t.read.slice(..4 * u64::from(t.row_words) * u64::from(rows)));
         for slice in [Some(records), pixels].into_iter().flatten() {
             let sender = sender.clone();
             slice.map_async(wgpu::MapMode::Read, move |result| {
