@@ -210,6 +210,9 @@ fn gate_and_errors_set_the_exit_status() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let (records, _) = lines(&out.stdout);
     assert_eq!(by_name(&records)["big.png"]["status"], "over-gate");
+    for bad in ["-1", "five", "1.5"] {
+        common::assert_error(&run(&[a, b, os("--max-diff"), os(bad)]), "--max-diff");
+    }
 
     // A file that does not decode is an error record; the run goes on.
     std::fs::write(tree.a.join("broken.png"), b"\x89PNG\r\n\x1a\nnot really").unwrap();
