@@ -4,6 +4,7 @@
 
 use super::context::{Gpu, make_buffer, scoped};
 use super::ratio::{GROUP, Record, SHADER, STRIP, dispatch_size};
+use super::staging::{Staging, texture_pitch};
 use super::tiles::diff_shape;
 use crate::error::Error;
 use crate::pixel::{Depth, Layout};
@@ -185,6 +186,9 @@ pub(super) struct Frame {
     pub(super) b: wgpu::Texture,
     pub(super) records: wgpu::Buffer,
     pub(super) records_read: wgpu::Buffer,
+    /// Both images' tiles on their way in: image a's rows from the start, b's from `upload_b`.
+    pub(super) upload: Staging,
+    pub(super) upload_b: u64,
     /// Bindings with the dummy diff target.
     pub(super) plain: wgpu::BindGroup,
     pub(super) diff: Option<DiffTarget>,
@@ -230,6 +234,9 @@ impl Frame {
             records_size,
             wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
         );
+        let row_bytes = u64::from(width) * layout.bytes_per_pixel() as u64;
+        let upload_b = texture_pitch(row_bytes) * u64::from(height);
+        let upload = Staging::new(device, "diffimg upload", 2 * upload_b);
         let plain = bind(gpu, layout, params, &a, &b, None, &records)?;
         Ok(Frame {
             layout,
@@ -239,6 +246,8 @@ impl Frame {
             b,
             records,
             records_read,
+            upload,
+            upload_b,
             plain,
             diff: None,
         })

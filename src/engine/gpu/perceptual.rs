@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::context::{Gpu, cast_error, make_buffer, map_error, scoped, wait};
 use super::layout::shared_layout;
+use super::staging::Staging;
 use crate::engine::Band;
 use crate::engine::perceptual::{Planes, Rule};
 use crate::error::Error;
@@ -116,6 +117,8 @@ pub(super) struct Buffers {
     heat: wgpu::Buffer,
     results: wgpu::Buffer,
     read: wgpu::Buffer,
+    /// Both images' bands on their way in: image 1 from the start, image 2 from `input`.
+    upload: Staging,
 }
 
 impl Buffers {
@@ -163,6 +166,7 @@ impl Buffers {
                 results,
                 U::MAP_READ | U::COPY_DST,
             ),
+            upload: Staging::new(device, "perceptual upload", 2 * input),
         }
     }
 }
@@ -182,7 +186,7 @@ pub(super) fn perceive(
         return Ok(());
     }
     let (a, b) = (band.a.as_bytes(), band.b.as_bytes());
-    let input = (a.len() as u64).next_multiple_of(4).max(4);
+    let input = (a.len().max(b.len()) as u64).next_multiple_of(4).max(4);
     let limit = gpu.device.limits().max_storage_buffer_binding_size;
     if input > limit || pixels * 4 > limit || pixels > u64::from(u32::MAX) {
         return Err(Error::Gpu(format!(
@@ -225,8 +229,9 @@ pub(super) fn perceive(
     scoped(&gpu.device, "perceiving a band", || {
         let queue = &gpu.queue;
         queue.write_buffer(&frame.params, 0, bytemuck::bytes_of(&params));
-        write_padded(queue, &frame.a, a);
-        write_padded(queue, &frame.b, b);
+        frame.upload.write_words(0, a)?;
+        frame.upload.write_words(frame.input, b)?;
+        frame.upload.unmap();
         if !rule.heat_limits.is_empty() {
             let words: Vec<[u32; 2]> = rule
                 .heat_limits
@@ -249,6 +254,11 @@ pub(super) fn perceive(
         let mut encoder = gpu
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
+        let upload = frame.upload.buffer();
+        for (offset, image, bytes) in [(0, &frame.a, a), (frame.input, &frame.b, b)] {
+            let words = (bytes.len() as u64).next_multiple_of(4);
+            encoder.copy_buffer_to_buffer(upload, offset, image, 0, words);
+        }
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
             pass.set_pipeline(&pipeline.pipeline);
@@ -259,11 +269,12 @@ pub(super) fn perceive(
         let submission = queue.submit([encoder.finish()]);
         let slice = frame.read.slice(..read_size);
         let (sender, receiver) = std::sync::mpsc::channel();
+        frame.upload.remap(sender.clone());
         slice.map_async(wgpu::MapMode::Read, move |mapped| {
             // The send fails only when the band was given up on: nothing left to tell.
             let _ = sender.send(mapped);
         });
-        wait(&gpu.device, submission, &receiver, 1, timeout)?;
+        wait(&gpu.device, submission, &receiver, 2, timeout)?;
         {
             let view = slice.get_mapped_range().map_err(map_error)?;
             let words: &[u32] = bytemuck::try_cast_slice(&view).map_err(cast_error)?;
@@ -284,18 +295,5 @@ fn entry(binding: u32, buffer: &wgpu::Buffer) -> wgpu::BindGroupEntry<'_> {
     wgpu::BindGroupEntry {
         binding,
         resource: buffer.as_entire_binding(),
-    }
-}
-
-/// Writes `bytes` to the start of `buffer`, padded with zeros to a whole word.
-fn write_padded(queue: &wgpu::Queue, buffer: &wgpu::Buffer, bytes: &[u8]) {
-    let whole = bytes.len() / 4 * 4;
-    if whole > 0 {
-        queue.write_buffer(buffer, 0, &bytes[..whole]);
-    }
-    if whole < bytes.len() {
-        let mut tail = [0u8; 4];
-        tail[..bytes.len() - whole].copy_from_slice(&bytes[whole..]);
-        queue.write_buffer(buffer, whole as u64, &tail);
     }
 }

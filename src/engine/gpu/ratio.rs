@@ -14,6 +14,7 @@ use super::GpuEngine;
 use super::context::{cast_error, map_error, scoped, wait};
 use super::frame::{Frame, diff_words_per_pixel, records_bytes, texels_per_pixel};
 use super::layout::shared_layout;
+use super::staging::{Rows, texture_pitch};
 use super::tiles::{Tile, diff_bytes, place_tile};
 use crate::engine::{Band, Bounds, MaxAt, Stats};
 use crate::error::Error;
@@ -196,8 +197,6 @@ impl GpuEngine {
         let Some(frame) = self.frames.get(slot) else {
             return Err(Error::Gpu("no GPU memory for the tile".to_owned()));
         };
-        upload(&gpu.queue, band, &band.a, tile, &frame.a)?;
-        upload(&gpu.queue, band, &band.b, tile, &frame.b)?;
         let target = match (diff, &frame.diff) {
             (false, _) => None,
             (true, Some(target)) => Some(target),
@@ -227,6 +226,7 @@ impl GpuEngine {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("diffimg tile"),
             });
+        upload(band, tile, frame, &mut encoder)?;
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("diffimg diff pass"),
@@ -268,6 +268,7 @@ impl GpuEngine {
         let submission = gpu.queue.submit([encoder.finish()]);
 
         let (sender, receiver) = mpsc::channel();
+        frame.upload.remap(sender.clone());
         let records = frame.records_read.slice(..records_size);
         let pixels = diff_target
             .map(|(t, rows)| t.read.slice(..4 * u64::from(t.row_words) * u64::from(rows)));
@@ -299,7 +300,8 @@ impl GpuEngine {
         let gpu = &*self.gpu;
         #[cfg(feature = "test-hooks")]
         self.inject_hang()?;
-        let maps = 1 + usize::from(pending.diff_size.is_some());
+        // The staging buffer and the records, and the diff when it is read.
+        let maps = 2 + usize::from(pending.diff_size.is_some());
         wait(
             &gpu.device,
             pending.submission,
@@ -363,42 +365,57 @@ struct Pending {
     mask: u8,
 }
 
-/// Uploads the tile of one image of `band` into `texture`, straight from the band: rows at the
-/// band's stride, starting at the tile's column, in the band's layout.
-pub(super) fn upload(
-    queue: &wgpu::Queue,
+/// Writes the tile of both images of `band` into `frame`'s staging buffer, rows at the copy
+/// pitch, straight from the band (in its own layout, from the tile's column), and records the
+/// copies from there into the input textures.
+fn upload(
     band: &Band,
-    samples: &Samples,
     tile: Tile,
-    texture: &wgpu::Texture,
+    frame: &Frame,
+    encoder: &mut wgpu::CommandEncoder,
 ) -> Result<(), Error> {
     let pixel = band.layout.bytes_per_pixel();
-    let row_bytes = band.width as usize * pixel;
-    let first_row = band.halo_above as usize + tile.y as usize;
-    let last_row = first_row + tile.height as usize - 1;
-    let end = last_row * row_bytes + (tile.x as usize + tile.width as usize) * pixel;
-    let stride = u32::try_from(row_bytes)
-        .map_err(|_| Error::Gpu(format!("rows of {} pixels are too long", band.width)))?;
-    let layout = wgpu::TexelCopyBufferLayout {
-        offset: u64::from(tile.x) * pixel as u64,
-        bytes_per_row: Some(stride),
-        rows_per_image: Some(tile.height),
-    };
-    queue.write_texture(
-        wgpu::TexelCopyTextureInfo {
-            texture,
-            mip_level: 0,
-            origin: wgpu::Origin3d::ZERO,
-            aspect: wgpu::TextureAspect::All,
-        },
-        &samples.as_bytes()[first_row * row_bytes..end],
-        layout,
-        wgpu::Extent3d {
-            width: tile.width * texels_per_pixel(band.layout),
-            height: tile.height,
-            depth_or_array_layers: 1,
-        },
-    );
+    let stride = band.width as usize * pixel;
+    let start = (band.halo_above + tile.y) as usize * stride + tile.x as usize * pixel;
+    let row_bytes = tile.width as usize * pixel;
+    let pitch = texture_pitch(row_bytes as u64);
+    let bytes_per_row = u32::try_from(pitch)
+        .map_err(|_| Error::Gpu(format!("rows of {} pixels are too long", tile.width)))?;
+    let images = [(&band.a, &frame.a, 0), (&band.b, &frame.b, frame.upload_b)];
+    for (samples, _, offset) in images {
+        let rows = Rows {
+            bytes: &samples.as_bytes()[start..],
+            stride,
+            row_bytes,
+            rows: tile.height as usize,
+            pitch,
+        };
+        frame.upload.write_rows(offset, rows)?;
+    }
+    frame.upload.unmap();
+    for (_, texture, offset) in images {
+        encoder.copy_buffer_to_texture(
+            wgpu::TexelCopyBufferInfo {
+                buffer: frame.upload.buffer(),
+                layout: wgpu::TexelCopyBufferLayout {
+                    offset,
+                    bytes_per_row: Some(bytes_per_row),
+                    rows_per_image: Some(tile.height),
+                },
+            },
+            wgpu::TexelCopyTextureInfo {
+                texture,
+                mip_level: 0,
+                origin: wgpu::Origin3d::ZERO,
+                aspect: wgpu::TextureAspect::All,
+            },
+            wgpu::Extent3d {
+                width: tile.width * texels_per_pixel(band.layout),
+                height: tile.height,
+                depth_or_array_layers: 1,
+            },
+        );
+    }
     Ok(())
 }
 
