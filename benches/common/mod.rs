@@ -1,7 +1,7 @@
 //! Helpers the end-to-end benchmarks share: image generators and a streaming PNG writer
 //! (`scene`), anti-aliased drawings (`drawing`), the PNG decoding floor (`floor`), running a
 //! command and measuring its wall time, CPU time and peak RSS (`measure`), the perceptual
-//! peers (`peers`), and the table they print (`table`).
+//! peers (`peers`), the table they print (`table`), and a TIFF writer (`tiff_file`).
 
 // Each benchmark uses part of this module.
 #![allow(dead_code)]
@@ -12,6 +12,7 @@ pub mod measure;
 pub mod peers;
 pub mod scene;
 pub mod table;
+pub mod tiff_file;
 
 use std::error::Error;
 use std::fs;
