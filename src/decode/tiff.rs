@@ -299,10 +299,7 @@ impl<R: Stream> RowSource for TiffRows<R> {
             match dst {
                 Samples::U8(d) => d[filled..filled + n].copy_from_slice(src),
                 Samples::U16(d) => {
-                    let pairs = src.chunks_exact(2);
-                    for (o, b) in d[filled..filled + n].iter_mut().zip(pairs) {
-                        *o = u16::from_ne_bytes([b[0], b[1]]);
-                    }
+                    bytemuck::cast_slice_mut(&mut d[filled..filled + n]).copy_from_slice(src)
                 }
             }
             filled += n;
@@ -366,8 +363,24 @@ fn decode_row_of_chunks<R: Stream>(
         let (first, last) = (rows.start, rows.end - 1);
         Error::decode(name, format!("chunk of rows {first} to {last}: {e}"))
     };
-    out.clear();
-    out.resize(rows.len() * g.row_bytes(), 0);
+    // Every byte is written below, so a buffer of the right size is used as it is, and a new
+    // one comes zeroed from the allocator (fresh pages, not written twice).
+    let len = rows.len() * g.row_bytes();
+    if out.len() != len {
+        *out = vec![0; len];
+    }
+    if g.across == 1 && !g.planar {
+        // A strip's rows are the image's: decoded in place.
+        let layout = decoder
+            .image_chunk_buffer_layout(index)
+            .map_err(|e| fail(e.to_string()))?;
+        let stride = layout.row_stride.map_or(g.row_bytes(), |s| s.get());
+        if layout.len == len && stride == g.row_bytes() {
+            return decoder
+                .read_chunk_bytes(index, out)
+                .map_err(|e| fail(e.to_string()));
+        }
+    }
     let planes = if g.planar { g.samples } else { 1 };
     let per_plane = g.across * g.down;
     let pixel = g.samples * g.bytes;
