@@ -1,7 +1,8 @@
 //! The GPU engine: the context every kernel shares (`context`), the memory layouts host and
 //! shaders share (`layout`), the upload buffers kept from batch to batch (`staging`), the ratio
 //! kernel (`ratio`, with its pipelines and buffers in `frame` and its tiles in `tiles`) and the
-//! perceptual kernel (`perceptual`), each kernel with one shader in `shaders/`. Results equal the CPU engine's bit for bit.
+//! perceptual kernel (`perceptual`), each kernel with one shader in `shaders/`. Results equal
+//! the CPU engine's bit for bit.
 
 mod context;
 #[cfg(feature = "test-hooks")]
