@@ -20,9 +20,8 @@
 // differing-pixel count, the largest counted difference, the first pixel (in the tile's row
 // order) that has it, and the bounding box. The host adds the records up in order, as u64 and
 // u128; nothing is shared between workgroups. Minimums are kept as maximums of the complement,
-// so that zero is the neutral value of every atomic. With the
-// diff, the workgroup then writes the words of its pixels' samples, neighbouring invocations
-// neighbouring words.
+// so that zero is the neutral value of every atomic. With the diff, the workgroup then writes
+// the words of its pixels' samples, neighbouring invocations neighbouring words.
 
 override STRIP: u32;
 override GROUP: u32;

@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::trial::Measured;
-use crate::engine::{Bounds, EngineInfo, Stats};
+use crate::engine::{Bounds, EngineInfo, MaxAt, Stats};
 use crate::perception::PerceptualReport;
 use crate::pixel::Layout;
 use crate::regions::RegionSummary;
@@ -120,11 +120,7 @@ impl Report {
             sum: self.sum(),
             differing_pixels: self.stats.differing,
             max_diff: self.stats.max,
-            max_diff_at: self.stats.max_at.map(|at| MaxDiffAt {
-                x: at.x,
-                y: at.y,
-                channel: at.channel,
-            }),
+            max_diff_at: self.stats.max_at,
             rms: self.rms(),
             psnr: self.psnr(),
             bbox: self.stats.bounds.map(Bbox::from),
@@ -181,7 +177,7 @@ pub struct Figures {
     pub max_diff: u32,
     /// The first pixel in row order with `max_diff`, and its first such channel.
     #[serde(default)]
-    pub max_diff_at: Option<MaxDiffAt>,
+    pub max_diff_at: Option<MaxAt>,
     /// Root mean square difference over the counted channels, in sample units.
     #[serde(default)]
     pub rms: f64,
@@ -201,14 +197,6 @@ pub struct Figures {
     /// `None` when no engine ran (files equal byte for byte).
     pub engine: Option<FiguresEngine>,
     pub elapsed_ms: f64,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MaxDiffAt {
-    pub x: u32,
-    pub y: u32,
-    /// The channel's index in the image's layout (0 for grey or red, 3 for RGBA's alpha).
-    pub channel: u8,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -62,11 +62,12 @@ impl Bounds {
 }
 
 /// Where the largest counted difference is first met: the first pixel in row order, and its
-/// first channel with that difference.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// first channel with that difference (`max_diff_at` in `--json`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MaxAt {
     pub x: u32,
     pub y: u32,
+    /// The channel's index in the image's layout (0 for grey or red, 3 for RGBA's alpha).
     pub channel: u8,
 }
 

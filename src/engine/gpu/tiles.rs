@@ -2,6 +2,7 @@
 //! in the band's layout, goes in the band's.
 
 use super::context::cast_error;
+use super::staging::texture_pitch;
 use crate::engine::Band;
 use crate::error::Error;
 use crate::pixel::{Layout, Sample, Samples};
@@ -20,11 +21,9 @@ pub(super) struct Tile {
 /// copy rows (so that a tile's words come back without padding), and enough rows for them all.
 pub(super) fn diff_shape(layout: Layout, width: u32, height: u32, max_texture: u32) -> (u32, u32) {
     let align = wgpu::COPY_BYTES_PER_ROW_ALIGNMENT / 4;
-    let row_words = (u64::from(width) * layout.bytes_per_pixel() as u64).div_ceil(4) as u32;
-    let row_words = row_words
-        .next_multiple_of(align)
-        .min(max_texture / align * align)
-        .max(align);
+    let row_bytes = u64::from(width) * layout.bytes_per_pixel() as u64;
+    let row_words = (texture_pitch(row_bytes) / 4) as u32;
+    let row_words = row_words.min(max_texture / align * align).max(align);
     let words = diff_bytes(layout, width, height).div_ceil(4);
     (row_words, words.div_ceil(u64::from(row_words)) as u32)
 }
