@@ -1,16 +1,18 @@
-//! TIFF benchmark: three pairs generated here (fixed content, a few edited squares in image b,
-//! cached under `target/bench-data/`; written a few chunks at a time, so in little memory):
-//! 20000x20000 RGB 8-bit in 256x256 Deflate tiles, 50000x50000 RGBA 8-bit BigTIFF in 16-row LZW
-//! strips, and 12000x12000 RGB 16-bit in Deflate tiles. Each is compared by diffimg on 1 core,
-//! 2 cores (where there are more) and all cores, against the floor measured the same way: the
-//! same chunks decoded by the `tiff` crate with as many workers per image as diffimg starts,
-//! each with its own file handle, nothing else done, in a process of its own. On all cores also
-//! with a diff PNG, and ImageMagick's `compare -metric AE` and OpenImageIO's `idiff` on the same
-//! pair when they are installed.
+//! Workstation-format benchmark: four pairs generated here (fixed content, a few edited squares
+//! in image b, cached under `target/bench-data/`; written a few chunks at a time, so in little
+//! memory): 20000x20000 RGB 8-bit TIFF in 256x256 Deflate tiles, 50000x50000 RGBA 8-bit BigTIFF
+//! in 16-row LZW strips, 12000x12000 RGB 16-bit TIFF in Deflate tiles, and 8192x8192 RGBA
+//! half-float OpenEXR in 16-line ZIP blocks. Each is compared by diffimg on 1 core, 2 cores
+//! (where there are more) and all cores, against the floor measured the same way: the same
+//! chunks decoded by the same crate (`tiff` with as many workers per image as diffimg starts,
+//! each with its own file handle; `exr` with its block decompressor's thread pool), both images
+//! at once, nothing else done, in a process of its own. On all cores also with a diff PNG, and
+//! ImageMagick's `compare -metric AE` and OpenImageIO's `idiff` on the same pair when they are
+//! installed.
 //!
 //! `cargo bench --bench tiff`; `TIFF_BENCH_ROUNDS` sets the rounds (3), `TIFF_BENCH_CASES` the
-//! pairs (`tiff`, `bigtiff-lzw`, `tiff16`, comma-separated; all by default). `cargo test
-//! --benches` runs one round of each on 600x500 pairs, to check the harness.
+//! pairs (`tiff`, `bigtiff-lzw`, `tiff16`, `exr-half`, comma-separated; all by default).
+//! `cargo test --benches` runs one round of each on 600x500 pairs, to check the harness.
 
 mod common;
 
@@ -31,57 +33,77 @@ const DATA_VERSION: u32 = 1;
 /// Makes this program decode `FLOOR_ARG A B` and exit: the floor in a process of its own.
 const FLOOR_ARG: &str = "--tiff-floor";
 
-/// A benchmark pair: its name (for `TIFF_BENCH_CASES` and the cached files), its shape at full
-/// size and its samples.
+/// A benchmark pair: its name (for `TIFF_BENCH_CASES` and the cached files), its title and
+/// what it is made of.
 struct Case {
     name: &'static str,
     title: &'static str,
-    shape: Shape,
-    sample: fn(u32, u32, u32, bool, u32) -> u16,
+    kind: Kind,
 }
 
-const CASES: [Case; 3] = [
+enum Kind {
+    /// A TIFF of this shape (at full size) and these samples.
+    Tiff {
+        shape: Shape,
+        sample: fn(u32, u32, u32, bool, u32) -> u16,
+    },
+    /// An RGBA half-float OpenEXR, square, of this side at full size.
+    Exr { side: u32 },
+}
+
+const CASES: [Case; 4] = [
     Case {
         name: "tiff",
         title: "RGB 8-bit, 256x256 Deflate tiles",
-        shape: Shape {
-            width: 20000,
-            height: 20000,
-            channels: 3,
-            bits: 8,
-            chunks: Chunks::Tiles(256),
-            codec: Codec::Deflate,
-            big: false,
+        kind: Kind::Tiff {
+            shape: Shape {
+                width: 20000,
+                height: 20000,
+                channels: 3,
+                bits: 8,
+                chunks: Chunks::Tiles(256),
+                codec: Codec::Deflate,
+                big: false,
+            },
+            sample: waves,
         },
-        sample: waves,
     },
     Case {
         name: "bigtiff-lzw",
         title: "RGBA 8-bit BigTIFF, 16-row LZW strips",
-        shape: Shape {
-            width: 50000,
-            height: 50000,
-            channels: 4,
-            bits: 8,
-            chunks: Chunks::Strips(16),
-            codec: Codec::Lzw,
-            big: true,
+        kind: Kind::Tiff {
+            shape: Shape {
+                width: 50000,
+                height: 50000,
+                channels: 4,
+                bits: 8,
+                chunks: Chunks::Strips(16),
+                codec: Codec::Lzw,
+                big: true,
+            },
+            sample: ramps,
         },
-        sample: ramps,
     },
     Case {
         name: "tiff16",
         title: "RGB 16-bit, 256x256 Deflate tiles",
-        shape: Shape {
-            width: 12000,
-            height: 12000,
-            channels: 3,
-            bits: 16,
-            chunks: Chunks::Tiles(256),
-            codec: Codec::Deflate,
-            big: false,
+        kind: Kind::Tiff {
+            shape: Shape {
+                width: 12000,
+                height: 12000,
+                channels: 3,
+                bits: 16,
+                chunks: Chunks::Tiles(256),
+                codec: Codec::Deflate,
+                big: false,
+            },
+            sample: ramps,
         },
-        sample: ramps,
+    },
+    Case {
+        name: "exr-half",
+        title: "RGBA half-float OpenEXR, 16-line ZIP blocks",
+        kind: Kind::Exr { side: 8192 },
     },
 ];
 
@@ -118,6 +140,67 @@ fn ramps(x: u32, y: u32, c: u32, edited: bool, bits: u32) -> u16 {
         base
     };
     (value.wrapping_mul(if bits == 8 { 1 } else { 257 }) & max) as u16
+}
+
+/// A render in linear light: smooth shading from 0 to about 3 (past 1, as HDR renders go) with
+/// a little noise, alpha 1; image b brightened in its few edited squares.
+fn render(x: u32, y: u32, c: u32, edited: bool) -> f32 {
+    if c == 3 {
+        return 1.0;
+    }
+    let (fx, fy) = (x as f32, y as f32);
+    let shade = (fx * 0.0021 + c as f32).sin() * (fy * 0.0017 + 0.4 * c as f32).cos();
+    let noise = ((x.wrapping_mul(2654435761) ^ y.wrapping_mul(40503)) >> 24) as f32 / 4096.0;
+    let value = 1.5 + 1.5 * shade + noise;
+    if edited && edited_at(x, y) {
+        value + 0.25
+    } else {
+        value
+    }
+}
+
+/// Writes an OpenEXR render of `size` (RGBA half, ZIP blocks of 16 lines), block by block.
+fn write_exr(path: &Path, size: (u32, u32), edited: bool) -> Result<(), BoxError> {
+    use exr::prelude::{
+        Blocks, Compression, Encoding, Image, Layer, LayerAttributes, LineOrder, SpecificChannels,
+        Vec2, WritableImage, f16,
+    };
+    let pixels = SpecificChannels::rgba(move |Vec2(x, y): Vec2<usize>| {
+        let sample = |c| f16::from_f32(render(x as u32, y as u32, c, edited));
+        (sample(0), sample(1), sample(2), sample(3))
+    });
+    let encoding = Encoding {
+        compression: Compression::ZIP16,
+        blocks: Blocks::ScanLines,
+        line_order: LineOrder::Increasing,
+    };
+    let size = (size.0 as usize, size.1 as usize);
+    let layer = Layer::new(size, LayerAttributes::default(), encoding, pixels);
+    Image::from_layer(layer).write().to_file(path)?;
+    Ok(())
+}
+
+/// Decompresses every block of the OpenEXR at `path` with the `exr` crate's parallel
+/// decompressor, as diffimg reads it.
+fn decode_blocks(path: &Path) -> Result<(), BoxError> {
+    use exr::block::reader::ChunksReader;
+    let file = BufReader::with_capacity(1 << 18, File::open(path)?);
+    let chunks = exr::block::read(file, false)?.all_chunks(false)?;
+    let mut blocks = chunks
+        .parallel_decompressor(false)
+        .map_err(|_| "the pair is compressed")?;
+    while let Some(block) = blocks.decompress_next_block() {
+        std::hint::black_box(block?);
+    }
+    Ok(())
+}
+
+/// Decodes every chunk of the image at `path`, as its format's floor.
+fn decode_chunks(path: &Path) -> Result<(), BoxError> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("exr") => decode_blocks(path),
+        _ => decode_tiles(path),
+    }
 }
 
 /// Decodes every chunk of the TIFF at `path` with as many workers as diffimg starts (one per
@@ -199,27 +282,45 @@ fn core_counts() -> Vec<(Option<String>, String)> {
 /// Generates `case`'s pair at `scale` (unless cached), measures it over `rounds` and prints its
 /// table; whether every run that had to succeed did.
 fn bench(case: &Case, full: bool, rounds: u64) -> Result<bool, BoxError> {
-    let mut shape = case.shape;
-    if !full {
-        (shape.width, shape.height) = (600, 500);
-    }
+    let (width, height) = match (&case.kind, full) {
+        (_, false) => (600, 500),
+        (Kind::Tiff { shape, .. }, true) => (shape.width, shape.height),
+        (Kind::Exr { side }, true) => (*side, *side),
+    };
+    let extension = match case.kind {
+        Kind::Tiff { .. } => "tiff",
+        Kind::Exr { .. } => "exr",
+    };
     let dir = data_dir();
     fs::create_dir_all(&dir)?;
-    let side = format!("{}x{}", shape.width, shape.height);
+    let side = format!("{width}x{height}");
     let name = |t: &str| {
-        let side = if shape.width == shape.height {
-            shape.width.to_string()
+        let side = if width == height {
+            width.to_string()
         } else {
             side.clone()
         };
-        dir.join(format!("{}-{side}-v{DATA_VERSION}-{t}.tiff", case.name))
+        dir.join(format!(
+            "{}-{side}-v{DATA_VERSION}-{t}.{extension}",
+            case.name
+        ))
     };
     let (a, b) = (name("a"), name("b"));
     for (path, edited) in [(&a, false), (&b, true)] {
-        if !path.exists() {
-            eprintln!("generating {}", path.display());
-            let sample = case.sample;
-            tiff_file::write(path, shape, |x, y, c| sample(x, y, c, edited, shape.bits))?;
+        if path.exists() {
+            continue;
+        }
+        eprintln!("generating {}", path.display());
+        match case.kind {
+            Kind::Tiff { shape, sample } => {
+                let shape = Shape {
+                    width,
+                    height,
+                    ..shape
+                };
+                tiff_file::write(path, shape, |x, y, c| sample(x, y, c, edited, shape.bits))?;
+            }
+            Kind::Exr { .. } => write_exr(path, (width, height), edited)?,
         }
     }
     let me = std::env::current_exe()?;
@@ -305,8 +406,8 @@ fn run() -> Result<(), BoxError> {
     if args.get(1).map(String::as_str) == Some(FLOOR_ARG) {
         let (a, b) = (Path::new(&args[2]), Path::new(&args[3]));
         thread::scope(|s| {
-            let other = s.spawn(|| decode_tiles(b).map_err(|e| e.to_string()));
-            let mine = decode_tiles(a).map_err(|e| e.to_string());
+            let other = s.spawn(|| decode_chunks(b).map_err(|e| e.to_string()));
+            let mine = decode_chunks(a).map_err(|e| e.to_string());
             mine.and(other.join().map_err(|_| "panicked".to_string())?)
         })?;
         return Ok(());

@@ -1,12 +1,12 @@
 // Per-pixel difference of two images, one tile at a time.
 //
 // The engine (src/engine/gpu/frame.rs) sets the overridable constants: STRIP (pixels one
-// invocation handles), GROUP (invocations per workgroup), SIXTEEN (16-bit samples) and
-// CHANNELS (samples per pixel). The images come in their own layout: grey in an r texture, grey
+// invocation handles), GROUP (invocations per workgroup), SIXTEEN (16-bit samples), FLOAT
+// (32-bit floating-point samples, loaded as their bits) and CHANNELS (samples per pixel). The images come in their own layout: grey in an r texture, grey
 // and alpha in rg, RGBA in rgba, and RGB (which has no texture format) in an r texture three
 // texels a pixel. `load` puts each pixel in RGBA slots, grey in red and alpha in alpha. The
 // diff goes out in the images' own layout too: the tile's samples in row-major order, packed
-// four 8-bit or two 16-bit samples to a word, word w at texel (w % width, w / width) of an
+// four 8-bit or two 16-bit samples (or one float) to a word, word w at texel (w % width, w / width) of an
 // r32uint texture, so that the host reads it back as the band stores it. `Params` and `Record`
 // are laid out as the host's structs of the same names (src/engine/gpu/layout.rs checks that
 // they agree).
@@ -22,10 +22,18 @@
 // u128; nothing is shared between workgroups. Minimums are kept as maximums of the complement,
 // so that zero is the neutral value of every atomic. With the diff, the workgroup then writes
 // the words of its pixels' samples, neighbouring invocations neighbouring words.
+//
+// Floating-point samples follow src/engine/float.rs step for step, in integer operations on
+// their bits wherever a device may treat subnormals, infinities or NaN its own way; the one
+// float operation is a subtraction of two normal numbers below 2^40, which WGSL rounds
+// correctly. Each difference becomes the integer floor(d * 2^24), below 2^40, kept as two
+// words, and its square (below 2^80) as three; sums take one word more than for integers, with
+// carries handled the same way. NaN and infinite differences are counted apart.
 
 override STRIP: u32;
 override GROUP: u32;
 override SIXTEEN: bool;
+override FLOAT: bool;
 override CHANNELS: u32;
 
 struct Params {
@@ -38,17 +46,20 @@ struct Params {
     alpha_max: u32,
     // Non-zero: write the diff pixels.
     write_diff: u32,
-    // The largest sample value: 255 or 65535.
+    // The largest sample value: 255 or 65535, or the bits of 1.0.
     sample_max: u32,
 }
 
 struct Record {
-    // Sums of |a - b| per RGBA channel.
+    // Sums of |a - b| per RGBA channel: low and high words.
     sums: vec4<u32>,
-    // Sums of (a - b)² per RGBA channel: low and high words.
+    sums_high: vec4<u32>,
+    // Sums of (a - b)² per RGBA channel: low, high and top words.
     squares_low: vec4<u32>,
     squares_high: vec4<u32>,
+    squares_top: vec4<u32>,
     differing: u32,
+    // The largest difference; for floats, its bits.
     max: u32,
     // Complements of the smallest x and y of a differing pixel.
     x0_inv: u32,
@@ -57,7 +68,12 @@ struct Record {
     y1: u32,
     // Complement of the smallest index in the tile of a pixel with the largest difference.
     max_at_inv: u32,
-    pad: u32,
+    // Counted channels with a NaN, or an infinite difference (floats only).
+    nan: u32,
+    inf: u32,
+    pad0: u32,
+    pad1: u32,
+    pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -67,8 +83,12 @@ struct Record {
 @group(0) @binding(4) var<storage, read_write> records: array<Record>;
 
 var<workgroup> group_sums: array<atomic<u32>, 4>;
+var<workgroup> group_sums_high: array<atomic<u32>, 4>;
 var<workgroup> group_squares_low: array<atomic<u32>, 4>;
 var<workgroup> group_squares_high: array<atomic<u32>, 4>;
+var<workgroup> group_squares_top: array<atomic<u32>, 4>;
+var<workgroup> group_nan: atomic<u32>;
+var<workgroup> group_inf: atomic<u32>;
 var<workgroup> group_max_at_inv: atomic<u32>;
 var<workgroup> group_differing: atomic<u32>;
 var<workgroup> group_max: atomic<u32>;
@@ -102,8 +122,96 @@ fn load(image: texture_2d<u32>, at: vec2<u32>) -> vec4<u32> {
     }
 }
 
-// Sample `s` of the tile in row-major order: |a - b|, or the largest value for alpha when
-// alpha is ignored.
+const NAN_BITS: u32 = 0x7fc00000u;
+const INF_BITS: u32 = 0x7f800000u;
+// 65536.0 and 2^40.
+const LARGE_BITS: u32 = 0x47800000u;
+const HUGE_BITS: u32 = 0x53800000u;
+
+// A float's bits with subnormals and -0 as +0.
+fn flushed(bits: u32) -> u32 {
+    return select(bits, 0u, (bits & 0x7f800000u) == 0u);
+}
+
+fn is_nan(bits: u32) -> bool {
+    return (bits & 0x7fffffffu) > INF_BITS;
+}
+
+// The difference of two float samples as the diff holds it: 0 when equal, NAN_BITS, INF_BITS
+// (infinite, or 65536 and more), or the bits of |a - b| (see src/engine/float.rs).
+fn float_diff(a_bits: u32, b_bits: u32) -> u32 {
+    let a_nan = is_nan(a_bits);
+    let b_nan = is_nan(b_bits);
+    if a_nan || b_nan {
+        return select(NAN_BITS, 0u, a_nan && b_nan);
+    }
+    let a = flushed(a_bits);
+    let b = flushed(b_bits);
+    if a == b {
+        return 0u;
+    }
+    if max(a & 0x7fffffffu, b & 0x7fffffffu) >= HUGE_BITS {
+        return INF_BITS;
+    }
+    let d = flushed(bitcast<u32>(abs(bitcast<f32>(a) - bitcast<f32>(b))));
+    return select(d, INF_BITS, d >= LARGE_BITS);
+}
+
+// floor(d * 2^24) of a finite difference's bits (normal, below 65536): low and high words.
+fn fixed(bits: u32) -> vec2<u32> {
+    if bits == 0u {
+        return vec2<u32>(0u);
+    }
+    let e = bits >> 23u;
+    let m = (bits & 0x7fffffu) | 0x800000u;
+    if e >= 126u {
+        let s = e - 126u;
+        return vec2<u32>(m << s, select(0u, m >> (32u - s), s > 0u));
+    }
+    let r = 126u - e;
+    return vec2<u32>(select(0u, m >> r, r < 32u), 0u);
+}
+
+// The 64-bit product of two words: low and high words.
+fn mul_wide(x: u32, y: u32) -> vec2<u32> {
+    let x0 = x & 0xffffu;
+    let x1 = x >> 16u;
+    let y0 = y & 0xffffu;
+    let y1 = y >> 16u;
+    let p00 = x0 * y0;
+    let p01 = x0 * y1;
+    let p10 = x1 * y0;
+    let mid = (p00 >> 16u) + (p01 & 0xffffu) + (p10 & 0xffffu);
+    let low = (p00 & 0xffffu) | (mid << 16u);
+    return vec2<u32>(low, x1 * y1 + (p01 >> 16u) + (p10 >> 16u) + (mid >> 16u));
+}
+
+// The square of a fixed-point difference below 2^40, in three words.
+fn square_wide(q: vec2<u32>) -> vec3<u32> {
+    let low = mul_wide(q.x, q.x);
+    let cross = mul_wide(q.x, q.y);
+    let twice = vec2<u32>(cross.x << 1u, (cross.y << 1u) | (cross.x >> 31u));
+    let middle = low.y + twice.x;
+    let carry = select(0u, 1u, middle < twice.x);
+    return vec3<u32>(low.x, middle, twice.y + carry + q.y * q.y);
+}
+
+// Adds a three-word number to channel k of the workgroup's sums of squares, carrying between
+// words (into the top word only for floats, the only ones that reach it).
+fn add_squares(k: u32, x: vec3<u32>) {
+    let before = atomicAdd(&group_squares_low[k], x.x);
+    let carry = select(0u, 1u, before + x.x < before);
+    let high = x.y + carry;
+    let before_high = atomicAdd(&group_squares_high[k], high);
+    if FLOAT {
+        let overflow = select(0u, 1u, high < x.y);
+        let carry_high = select(0u, 1u, before_high + high < before_high);
+        atomicAdd(&group_squares_top[k], x.z + overflow + carry_high);
+    }
+}
+
+// Sample `s` of the tile in row-major order: |a - b| (for floats, as `float_diff` has it), or
+// the largest value for alpha when alpha is ignored.
 fn diff_sample(s: u32) -> u32 {
     let c = s % CHANNELS;
     if params.alpha_max != 0u && c == CHANNELS - 1u {
@@ -118,12 +226,15 @@ fn diff_sample(s: u32) -> u32 {
     }
     let a = textureLoad(image_a, at, 0)[slot];
     let b = textureLoad(image_b, at, 0)[slot];
+    if FLOAT {
+        return float_diff(a, b);
+    }
     return max(a, b) - min(a, b);
 }
 
 // The workgroup's pixels' diff samples, packed into words.
 fn write_words(local: u32, group_index: u32) {
-    let per_word = select(4u, 2u, SIXTEEN);
+    let per_word = select(select(4u, 2u, SIXTEEN), 1u, FLOAT);
     let bits = 32u / per_word;
     let samples = params.width * params.height * CHANNELS;
     let words = (samples + per_word - 1u) / per_word;
@@ -153,9 +264,13 @@ fn diff(
     if local == 0u {
         for (var c = 0u; c < 4u; c++) {
             atomicStore(&group_sums[c], 0u);
+            atomicStore(&group_sums_high[c], 0u);
             atomicStore(&group_squares_low[c], 0u);
             atomicStore(&group_squares_high[c], 0u);
+            atomicStore(&group_squares_top[c], 0u);
         }
+        atomicStore(&group_nan, 0u);
+        atomicStore(&group_inf, 0u);
         atomicStore(&group_max_at_inv, 0u);
         atomicStore(&group_differing, 0u);
         atomicStore(&group_max, 0u);
@@ -172,8 +287,12 @@ fn diff(
     let counted_channels = counted != vec4<u32>(0u);
 
     var sums = vec4<u32>(0u);
+    var sums_high = vec4<u32>(0u);
     var squares_low = vec4<u32>(0u);
     var squares_high = vec4<u32>(0u);
+    var squares_top = vec4<u32>(0u);
+    var nan = 0u;
+    var inf = 0u;
     var differing = 0u;
     var max_diff = 0u;
     // The index in the tile of this invocation's first pixel with its largest difference.
@@ -198,19 +317,48 @@ fn diff(
         }
         let a = load(image_a, at);
         let b = load(image_b, at);
-        let d = max(a, b) - min(a, b);
-        sums += d;
-        // A square of a 16-bit difference fits a u32; the sum carries into the high word.
-        let square = d * d;
-        squares_low += square;
-        squares_high += select(vec4<u32>(0u), vec4<u32>(1u), squares_low < square);
-        let c = select(vec4<u32>(0u), d, counted_channels);
-        let m = max(max(c.x, c.y), max(c.z, c.w));
+        var m = 0u;
+        var differs = false;
+        if FLOAT {
+            for (var k = 0u; k < 4u; k++) {
+                let bits = float_diff(a[k], b[k]);
+                let counted = counted_channels[k];
+                if bits == NAN_BITS || bits == INF_BITS {
+                    nan += select(0u, 1u, counted && bits == NAN_BITS);
+                    inf += select(0u, 1u, counted && bits == INF_BITS);
+                    differs = differs || counted;
+                    continue;
+                }
+                let q = fixed(bits);
+                sums[k] += q.x;
+                sums_high[k] += q.y + select(0u, 1u, sums[k] < q.x);
+                let square = square_wide(q);
+                squares_low[k] += square.x;
+                let high = square.y + select(0u, 1u, squares_low[k] < square.x);
+                squares_high[k] += high;
+                let overflow = select(0u, 1u, high < square.y || squares_high[k] < high);
+                squares_top[k] += square.z + overflow;
+                if counted && bits != 0u {
+                    differs = true;
+                    m = max(m, bits);
+                }
+            }
+        } else {
+            let d = max(a, b) - min(a, b);
+            sums += d;
+            // A square of a 16-bit difference fits a u32; the sum carries into the high word.
+            let square = d * d;
+            squares_low += square;
+            squares_high += select(vec4<u32>(0u), vec4<u32>(1u), squares_low < square);
+            let c = select(vec4<u32>(0u), d, counted_channels);
+            m = max(max(c.x, c.y), max(c.z, c.w));
+            differs = m != 0u;
+        }
         if m > max_diff {
             max_diff = m;
             max_at = at.y * params.width + at.x;
         }
-        if m != 0u {
+        if differs {
             differing += 1u;
             x0 = min(x0, at.x);
             y0 = min(y0, at.y);
@@ -219,17 +367,21 @@ fn diff(
         }
     }
 
-    if any(sums != vec4<u32>(0u)) {
-        atomicAdd(&group_sums[0], sums.x);
-        atomicAdd(&group_sums[1], sums.y);
-        atomicAdd(&group_sums[2], sums.z);
-        atomicAdd(&group_sums[3], sums.w);
+    if any(sums != vec4<u32>(0u)) || any(sums_high != vec4<u32>(0u)) {
         for (var k = 0u; k < 4u; k++) {
-            let low = squares_low[k];
-            let before = atomicAdd(&group_squares_low[k], low);
-            let carry = select(0u, 1u, before + low < before);
-            atomicAdd(&group_squares_high[k], squares_high[k] + carry);
+            let before = atomicAdd(&group_sums[k], sums[k]);
+            if FLOAT {
+                let carry = select(0u, 1u, before + sums[k] < before);
+                atomicAdd(&group_sums_high[k], sums_high[k] + carry);
+            }
+            add_squares(k, vec3<u32>(squares_low[k], squares_high[k], squares_top[k]));
         }
+    }
+    if nan != 0u {
+        atomicAdd(&group_nan, nan);
+    }
+    if inf != 0u {
+        atomicAdd(&group_inf, inf);
     }
     if differing != 0u {
         atomicAdd(&group_differing, differing);
@@ -274,6 +426,20 @@ fn diff(
             atomicLoad(&group_squares_high[2]),
             atomicLoad(&group_squares_high[3]),
         );
+        record.sums_high = vec4<u32>(
+            atomicLoad(&group_sums_high[0]),
+            atomicLoad(&group_sums_high[1]),
+            atomicLoad(&group_sums_high[2]),
+            atomicLoad(&group_sums_high[3]),
+        );
+        record.squares_top = vec4<u32>(
+            atomicLoad(&group_squares_top[0]),
+            atomicLoad(&group_squares_top[1]),
+            atomicLoad(&group_squares_top[2]),
+            atomicLoad(&group_squares_top[3]),
+        );
+        record.nan = atomicLoad(&group_nan);
+        record.inf = atomicLoad(&group_inf);
         record.max_at_inv = atomicLoad(&group_max_at_inv);
         records[group_index] = record;
     }

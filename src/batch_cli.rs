@@ -97,8 +97,8 @@ struct PairArgs {
     #[arg(long, value_name = "N|P%")]
     max_changed: Option<ChangedGate>,
     /// A pair where a counted channel differs by more than V (in sample units) is over the gate.
-    #[arg(long, value_name = "V", allow_negative_numbers = true)]
-    max_diff: Option<u32>,
+    #[arg(long, value_name = "V", allow_negative_numbers = true, value_parser = gate)]
+    max_diff: Option<f64>,
     /// What the diff images show: raw, highlight, mask or heatmap.
     #[arg(long, default_value = "raw")]
     style: Style,

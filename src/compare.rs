@@ -172,6 +172,10 @@ fn compare_sources(
     let [source_a, source_b] = sources;
     let (mut source_a, mut source_b) = (source_a?, source_b?);
     let (ha, hb) = (source_a.header(), source_b.header());
+    let wanted = options
+        .perceptual
+        .or((options.style != Style::Raw).then(PerceptualOptions::default));
+    check_float(names, [ha, hb], wanted.is_some(), options)?;
     let mut covered = None;
     if (ha.width, ha.height) != (hb.width, hb.height) {
         if options.canvas == Canvas::Union && !options.resize {
@@ -185,9 +189,6 @@ fn compare_sources(
             source_b = resized_to_first(names, [ha, hb], source_b, options)?;
         }
     }
-    let wanted = options
-        .perceptual
-        .or((options.style != Style::Raw).then(PerceptualOptions::default));
     check_cmyk(names, [ha.layout, hb.layout], wanted.is_some(), options)?;
     let mut notes = Vec::new();
     let layout = ha.layout.common(hb.layout);
@@ -297,6 +298,38 @@ fn resized_to_first(
         decode::panic_for_test("rows", names[1]);
         resize::resized(source_b, ha.width, ha.height, names[1], options.max_pixels)
     })
+}
+
+/// Floating-point images are compared only with floating-point images (integers would need a
+/// scale and a transfer curve to meet them), for the ratio, its figures and the raw diff
+/// image; the changed-pixel count, diff styles and resizing are defined on integer samples.
+fn check_float(
+    names: [&Path; 2],
+    headers: [Header; 2],
+    perceptual: bool,
+    options: &Options,
+) -> Result<(), Error> {
+    let Some(i) = headers.iter().position(|h| h.layout.depth.is_float()) else {
+        return Ok(());
+    };
+    let other = 1 - i;
+    let sizes = headers.map(|h| (h.width, h.height));
+    let cause = if !headers[other].layout.depth.is_float() {
+        let (name, layout) = (names[other].display(), headers[other].layout);
+        format!(
+            "is floating point and {name} is {layout}: floating-point images are compared only \
+             with floating-point images"
+        )
+    } else if perceptual {
+        "is floating point: the changed-pixel count and diff styles are made for integer \
+         samples (floating point gives the ratio, its figures and the raw diff image)"
+            .into()
+    } else if options.resize && sizes[0] != sizes[1] {
+        "is floating point: --resize is made for integer samples".into()
+    } else {
+        return Ok(());
+    };
+    Err(Error::decode(names[i], cause))
 }
 
 /// CMYK is compared only with CMYK, on its four samples as stored, for the ratio and its

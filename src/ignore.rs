@@ -158,6 +158,8 @@ fn read_mask(path: &Path, width: u32, height: u32, limits: PixelLimits) -> Resul
         let values: Vec<u32> = match &samples {
             Samples::U8(v) => v.iter().map(|&s| u32::from(s)).collect(),
             Samples::U16(v) => v.iter().map(|&s| u32::from(s)).collect(),
+            // Any value but zero (NaN included) is not black.
+            Samples::F32(v) => v.iter().map(|&s| u32::from(s != 0.0)).collect(),
         };
         let first = y as usize * width as usize;
         for (i, px) in values.chunks_exact(channels).enumerate() {

@@ -67,9 +67,10 @@ struct Args {
     #[arg(long, value_name = "N|P%", value_parser = clap::value_parser!(ChangedGate))]
     max_changed: Option<ChangedGate>,
     /// Exit with status 1 when a counted channel differs by more than V, in sample units (0 to
-    /// 255, or 65535 for 16-bit images).
-    #[arg(long, value_name = "V", allow_negative_numbers = true)]
-    max_diff: Option<u32>,
+    /// 255, 65535 for 16-bit images, 1.0 nominally for floating point, where any NaN or
+    /// infinite difference is more).
+    #[arg(long, value_name = "V", allow_negative_numbers = true, value_parser = gate)]
+    max_diff: Option<f64>,
     /// What the diff image (-f) shows: raw |a - b|, highlight, mask or heatmap.
     #[arg(long, value_enum, default_value_t = StyleArg::Raw)]
     style: StyleArg,
@@ -344,7 +345,7 @@ fn run(args: &Args) -> Result<ExitCode, Failure> {
         _ => {}
     }
     let over = args.max_ratio.is_some_and(|max| report.ratio() > max)
-        || args.max_diff.is_some_and(|max| report.stats.max > max)
+        || args.max_diff.is_some_and(|max| report.exceeds(max))
         || args
             .max_changed
             .is_some_and(|gate| gate.exceeded(report.changed(), report.pixels()));

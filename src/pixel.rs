@@ -2,19 +2,23 @@
 
 use std::fmt;
 
-/// Bits per sample.
+/// Bits per sample: unsigned integers of 8 or 16 bits, or 32-bit floating point (half-float
+/// files are widened to it, exactly).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Depth {
     Eight,
     Sixteen,
+    Float,
 }
 
 impl Depth {
-    /// The largest sample value.
+    /// The largest sample value of an integer depth; for floating point, the nominal maximum
+    /// 1.0 in the fixed point its differences are summed in (see `engine::float`).
     pub fn max_value(self) -> u32 {
         match self {
             Depth::Eight => 255,
             Depth::Sixteen => 65535,
+            Depth::Float => crate::engine::float::ONE as u32,
         }
     }
 
@@ -22,7 +26,12 @@ impl Depth {
         match self {
             Depth::Eight => 8,
             Depth::Sixteen => 16,
+            Depth::Float => 32,
         }
+    }
+
+    pub fn is_float(self) -> bool {
+        self == Depth::Float
     }
 }
 
@@ -49,6 +58,11 @@ impl Layout {
     // CMYK at 8 and 16 bits.
     pub const CMYK8: Layout = Layout::cmyk(Depth::Eight);
     pub const CMYK16: Layout = Layout::cmyk(Depth::Sixteen);
+    // Grey, grey + alpha, RGB and RGBA in floating point.
+    pub const LF: Layout = Layout::new(1, Depth::Float);
+    pub const LAF: Layout = Layout::new(2, Depth::Float);
+    pub const RGBF: Layout = Layout::new(3, Depth::Float);
+    pub const RGBAF: Layout = Layout::new(4, Depth::Float);
 
     pub const fn new(channels: u8, depth: Depth) -> Layout {
         Layout {
@@ -117,15 +131,19 @@ impl fmt::Display for Layout {
             3 => "RGB",
             _ => "RGBA",
         };
-        write!(f, "{name}{}", self.depth.bits())
+        match self.depth {
+            Depth::Float => write!(f, "{name}32F"),
+            _ => write!(f, "{name}{}", self.depth.bits()),
+        }
     }
 }
 
-/// Samples of whole rows, row-major and interleaved, at 8 or 16 bits.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Samples of whole rows, row-major and interleaved, at 8 or 16 bits or in floating point.
+#[derive(Clone, Debug, PartialEq)]
 pub enum Samples {
     U8(Vec<u8>),
     U16(Vec<u16>),
+    F32(Vec<f32>),
 }
 
 impl Samples {
@@ -134,6 +152,7 @@ impl Samples {
         match depth {
             Depth::Eight => Samples::U8(vec![0; len]),
             Depth::Sixteen => Samples::U16(vec![0; len]),
+            Depth::Float => Samples::F32(vec![0.0; len]),
         }
     }
 
@@ -141,6 +160,7 @@ impl Samples {
         match self {
             Samples::U8(_) => Depth::Eight,
             Samples::U16(_) => Depth::Sixteen,
+            Samples::F32(_) => Depth::Float,
         }
     }
 
@@ -148,6 +168,7 @@ impl Samples {
         match self {
             Samples::U8(v) => v.len(),
             Samples::U16(v) => v.len(),
+            Samples::F32(v) => v.len(),
         }
     }
 
@@ -161,6 +182,7 @@ impl Samples {
         match (self, depth) {
             (Samples::U8(v), Depth::Eight) => v.resize(len, 0),
             (Samples::U16(v), Depth::Sixteen) => v.resize(len, 0),
+            (Samples::F32(v), Depth::Float) => v.resize(len, 0.0),
             (this, _) => *this = Samples::zeroed(depth, len),
         }
     }
@@ -170,6 +192,7 @@ impl Samples {
         match (self, src) {
             (Samples::U8(v), Samples::U8(s)) => v.extend_from_slice(&s[range]),
             (Samples::U16(v), Samples::U16(s)) => v.extend_from_slice(&s[range]),
+            (Samples::F32(v), Samples::F32(s)) => v.extend_from_slice(&s[range]),
             _ => unreachable!("samples of one band share a depth"),
         }
     }
@@ -184,16 +207,20 @@ impl Samples {
         match (self, src) {
             (Samples::U8(d), Samples::U8(s)) => copy(d, s, channels, pixels),
             (Samples::U16(d), Samples::U16(s)) => copy(d, s, channels, pixels),
+            (Samples::F32(d), Samples::F32(s)) => copy(d, s, channels, pixels),
             _ => unreachable!("samples of one band share a depth"),
         }
     }
 
-    /// Sets every sample of `pixels` (indices of `channels`-sample pixels) to `value`.
-    pub fn fill_pixels(&mut self, channels: usize, pixels: &[usize], value: u16) {
+    /// Sets every sample of `pixels` (indices of `channels`-sample pixels) to the depth's
+    /// largest value (1.0 in floating point).
+    pub fn fill_max(&mut self, channels: usize, pixels: &[usize]) {
         for &p in pixels {
+            let range = p * channels..p * channels + channels;
             match self {
-                Samples::U8(d) => d[p * channels..p * channels + channels].fill(value as u8),
-                Samples::U16(d) => d[p * channels..p * channels + channels].fill(value),
+                Samples::U8(d) => d[range].fill(u8::MAX),
+                Samples::U16(d) => d[range].fill(u16::MAX),
+                Samples::F32(d) => d[range].fill(1.0),
             }
         }
     }
@@ -203,6 +230,7 @@ impl Samples {
         match self {
             Samples::U8(v) => v,
             Samples::U16(v) => bytemuck::cast_slice(v),
+            Samples::F32(v) => bytemuck::cast_slice(v),
         }
     }
 }
@@ -233,7 +261,7 @@ impl Sample for u8 {
     fn slice_mut(samples: &mut Samples) -> Option<&mut [u8]> {
         match samples {
             Samples::U8(v) => Some(v),
-            Samples::U16(_) => None,
+            _ => None,
         }
     }
 }
@@ -247,14 +275,14 @@ impl Sample for u16 {
     fn slice_mut(samples: &mut Samples) -> Option<&mut [u16]> {
         match samples {
             Samples::U16(v) => Some(v),
-            Samples::U8(_) => None,
+            _ => None,
         }
     }
 }
 
 /// Converts `src` samples in layout `from` into `dst` in layout `to`, which must be
-/// `from.common(..)` of some layout: grey is replicated into RGB, missing alpha is opaque,
-/// 8-bit samples are scaled to 16 bits (`v * 257`, so 255 becomes 65535).
+/// `from.common(..)` of some layout: grey is replicated into RGB, missing alpha is opaque (1.0
+/// in floating point), 8-bit samples are scaled to 16 bits (`v * 257`, so 255 becomes 65535).
 pub fn promote(src: &Samples, from: Layout, to: Layout, dst: &mut Samples) {
     let pixels = src.len() / from.channels as usize;
     dst.reset(to.depth, pixels * to.channels as usize);
@@ -262,11 +290,25 @@ pub fn promote(src: &Samples, from: Layout, to: Layout, dst: &mut Samples) {
         (Samples::U8(s), Samples::U8(d)) => promote_pixels(s, from, to, d, |v| v),
         (Samples::U8(s), Samples::U16(d)) => promote_pixels(s, from, to, d, |v| u16::from(v) * 257),
         (Samples::U16(s), Samples::U16(d)) => promote_pixels(s, from, to, d, |v| v),
-        (Samples::U16(_), Samples::U8(_)) => unreachable!("promotion never lowers the depth"),
+        (Samples::F32(s), Samples::F32(d)) => promote_pixels(s, from, to, d, |v| v),
+        _ => unreachable!("promotion never lowers the depth nor mixes integers and floats"),
     }
 }
 
-fn promote_pixels<S: Sample, D: Sample>(
+/// What promotion needs of a sample type: its opaque alpha.
+trait Opaque: Copy {
+    const MAX: Self;
+}
+
+impl<S: Sample> Opaque for S {
+    const MAX: S = <S as Sample>::MAX;
+}
+
+impl Opaque for f32 {
+    const MAX: f32 = 1.0;
+}
+
+fn promote_pixels<S: Copy, D: Opaque>(
     src: &[S],
     from: Layout,
     to: Layout,

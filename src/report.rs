@@ -3,11 +3,12 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use serde_json::Number;
 
 use crate::engine::trial::Measured;
-use crate::engine::{Bounds, EngineInfo, MaxAt, Stats};
+use crate::engine::{Bounds, EngineInfo, MaxAt, Stats, float};
 use crate::perception::PerceptualReport;
-use crate::pixel::Layout;
+use crate::pixel::{Depth, Layout};
 use crate::regions::RegionSummary;
 
 /// Everything a comparison found.
@@ -56,12 +57,26 @@ impl Report {
         self.perceptual.as_ref().map_or(0, |p| p.changed)
     }
 
-    /// The exact sum of `|a - b|` over the counted channels.
-    pub fn sum(&self) -> u64 {
+    /// The exact sum of `|a - b|` over the counted channels, in the engine's units (for
+    /// floating point, 2^-24).
+    pub fn sum(&self) -> u128 {
         self.counted_channels()
             .iter()
             .map(|&c| self.stats.sums[c])
             .sum()
+    }
+
+    /// Sample units per unit of the sums: 1, or 2^24 for floating point.
+    fn unit(&self) -> f64 {
+        match self.layout.depth {
+            Depth::Float => float::ONE as f64,
+            _ => 1.0,
+        }
+    }
+
+    /// The largest sample value, in sample units: 255, 65535, or 1.0 for floating point.
+    fn peak(&self) -> f64 {
+        f64::from(self.layout.depth.max_value()) / self.unit()
     }
 
     /// Mean absolute difference per counted channel, in sample units.
@@ -69,25 +84,26 @@ impl Report {
         let pixels = self.pixels().max(1) as f64;
         self.counted_channels()
             .iter()
-            .map(|&c| self.stats.sums[c] as f64 / pixels)
+            .map(|&c| self.stats.sums[c] as f64 / pixels / self.unit())
             .collect()
     }
 
     /// `sum / (max * channels * pixels)`, evaluated as diffimg does (the mean of each channel,
-    /// added up, over `channels * max`) so that it matches diffimg to the last digit.
+    /// added up, over `channels * max`) so that it matches diffimg to the last digit. For
+    /// floating point `max` is 1.0, and values beyond it can take the ratio past 1.
     pub fn ratio(&self) -> f64 {
         let means = self.channel_means();
         let total: f64 = means.iter().sum();
-        total / (means.len() as f64 * f64::from(self.layout.depth.max_value()))
+        total / (means.len() as f64 * self.peak())
     }
 
     /// The mean of `(a - b)²` over the counted channels of the compared pixels, from the exact
-    /// integer sum of squares.
+    /// integer sum of squares, in sample units.
     pub fn mean_square(&self) -> f64 {
         let channels = self.counted_channels();
         let squares: u128 = channels.iter().map(|&c| self.stats.squares[c]).sum();
         let samples = self.pixels() as f64 * channels.len() as f64;
-        squares as f64 / samples.max(1.0)
+        squares as f64 / samples.max(1.0) / (self.unit() * self.unit())
     }
 
     /// Root mean square difference, in sample units.
@@ -95,12 +111,26 @@ impl Report {
         self.mean_square().sqrt()
     }
 
-    /// Peak signal-to-noise ratio in dB, against the largest sample value; `None` when no
-    /// counted channel differs (it is infinite).
+    /// Peak signal-to-noise ratio in dB, against the largest sample value (1.0 for floating
+    /// point); `None` when the sums of squares are zero (it is infinite).
     pub fn psnr(&self) -> Option<f64> {
         let mean_square = self.mean_square();
-        let peak = f64::from(self.layout.depth.max_value());
+        let peak = self.peak();
         (mean_square > 0.0).then(|| 10.0 * (peak * peak / mean_square).log10())
+    }
+
+    /// The largest counted difference, in sample units.
+    pub fn max_diff(&self) -> f64 {
+        match self.layout.depth {
+            Depth::Float => f64::from(f32::from_bits(self.stats.max)),
+            _ => f64::from(self.stats.max),
+        }
+    }
+
+    /// Whether a counted channel differs by more than `max` (NaN and infinite differences
+    /// always do).
+    pub fn exceeds(&self, max: f64) -> bool {
+        self.max_diff() > max || self.stats.nan + self.stats.inf > 0
     }
 
     /// Every figure, as `--json` prints them.
@@ -117,9 +147,17 @@ impl Report {
             channels: self.counted_channels().len(),
             bit_depth: self.layout.depth.bits(),
             mean_abs_diff: self.channel_means(),
-            sum: self.sum(),
+            sum: match self.layout.depth {
+                Depth::Float => number(self.sum() as f64 / self.unit()),
+                _ => Number::from(self.sum() as u64),
+            },
             differing_pixels: self.stats.differing,
-            max_diff: self.stats.max,
+            max_diff: match self.layout.depth {
+                Depth::Float => number(self.max_diff()),
+                _ => Number::from(self.stats.max),
+            },
+            nan: self.layout.depth.is_float().then_some(self.stats.nan),
+            inf: self.layout.depth.is_float().then_some(self.stats.inf),
             max_diff_at: self.stats.max_at,
             rms: self.rms(),
             psnr: self.psnr(),
@@ -172,9 +210,18 @@ pub struct Figures {
     pub channels: usize,
     pub bit_depth: u32,
     pub mean_abs_diff: Vec<f64>,
-    pub sum: u64,
+    /// Sum of `|a - b|` over the counted channels, in sample units: an integer, or a number
+    /// for floating point (exact to 2^-24).
+    pub sum: Number,
     pub differing_pixels: u64,
-    pub max_diff: u32,
+    /// The largest counted difference, in sample units.
+    pub max_diff: Number,
+    /// Floating point only: counted channels where one image has NaN, and where the
+    /// difference is infinite or 65536 or more; they are left out of every other figure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nan: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inf: Option<u64>,
     /// The first pixel in row order with `max_diff`, and its first such channel.
     #[serde(default)]
     pub max_diff_at: Option<MaxAt>,
@@ -277,6 +324,20 @@ impl From<&Measured> for MeasuredFigures {
             chosen: m.chosen.map(|side| side.name().to_string()),
         }
     }
+}
+
+impl Figures {
+    /// Whether a counted channel differs by more than `max` (NaN and infinite differences
+    /// always do).
+    pub fn exceeds(&self, max: f64) -> bool {
+        let non_finite = self.nan.unwrap_or(0) + self.inf.unwrap_or(0);
+        self.max_diff.as_f64().is_some_and(|m| m > max) || non_finite > 0
+    }
+}
+
+/// A finite number as JSON has it.
+fn number(value: f64) -> Number {
+    Number::from_f64(value).unwrap_or_else(|| Number::from(0))
 }
 
 /// `--max-changed`: a number of pixels, or a percentage of the pixels compared.

@@ -223,7 +223,7 @@ impl Resample for u8 {
         }
         match samples {
             Samples::U8(v) => v,
-            Samples::U16(_) => unreachable!("made 8-bit above"),
+            _ => unreachable!("made 8-bit above"),
         }
     }
 }
@@ -258,7 +258,7 @@ impl Resample for u16 {
         }
         match samples {
             Samples::U16(v) => v,
-            Samples::U8(_) => unreachable!("made 16-bit above"),
+            _ => unreachable!("made 16-bit above"),
         }
     }
 }
@@ -323,6 +323,7 @@ impl Resized {
         let plan = match samples {
             Samples::U8(v) => Plan::Eight(Passes::new(header, v, width, height)),
             Samples::U16(v) => Plan::Sixteen(Passes::new(header, v, width, height)),
+            Samples::F32(_) => unreachable!("resizing refuses floating-point images"),
         };
         Resized {
             header: Header {

@@ -209,6 +209,7 @@ fn faded_by_layout(channels: u8, a: &Samples, out: &mut [u8]) {
         (Samples::U16(a), 2) => faded_of::<u16, 2>(a, out),
         (Samples::U16(a), 3) => faded_of::<u16, 3>(a, out),
         (Samples::U16(a), _) => faded_of::<u16, 4>(a, out),
+        (Samples::F32(_), _) => unreachable!("drawn styles refuse floating-point images"),
     }
 }
 
@@ -252,7 +253,7 @@ mod tests {
                     let len = pixels * channels as usize;
                     let a = match depth {
                         Depth::Eight => Samples::U8((0..len).map(|_| rng.u8(..)).collect()),
-                        Depth::Sixteen => Samples::U16((0..len).map(|_| rng.u16(..)).collect()),
+                        _ => Samples::U16((0..len).map(|_| rng.u16(..)).collect()),
                     };
                     let mut out = vec![0; pixels];
                     faded(channels, &a, &mut out);
@@ -262,6 +263,7 @@ mod tests {
                             match &a {
                                 Samples::U8(v) => v[i * channels as usize + k].into(),
                                 Samples::U16(v) => u32::from(v[i * channels as usize + k] >> 8),
+                                Samples::F32(_) => unreachable!("integer samples above"),
                             }
                         };
                         let want = match channels {

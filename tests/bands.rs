@@ -291,10 +291,10 @@ fn streamed_png_decodes_like_the_image_crate() {
     let (report, _) = run(&p, Backend::Cpu, 5, false).unwrap();
     let a = image::open(&p.a).unwrap().to_rgba8();
     let b = image::open(&p.b).unwrap().to_rgba8();
-    let mut sums = [0u64; 4];
+    let mut sums = [0u128; 4];
     for (pa, pb) in a.pixels().zip(b.pixels()) {
         for (sum, (x, y)) in sums.iter_mut().zip(pa.0.iter().zip(pb.0)) {
-            *sum += u64::from(x.abs_diff(y));
+            *sum += u128::from(x.abs_diff(y));
         }
     }
     assert_eq!(report.stats.sums, sums);

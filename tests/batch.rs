@@ -210,7 +210,7 @@ fn gate_and_errors_set_the_exit_status() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let (records, _) = lines(&out.stdout);
     assert_eq!(by_name(&records)["big.png"]["status"], "over-gate");
-    for bad in ["-1", "five", "1.5"] {
+    for bad in ["-1", "five", "inf"] {
         common::assert_error(&run(&[a, b, os("--max-diff"), os(bad)]), "--max-diff");
     }
 

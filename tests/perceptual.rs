@@ -41,6 +41,7 @@ fn samples(values: &[u32], depth: Depth) -> Samples {
     match depth {
         Depth::Eight => Samples::U8(values.iter().map(|&v| v as u8).collect()),
         Depth::Sixteen => Samples::U16(values.iter().map(|&v| v as u16).collect()),
+        Depth::Float => unreachable!("the perceptual count is for integer samples"),
     }
 }
 

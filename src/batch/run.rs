@@ -31,7 +31,7 @@ pub struct RunOptions {
     /// Pairs with more changed pixels than this are `over-gate`.
     pub max_changed: Option<ChangedGate>,
     /// Pairs where a counted channel differs by more than this are `over-gate`.
-    pub max_diff: Option<u32>,
+    pub max_diff: Option<f64>,
     /// Where diff images of the pairs that differ go, at their names' relative paths.
     pub diff_dir: Option<PathBuf>,
     /// Pairs compared at once.
@@ -146,7 +146,7 @@ fn compare_pair(pair: &Pair, options: &RunOptions, diff_dir: Option<&PathBuf>) -
         Err(e) => return error_record(pair, e),
     };
     let figures = report.figures();
-    record.status = if figures.sum == 0 {
+    record.status = if figures.differing_pixels == 0 {
         if let Some(target) = &target {
             let _ = std::fs::remove_file(target);
         }
@@ -157,7 +157,7 @@ fn compare_pair(pair: &Pair, options: &RunOptions, diff_dir: Option<&PathBuf>) -
         let compared =
             u64::from(figures.width) * u64::from(figures.height) - figures.ignored_pixels;
         if options.max_ratio.is_some_and(|max| figures.ratio > max)
-            || options.max_diff.is_some_and(|max| figures.max_diff > max)
+            || options.max_diff.is_some_and(|max| figures.exceeds(max))
             || options
                 .max_changed
                 .is_some_and(|gate| gate.exceeded(changed, compared))
@@ -312,9 +312,11 @@ fn header_figures(path: &Path, options: &Options) -> Result<Figures, Error> {
         channels,
         bit_depth,
         mean_abs_diff: vec![0.0; channels],
-        sum: 0,
+        sum: 0.into(),
         differing_pixels: 0,
-        max_diff: 0,
+        max_diff: 0.into(),
+        nan: None,
+        inf: None,
         max_diff_at: None,
         rms: 0.0,
         psnr: None,

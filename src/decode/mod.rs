@@ -1,7 +1,8 @@
-//! Reading images as rows: PNG and JPEG are decoded row by row as they are read, TIFF a row of
-//! strips or tiles at a time; every other format is decoded whole and then handed out row by
-//! row.
+//! Reading images as rows: PNG and JPEG are decoded row by row as they are read, TIFF and
+//! OpenEXR a row of strips, blocks or tiles at a time; every other format is decoded whole and
+//! then handed out row by row.
 
+mod exr;
 mod jpeg;
 mod png;
 mod tiff;
@@ -41,7 +42,7 @@ impl Header {
 /// rows, so their limit is high; images decoded whole are held entirely in memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PixelLimits {
-    /// PNG, JPEG and TIFF read row by row: 2^32 pixels (65536x65536) by default.
+    /// PNG, JPEG, TIFF and OpenEXR read row by row: 2^32 pixels (65536x65536) by default.
     pub streamed: u64,
     /// Everything decoded whole: 2^28 pixels (16384x16384, 1 GiB as RGBA) by default.
     pub whole: u64,
@@ -164,6 +165,7 @@ fn read<R: Stream + 'static>(
             Ok(Box::new(jpeg::JpegRows::new(name, &mut stream, limits)?))
         }
         Some(ImageFormat::Tiff) => tiff_rows(name, path, reader.into_inner(), limits),
+        Some(ImageFormat::OpenExr) => Ok(Box::new(exr::open(name, reader.into_inner(), limits)?)),
         Some(ImageFormat::Gif) => {
             let rows = WholeRows::decode(name, reader, limits.whole)?;
             Ok(Box::new(rows.opaque_as_rgb()))

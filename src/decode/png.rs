@@ -186,6 +186,7 @@ impl<R: Stream> RowSource for PngRows<R> {
         let kept = self.header.layout.channels as usize;
         let decoded = kept + usize::from(self.drop_alpha);
         match dst {
+            Samples::F32(_) => unreachable!("PNG samples are integers"),
             Samples::U8(d) if !self.drop_alpha => {
                 for out in d.chunks_exact_mut(row_len) {
                     self.decode_row(out)?;

@@ -1,11 +1,12 @@
 //! TIFF and BigTIFF read a row of chunks at a time (a strip, or a row of tiles) through the
 //! `tiff` crate's chunk interface, never the whole image: grey, grey + alpha, RGB, RGBA and CMYK,
-//! 8 or 16 bits of unsigned integers, chunky or planar, in every compression the crate decodes.
+//! 8 or 16 bits of unsigned integers or 32-bit floats, chunky or planar, in every compression
+//! (and predictor) the crate decodes.
 //! A file read from disk is decoded by several workers at once, each with its own file handle
 //! and decoder, each taking every n-th row of chunks and keeping at most one finished ahead, so
 //! rows come out in order and memory stays at a few rows of chunks. Other TIFFs (palette,
-//! YCbCr, fewer than 8 bits) are left to the `image` crate; floating-point samples are refused
-//! until they can be compared as such.
+//! YCbCr, fewer than 8 bits) are left to the `image` crate; floating-point samples of other
+//! widths are refused.
 
 use std::fs::File;
 use std::io::{BufReader, SeekFrom};
@@ -39,7 +40,7 @@ struct Geometry {
     samples: usize,
     /// Samples in separate planes, each with its own chunks.
     planar: bool,
-    /// Bytes per sample: 1 or 2.
+    /// Bytes per sample: 1, 2 or 4.
     bytes: usize,
 }
 
@@ -70,16 +71,11 @@ fn inspect<R: Stream>(
     let format = formats
         .and_then(|f| f.first().copied())
         .map_or(SampleFormat::Uint, SampleFormat::from_u16_exhaustive);
-    match format {
-        SampleFormat::Uint => {}
-        SampleFormat::IEEEFP => {
-            return Err(Error::decode(
-                name,
-                "floating-point TIFF samples are not compared yet (only 8 and 16-bit integers)",
-            ));
-        }
+    let float = match format {
+        SampleFormat::Uint => false,
+        SampleFormat::IEEEFP => true,
         _ => return Ok(None),
-    }
+    };
     let colour = decoder.colortype().map_err(fail)?;
     let black_is_zero = decoder
         .get_tag_u32(Tag::PhotometricInterpretation)
@@ -98,9 +94,19 @@ fn inspect<R: Stream>(
         ColorType::CMYK(b) => (Layout::CMYK8, b),
         _ => return Ok(None),
     };
-    let depth = match bits {
-        8 => Depth::Eight,
-        16 => Depth::Sixteen,
+    let depth = match (bits, float) {
+        (8, false) => Depth::Eight,
+        (16, false) => Depth::Sixteen,
+        (32, true) if !layout.cmyk => Depth::Float,
+        (_, true) => {
+            return Err(Error::decode(
+                name,
+                format!(
+                    "{bits}-bit floating-point TIFF samples are not read (32-bit are, in grey \
+                     and RGB with or without alpha)"
+                ),
+            ));
+        }
         _ => return Ok(None),
     };
     let layout = Layout { depth, ..layout };
@@ -299,6 +305,9 @@ impl<R: Stream> RowSource for TiffRows<R> {
             match dst {
                 Samples::U8(d) => d[filled..filled + n].copy_from_slice(src),
                 Samples::U16(d) => {
+                    bytemuck::cast_slice_mut(&mut d[filled..filled + n]).copy_from_slice(src)
+                }
+                Samples::F32(d) => {
                     bytemuck::cast_slice_mut(&mut d[filled..filled + n]).copy_from_slice(src)
                 }
             }

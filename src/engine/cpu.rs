@@ -2,6 +2,7 @@
 //! between rayon's threads. The row kernel is specialised per sample type and channel count:
 //! SSE2 for 8-bit samples on x86-64, plain Rust written for the compiler to vectorise otherwise.
 
+mod float;
 mod perceptual;
 #[cfg(target_arch = "x86_64")]
 mod sse2;
@@ -59,6 +60,24 @@ impl CpuEngine {
                 let b: &[u16] = bytemuck::try_cast_slice(b).ok()?;
                 Some(rows.run(layout.channels, a, b, None))
             }
+            Depth::Float => {
+                let a: &[f32] = bytemuck::try_cast_slice(a).ok()?;
+                let b: &[f32] = bytemuck::try_cast_slice(b).ok()?;
+                let (channels, mask) = (usize::from(layout.channels), rows.mask);
+                let parallel = self.parallel;
+                let figures = (parallel, rows.width, channels, 0, mask, rows.alpha_max);
+                let (parallel, width, channels, y, mask, alpha_max) = figures;
+                Some(float::diff_rows(
+                    parallel,
+                    width,
+                    channels,
+                    y,
+                    mask,
+                    alpha_max,
+                    (a, b),
+                    None,
+                ))
+            }
         }
     }
 }
@@ -96,6 +115,16 @@ impl Engine for CpuEngine {
             (Samples::U16(a), Samples::U16(b)) => {
                 let out = diff.and_then(u16::slice_mut);
                 rows.run(channels, &a[range.clone()], &b[range], out)
+            }
+            (Samples::F32(a), Samples::F32(b)) => {
+                let out = match diff {
+                    Some(Samples::F32(out)) => Some(out.as_mut_slice()),
+                    _ => None,
+                };
+                let ab = (&a[range.clone()], &b[range]);
+                let width = band.width as usize;
+                let (channels, y) = (usize::from(channels), band.y);
+                float::diff_rows(self.parallel, width, channels, y, mask, alpha_max, ab, out)
             }
             _ => unreachable!("both images of a band share one layout"),
         };
@@ -186,7 +215,7 @@ impl Rows {
             }
             let row = T::row::<C>(ra, rb, counted);
             for c in 0..C {
-                stats.sums[c] += row.sums[c];
+                stats.sums[c] += u128::from(row.sums[c]);
                 stats.squares[c] += u128::from(row.squares[c]);
             }
             if row.max > stats.max {

@@ -3,6 +3,7 @@
 
 pub mod choice;
 pub mod cpu;
+pub mod float;
 pub mod gpu;
 pub mod perceptual;
 pub mod trial;
@@ -72,21 +73,26 @@ pub struct MaxAt {
 }
 
 /// Exact figures for a band (or, merged, for a whole image). "Differing" and "max" look only at
-/// the counted channels; `sums` and `squares` hold every channel, alpha included.
+/// the counted channels; `sums` and `squares` hold every channel, alpha included. Differences
+/// of floating-point samples are in the fixed point of `float` (units of 2^-24).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
     /// Sum of `|a - b|` per channel index.
-    pub sums: [u64; 4],
+    pub sums: [u128; 4],
     /// Sum of `(a - b)²` per channel index.
     pub squares: [u128; 4],
     /// Pixels where any counted channel differs.
     pub differing: u64,
-    /// Largest counted channel difference.
+    /// Largest counted channel difference; for floating point, the bits of the `f32`.
     pub max: u32,
     /// Where `max` is first met; `None` when no counted channel differs.
     pub max_at: Option<MaxAt>,
     /// Bounding box of the differing pixels, in image coordinates.
     pub bounds: Option<Bounds>,
+    /// Floating point only: counted channels where one sample is NaN, and where the
+    /// difference is infinite or too large for the fixed point (see `float`).
+    pub nan: u64,
+    pub inf: u64,
 }
 
 impl Stats {
@@ -98,6 +104,8 @@ impl Stats {
             *s += o;
         }
         self.differing += other.differing;
+        self.nan += other.nan;
+        self.inf += other.inf;
         self.max_at = match self.max.cmp(&other.max) {
             std::cmp::Ordering::Greater => self.max_at,
             std::cmp::Ordering::Less => other.max_at,

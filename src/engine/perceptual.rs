@@ -82,6 +82,7 @@ fn limit(t: f64, depth: Depth) -> u64 {
     let unit = match depth {
         Depth::Eight => 65025.0,
         Depth::Sixteen => 65535.0 * 65535.0 / 65536.0,
+        Depth::Float => unreachable!("the perceptual count refuses floating-point images"),
     };
     let scaled = (1u64 << 24) as f64 * unit * unit * 35215.0 * t * t / 65025.0;
     scaled.floor() as u64
@@ -93,6 +94,7 @@ pub fn blend(c: u32, alpha: u32, depth: Depth) -> u32 {
     match depth {
         Depth::Eight => 65025 - (255 - c) * alpha,
         Depth::Sixteen => (65535 * 65535 - (65535 - c) * alpha) >> 16,
+        Depth::Float => unreachable!("the perceptual count refuses floating-point images"),
     }
 }
 

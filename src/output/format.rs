@@ -10,7 +10,7 @@ use image::codecs::pnm::{PnmEncoder, PnmSubtype, SampleEncoding};
 use image::{DynamicImage, ImageBuffer, ImageEncoder, ImageFormat};
 
 use crate::decode::Header;
-use crate::pixel::Samples;
+use crate::pixel::{Depth, Layout, Samples, promote};
 
 /// A diff image's format, from its file name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,6 +51,11 @@ impl Format {
             Some(format) if format.writing_enabled() => Ok(Format::Whole(format, pnm)),
             _ => Err(format!("cannot write images with extension '{lower}'")),
         }
+    }
+
+    /// Whether this format holds floating-point samples (OpenEXR).
+    pub(crate) fn holds_floats(self) -> bool {
+        self == Format::Whole(ImageFormat::OpenExr, None)
     }
 
     /// Refuses, before anything is compared, a diff image of `header` that this format cannot
@@ -157,6 +162,21 @@ fn to_image(header: Header, samples: Samples) -> Option<DynamicImage> {
         (Samples::U16(v), 2) => D::ImageLumaA16(ImageBuffer::from_raw(w, h, v)?),
         (Samples::U16(v), 3) => D::ImageRgb16(ImageBuffer::from_raw(w, h, v)?),
         (Samples::U16(v), _) => D::ImageRgba16(ImageBuffer::from_raw(w, h, v)?),
+        (Samples::F32(v), 3) => D::ImageRgb32F(ImageBuffer::from_raw(w, h, v)?),
+        (Samples::F32(v), 4) => D::ImageRgba32F(ImageBuffer::from_raw(w, h, v)?),
+        // Floating-point grey, which the image crate has no type for, as RGB(A).
+        (Samples::F32(v), channels) => {
+            let to = Layout::new(channels + 2, Depth::Float);
+            let mut rgb = Samples::F32(Vec::new());
+            promote(&Samples::F32(v), header.layout, to, &mut rgb);
+            return to_image(
+                Header {
+                    layout: to,
+                    ..header
+                },
+                rgb,
+            );
+        }
     })
 }
 
@@ -170,6 +190,9 @@ fn for_format(image: DynamicImage, format: ImageFormat, pnm: Option<PnmSubtype>)
     let (grey, alpha) = (colour.channel_count() <= 2, colour.has_alpha());
     let sixteen = colour.bytes_per_pixel() > colour.channel_count();
     match (format, pnm) {
+        // OpenEXR holds RGB and RGBA floats: integer samples become 0 to 1.
+        (ImageFormat::OpenExr, _) if alpha => image.to_rgba32f().into(),
+        (ImageFormat::OpenExr, _) => image.to_rgb32f().into(),
         (ImageFormat::Pnm, Some(PnmSubtype::Graymap(_))) => image.to_luma8().into(),
         (ImageFormat::Pnm, Some(PnmSubtype::Pixmap(_))) => image.to_rgb8().into(),
         (ImageFormat::Tiff | ImageFormat::Pnm, _) if grey && alpha && sixteen => {

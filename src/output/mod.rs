@@ -12,7 +12,7 @@ use std::path::Path;
 
 use crate::decode::Header;
 use crate::error::Error;
-use crate::pixel::Samples;
+use crate::pixel::{Depth, Layout, Samples};
 
 use format::Format;
 use png::PngSink;
@@ -43,6 +43,8 @@ pub struct OutputOptions {
 pub struct DiffWriter {
     target: Target,
     sink: Sink,
+    /// Floating-point rows written to a format without floats: clamped to 0..1, as 16 bits.
+    clamped: Option<Samples>,
     /// The colours of the indices the rows hold, when they hold indices rather than samples.
     palette: Option<Vec<[u8; 4]>>,
 }
@@ -68,6 +70,17 @@ impl DiffWriter {
         palette: Option<Vec<[u8; 4]>>,
     ) -> Result<DiffWriter, Error> {
         let format = Format::of(target).map_err(|cause| Error::output(target, cause))?;
+        let clamp = header.layout.depth == Depth::Float && !format.holds_floats();
+        let header = match clamp {
+            true => Header {
+                layout: Layout {
+                    depth: Depth::Sixteen,
+                    ..header.layout
+                },
+                ..header
+            },
+            false => header,
+        };
         format
             .check(header, options.opaque, options.max_whole_pixels)
             .map_err(|cause| Error::output(target, cause))?;
@@ -87,12 +100,30 @@ impl DiffWriter {
         Ok(DiffWriter {
             target,
             sink,
+            clamped: clamp.then(|| Samples::U16(Vec::new())),
             palette,
         })
     }
 
     /// Appends rows of diff pixels (of palette indices, when created with a palette).
     pub fn write_rows(&mut self, rows: &Samples) -> Result<(), Error> {
+        match (self.clamped.take(), rows) {
+            (Some(Samples::U16(mut out)), Samples::F32(rows)) => {
+                out.clear();
+                out.extend(rows.iter().map(|&v| clamp(v)));
+                let out = Samples::U16(out);
+                let written = self.write_samples(&out);
+                self.clamped = Some(out);
+                written
+            }
+            (clamped, rows) => {
+                self.clamped = clamped;
+                self.write_samples(rows)
+            }
+        }
+    }
+
+    fn write_samples(&mut self, rows: &Samples) -> Result<(), Error> {
         match &mut self.sink {
             Sink::Png(png) => png.write(rows).map_err(|e| self.target.error(&e)),
             Sink::Whole {
@@ -107,6 +138,7 @@ impl DiffWriter {
                     }
                     (Samples::U8(all), Samples::U8(v), None) => all.extend_from_slice(v),
                     (Samples::U16(all), Samples::U16(v), None) => all.extend_from_slice(v),
+                    (Samples::F32(all), Samples::F32(v), None) => all.extend_from_slice(v),
                     _ => unreachable!("diff rows keep the image's depth"),
                 }
                 Ok(())
@@ -133,4 +165,13 @@ impl DiffWriter {
         }
         target.replace()
     }
+}
+
+/// A floating-point difference as a 16-bit sample: 0 to 1 scaled to 0 to 65535, rounded;
+/// above 1, infinite and NaN are 65535.
+fn clamp(v: f32) -> u16 {
+    if v.is_nan() {
+        return u16::MAX;
+    }
+    (v.clamp(0.0, 1.0) * 65535.0).round() as u16
 }

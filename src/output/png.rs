@@ -64,6 +64,7 @@ impl PngSink {
                 scratch.extend(v.iter().flat_map(|s| s.to_be_bytes()));
                 scratch.as_slice()
             }
+            Samples::F32(_) => unreachable!("floating-point diffs reach PNG as 16 bits"),
         };
         if let Some(stream) = &mut self.stream {
             stream.write_all(bytes)?;
@@ -120,7 +121,7 @@ fn png_stream(
     });
     encoder.set_depth(match header.layout.depth {
         Depth::Eight => png::BitDepth::Eight,
-        Depth::Sixteen => png::BitDepth::Sixteen,
+        Depth::Sixteen | Depth::Float => png::BitDepth::Sixteen,
     });
     if let Some((rgb, alpha)) = palette {
         encoder.set_palette(rgb.clone());

@@ -21,7 +21,7 @@ use crate::error::Error;
 use crate::ignore::Ignored;
 use crate::output::DiffWriter;
 use crate::perception::Perception;
-use crate::pixel::{Samples, promote};
+use crate::pixel::{Depth, Samples, promote};
 use crate::style::{self, Style};
 
 /// Bands an image may be decoded ahead of the diff.
@@ -466,8 +466,7 @@ impl<'e> Pipeline<'_, 'e> {
         if !work.missing.is_empty() {
             stats = stats.merge(self.missing_stats(band, &work.missing));
             if let (Some(diff), Style::Raw) = (diff.as_mut(), self.style) {
-                let max = self.header.layout.depth.max_value() as u16;
-                diff.fill_pixels(channels, &work.missing, max);
+                diff.fill_max(channels, &work.missing);
             }
         }
         if let (Some(diff), Some(perception)) = (diff.as_mut(), &work.perception)
@@ -507,15 +506,20 @@ impl<'e> Pipeline<'_, 'e> {
     }
 
     /// The ratio's figures for pixels only one image covers: the largest difference on every
-    /// channel.
+    /// channel (1.0 in floating point).
     fn missing_stats(&self, band: &Band, missing: &[usize]) -> Stats {
-        let max = self.header.layout.depth.max_value();
+        let depth = self.header.layout.depth;
+        let max = u128::from(depth.max_value());
         let count = missing.len() as u64;
         let (mut sums, mut squares) = ([0; 4], [0; 4]);
         for c in 0..band.layout.channels as usize {
-            sums[c] = count * u64::from(max);
-            squares[c] = u128::from(count) * u128::from(max) * u128::from(max);
+            sums[c] = u128::from(count) * max;
+            squares[c] = u128::from(count) * max * max;
         }
+        let max = match depth {
+            Depth::Float => 1f32.to_bits(),
+            _ => depth.max_value(),
+        };
         let width = band.width as usize;
         let bounds = missing.iter().fold(None, |bounds: Option<Bounds>, &i| {
             let (x, y) = ((i % width) as u32, band.y + (i / width) as u32);
@@ -540,6 +544,8 @@ impl<'e> Pipeline<'_, 'e> {
             max: if count > 0 { max } else { 0 },
             max_at,
             bounds,
+            nan: 0,
+            inf: 0,
         }
     }
 

@@ -56,6 +56,16 @@ pub fn diff(
     let (a, b) = (a_name.as_path(), b_name.as_path());
     let [source_a, source_b] = open_both([a, b], || a_image.open(limits), || b_image.open(limits));
     let (source_a, source_b) = (source_a?, source_b?);
+    if [&source_a, &source_b]
+        .iter()
+        .any(|s| s.header().layout.depth.is_float())
+    {
+        return Err(DiffError::Value(
+            "floating-point images (OpenEXR, float TIFF) are compared by diffimg.compare(), not \
+             by the original diffimg's diff()"
+                .into(),
+        ));
+    }
     let (mode_a, layout_a) = pillow_mode(source_a.header().layout);
     let (mode_b, layout_b) = pillow_mode(source_b.header().layout);
     if mode_a != mode_b {

@@ -126,6 +126,7 @@ pub fn write_png(path: &Path, width: u32, height: u32, layout: Layout, samples: 
             encoder.set_depth(png::BitDepth::Sixteen);
             v.iter().flat_map(|s| s.to_be_bytes()).collect()
         }
+        Samples::F32(_) => panic!("PNG has no floating-point samples"),
     };
     let mut writer = encoder.write_header().unwrap();
     writer.write_image_data(&bytes).unwrap();
@@ -154,6 +155,11 @@ pub fn perturb(rng: &mut fastrand::Rng, samples: &Samples, every: usize) -> Samp
         Samples::U16(v) => v.iter_mut().for_each(|s| {
             if rng.usize(..every) == 0 {
                 *s = rng.u16(..)
+            }
+        }),
+        Samples::F32(v) => v.iter_mut().for_each(|s| {
+            if rng.usize(..every) == 0 {
+                *s = rng.f32()
             }
         }),
     }

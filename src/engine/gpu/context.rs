@@ -221,7 +221,7 @@ pub(super) struct Gpu {
     pub(super) max_texture: u32,
     pub(super) max_groups: u32,
     /// The ratio kernel's pipelines, one per layout (`Gpu::pipeline`), built when first needed.
-    pub(super) ratio: [OnceLock<Result<Pipeline, String>>; 8],
+    pub(super) ratio: [OnceLock<Result<Pipeline, String>>; 12],
     /// The perceptual kernel's pipeline, built when first needed.
     pub(super) perceptual: OnceLock<Result<perceptual::Pipeline, String>>,
     pub(super) health: Arc<Health>,

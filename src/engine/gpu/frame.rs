@@ -20,8 +20,12 @@ pub(super) struct Pipeline {
 impl Gpu {
     /// The pipeline for `layout`, built the first time it is needed.
     pub(super) fn pipeline(&self, layout: Layout) -> Result<&Pipeline, Error> {
-        let index = usize::from(layout.depth == Depth::Sixteen) * 4
-            + usize::from(layout.channels.clamp(1, 4) - 1);
+        let depth = match layout.depth {
+            Depth::Eight => 0,
+            Depth::Sixteen => 1,
+            Depth::Float => 2,
+        };
+        let index = depth * 4 + usize::from(layout.channels.clamp(1, 4) - 1);
         self.ratio[index]
             .get_or_init(|| {
                 scoped(&self.device, "cannot build the diff shader", || {
@@ -48,6 +52,10 @@ fn input_format(layout: Layout) -> wgpu::TextureFormat {
         (4, Depth::Sixteen) => F::Rgba16Uint,
         (_, Depth::Eight) => F::R8Uint,
         (_, Depth::Sixteen) => F::R16Uint,
+        // Floats as their bits: the shader compares them in integer operations.
+        (2, Depth::Float) => F::Rg32Uint,
+        (4, Depth::Float) => F::Rgba32Uint,
+        (_, Depth::Float) => F::R32Uint,
     }
 }
 
@@ -56,7 +64,8 @@ pub(super) fn texels_per_pixel(layout: Layout) -> u32 {
     if layout.channels == 3 { 3 } else { 1 }
 }
 
-/// Words of the diff a pixel spans, rounded up: 2 for 16-bit RGB and RGBA, 1 otherwise.
+/// Words of the diff a pixel spans, rounded up: 2 for 16-bit RGB and RGBA, one a channel for
+/// floats, 1 otherwise.
 pub(super) fn diff_words_per_pixel(layout: Layout) -> u32 {
     (layout.bytes_per_pixel() as u32).div_ceil(4)
 }
@@ -131,6 +140,7 @@ pub(super) fn make_pipeline(device: &wgpu::Device, layout: Layout) -> Pipeline {
                 ("STRIP", f64::from(STRIP)),
                 ("GROUP", f64::from(GROUP)),
                 ("SIXTEEN", f64::from(u8::from(depth == Depth::Sixteen))),
+                ("FLOAT", f64::from(u8::from(depth == Depth::Float))),
                 ("CHANNELS", f64::from(channels)),
             ],
             // The shader zeroes its workgroup memory itself.

@@ -2,8 +2,8 @@
 //! uploaded as textures in the band's own layout (nothing expanded on the host), with up to
 //! `IN_FLIGHT` tiles submitted before the first is read back, each in a frame of its own, so that
 //! the host uploads one tile and reads back another while the device computes; each workgroup
-//! writes one record (per-channel `u32` sums, count, maximum, bounds) that the host adds up in
-//! order as `u64`, so results equal the CPU engine's bit for bit.
+//! writes one record (per-channel sums, count, maximum, bounds) that the host adds up in order
+//! as `u128`, so results equal the CPU engine's bit for bit.
 
 use std::collections::VecDeque;
 use std::sync::mpsc;
@@ -16,9 +16,10 @@ use super::frame::{Frame, diff_words_per_pixel, records_bytes, texels_per_pixel}
 use super::layout::shared_layout;
 use super::staging::{Rows, texture_pitch};
 use super::tiles::{Tile, diff_bytes, place_tile};
+use crate::engine::float;
 use crate::engine::{Band, Bounds, MaxAt, Stats};
 use crate::error::Error;
-use crate::pixel::{Layout, Samples};
+use crate::pixel::{Depth, Layout, Samples};
 
 pub(super) const SHADER: &str = include_str!("../../../shaders/diff.wgsl");
 
@@ -52,11 +53,13 @@ shared_layout! {
 
 shared_layout! {
     /// One workgroup's figures; the minimums of the bounds and of the index of the largest
-    /// difference as complements (0 is neutral); sums of squares in two words.
+    /// difference as complements (0 is neutral); sums in two words, their squares in three.
     Record {
         sums: [u32; 4],
+        sums_high: [u32; 4],
         squares_low: [u32; 4],
         squares_high: [u32; 4],
+        squares_top: [u32; 4],
         differing: u32,
         max: u32,
         x0_inv: u32,
@@ -64,7 +67,11 @@ shared_layout! {
         x1: u32,
         y1: u32,
         max_at_inv: u32,
-        pad: u32,
+        nan: u32,
+        inf: u32,
+        pad0: u32,
+        pad1: u32,
+        pad2: u32,
     }
 }
 
@@ -209,7 +216,10 @@ impl GpuEngine {
             counted_mask: kernel.counted_mask,
             alpha_max: u32::from(kernel.alpha_max),
             write_diff: u32::from(target.is_some()),
-            sample_max: depth.max_value(),
+            sample_max: match depth {
+                Depth::Float => 1f32.to_bits(),
+                _ => depth.max_value(),
+            },
         };
         // Written before this submission's commands run, after the previous one's.
         gpu.queue
@@ -423,20 +433,24 @@ fn upload(
 /// place is a pixel; its channel is found in the band, under `counted_mask` (of the layout's
 /// channels).
 pub(super) fn tile_stats(records: &[Record], band: &Band, tile: Tile, counted_mask: u8) -> Stats {
-    let (mut rgba, mut squares) = ([0u64; 4], [0u128; 4]);
-    let (mut differing, mut max) = (0u64, 0u32);
+    let (mut rgba, mut squares) = ([0u128; 4], [0u128; 4]);
+    let (mut differing, mut max, mut nan, mut inf) = (0u64, 0u32, 0u64, 0u64);
     let mut bounds: Option<Bounds> = None;
     // The smallest index in the tile of a pixel with the largest difference.
     let mut max_index = 0u32;
     let y = band.y + tile.y;
     for record in records {
-        for (sum, &value) in rgba.iter_mut().zip(&record.sums) {
-            *sum += u64::from(value);
+        for (slot, sum) in rgba.iter_mut().enumerate() {
+            let (low, high) = (record.sums[slot], record.sums_high[slot]);
+            *sum += u128::from(u64::from(high) << 32 | u64::from(low));
         }
         for (slot, sum) in squares.iter_mut().enumerate() {
             let (low, high) = (record.squares_low[slot], record.squares_high[slot]);
-            *sum += u128::from(u64::from(high) << 32 | u64::from(low));
+            let top = u128::from(record.squares_top[slot]) << 64;
+            *sum += top | u128::from(u64::from(high) << 32 | u64::from(low));
         }
+        nan += u64::from(record.nan);
+        inf += u64::from(record.inf);
         if record.differing == 0 {
             continue;
         }
@@ -459,13 +473,16 @@ pub(super) fn tile_stats(records: &[Record], band: &Band, tile: Tile, counted_ma
         differing,
         max,
         bounds,
+        nan,
+        inf,
         ..Stats::default()
     };
     for (c, &slot) in slots.iter().enumerate() {
         stats.sums[c] = rgba[slot];
         stats.squares[c] = squares[slot];
     }
-    if differing > 0 {
+    // Floats may differ by NaN or infinity alone, which has no largest finite difference.
+    if max > 0 {
         let (x, row) = (max_index % tile.width, max_index / tile.width);
         let channel = max_channel(band, tile.x + x, tile.y + row, counted_mask, max);
         stats.max_at = Some(MaxAt {
@@ -485,6 +502,12 @@ fn max_channel(band: &Band, x: u32, row: u32, counted_mask: u8, max: u32) -> u8 
     let differs = |c: usize| match (&band.a, &band.b) {
         (Samples::U8(a), Samples::U8(b)) => u32::from(a[start + c].abs_diff(b[start + c])),
         (Samples::U16(a), Samples::U16(b)) => u32::from(a[start + c].abs_diff(b[start + c])),
+        (Samples::F32(a), Samples::F32(b)) => {
+            match float::compare(a[start + c].to_bits(), b[start + c].to_bits()) {
+                float::Channel::Finite(bits) => bits,
+                _ => 0,
+            }
+        }
         _ => 0,
     };
     (0..channels)

@@ -5,7 +5,7 @@ use super::context::cast_error;
 use super::staging::texture_pitch;
 use crate::engine::Band;
 use crate::error::Error;
-use crate::pixel::{Layout, Sample, Samples};
+use crate::pixel::{Layout, Samples};
 
 /// A tile of a band: `y` counts from the band's first counted row.
 #[derive(Clone, Copy, Debug)]
@@ -46,11 +46,15 @@ pub(super) fn place_tile(
             let samples = bytemuck::try_cast_slice(bytes).map_err(cast_error)?;
             place::<u16>(samples, band, tile, out);
         }
+        Samples::F32(out) => {
+            let samples = bytemuck::try_cast_slice(bytes).map_err(cast_error)?;
+            place::<f32>(samples, band, tile, out);
+        }
     }
     Ok(())
 }
 
-fn place<T: Sample>(samples: &[T], band: &Band, tile: Tile, out: &mut [T]) {
+fn place<T: Copy>(samples: &[T], band: &Band, tile: Tile, out: &mut [T]) {
     let len = tile.width as usize * usize::from(band.layout.channels);
     let start =
         tile.y as usize * band.row_len() + tile.x as usize * usize::from(band.layout.channels);

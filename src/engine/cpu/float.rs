@@ -1,0 +1,123 @@
+//! The CPU kernel for floating-point bands, by the rules of `engine::float`.
+
+use rayon::prelude::*;
+
+use crate::engine::float::{Channel, compare};
+use crate::engine::{Bounds, MaxAt, Stats};
+
+/// Rows in one task when split between threads.
+const ROWS_PER_TASK: usize = 16;
+
+/// The figures (and, with `out`, the diff samples) of `a` against `b`: rows of `width` pixels
+/// of `channels` samples from image row `y` on.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn diff_rows(
+    parallel: bool,
+    width: usize,
+    channels: usize,
+    y: u32,
+    mask: u8,
+    alpha_max: bool,
+    (a, b): (&[f32], &[f32]),
+    out: Option<&mut [f32]>,
+) -> Stats {
+    let row_len = width * channels;
+    if row_len == 0 {
+        return Stats::default();
+    }
+    let rows = Rows {
+        width,
+        channels,
+        mask,
+        alpha_max,
+    };
+    let chunk = if parallel {
+        ROWS_PER_TASK * row_len
+    } else {
+        a.len().max(1)
+    };
+    let task = |i: usize, a: &[f32], b: &[f32], out: Option<&mut [f32]>| {
+        rows.run(y + (i * chunk / row_len) as u32, a, b, out)
+    };
+    match out {
+        Some(out) => a
+            .par_chunks(chunk)
+            .zip(b.par_chunks(chunk))
+            .zip(out.par_chunks_mut(chunk))
+            .enumerate()
+            .map(|(i, ((a, b), out))| task(i, a, b, Some(out)))
+            .reduce(Stats::default, Stats::merge),
+        None => a
+            .par_chunks(chunk)
+            .zip(b.par_chunks(chunk))
+            .enumerate()
+            .map(|(i, (a, b))| task(i, a, b, None))
+            .reduce(Stats::default, Stats::merge),
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Rows {
+    width: usize,
+    channels: usize,
+    mask: u8,
+    alpha_max: bool,
+}
+
+impl Rows {
+    fn run(self, y: u32, a: &[f32], b: &[f32], mut out: Option<&mut [f32]>) -> Stats {
+        let c = self.channels;
+        let mut stats = Stats::default();
+        let pixels = a.chunks_exact(c).zip(b.chunks_exact(c)).enumerate();
+        for (p, (pa, pb)) in pixels {
+            let (x, y) = ((p % self.width) as u32, y + (p / self.width) as u32);
+            let mut differs = false;
+            let mut max = (0, 0);
+            for k in 0..c {
+                let channel = compare(pa[k].to_bits(), pb[k].to_bits());
+                let q = channel.fixed();
+                stats.sums[k] += u128::from(q);
+                stats.squares[k] += u128::from(q) * u128::from(q);
+                let counted = self.mask >> k & 1 == 1;
+                if let Some(out) = out.as_deref_mut() {
+                    let bits = match self.alpha_max && k == c - 1 {
+                        true => 1f32.to_bits(),
+                        false => channel.bits(),
+                    };
+                    out[p * c + k] = f32::from_bits(bits);
+                }
+                if !counted {
+                    continue;
+                }
+                match channel {
+                    Channel::Finite(0) => {}
+                    Channel::Finite(bits) => {
+                        differs = true;
+                        if bits > max.0 {
+                            max = (bits, k);
+                        }
+                    }
+                    Channel::Nan => (differs, stats.nan) = (true, stats.nan + 1),
+                    Channel::Inf => (differs, stats.inf) = (true, stats.inf + 1),
+                }
+            }
+            if !differs {
+                continue;
+            }
+            stats.differing += 1;
+            let point = Bounds {
+                x0: x,
+                y0: y,
+                x1: x,
+                y1: y,
+            };
+            stats.bounds = Some(stats.bounds.map_or(point, |b| b.union(point)));
+            if max.0 > stats.max {
+                stats.max = max.0;
+                let channel = max.1 as u8;
+                stats.max_at = Some(MaxAt { x, y, channel });
+            }
+        }
+        stats
+    }
+}
