@@ -24,6 +24,8 @@ const NAMES: [&[&str]; 4] = [&["Y"], &["Y", "A"], &["R", "G", "B"], &["R", "G", 
 #[derive(Clone, Copy, Debug)]
 struct Storage {
     half: bool,
+    /// The first channel in float whatever `half` says: types mixed.
+    mixed: bool,
     compression: Compression,
     /// Tile size, or scan lines.
     tiles: Option<usize>,
@@ -31,6 +33,7 @@ struct Storage {
 
 const SCAN_ZIP_HALF: Storage = Storage {
     half: true,
+    mixed: false,
     compression: Compression::ZIP16,
     tiles: None,
 };
@@ -40,7 +43,7 @@ fn write_exr(path: &Path, width: usize, channels: usize, samples: &[f32], storag
     let height = samples.len() / channels / width;
     let list = NAMES[channels - 1].iter().enumerate().map(|(c, name)| {
         let plane = samples.iter().skip(c).step_by(channels).copied();
-        let flat = match storage.half {
+        let flat = match storage.half && !(storage.mixed && c == 0) {
             true => FlatSamples::F16(plane.map(f16::from_f32).collect()),
             false => FlatSamples::F32(plane.collect()),
         };
@@ -132,17 +135,22 @@ fn every_storage_of_the_same_pixels_gives_the_same_figures() {
             Storage {
                 half: false,
                 compression: Compression::Uncompressed,
-                tiles: None,
+                ..SCAN_ZIP_HALF
             },
             Storage {
-                half: true,
                 compression: Compression::PIZ,
                 tiles: Some(16),
+                ..SCAN_ZIP_HALF
             },
             Storage {
                 half: false,
                 compression: Compression::RLE,
                 tiles: Some(8),
+                ..SCAN_ZIP_HALF
+            },
+            Storage {
+                mixed: true,
+                ..SCAN_ZIP_HALF
             },
         ];
         let mut seen: Option<Value> = None;
@@ -450,4 +458,36 @@ fn sums_of_large_float_differences_carry_on_both_engines() {
     if let Some(mut gpu) = gpu() {
         assert_eq!(gpu.diff_band(&band, false, None).unwrap(), want);
     }
+}
+
+#[test]
+fn batch_mode_pairs_exr_files_and_gates_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    for side in [&a, &b] {
+        std::fs::create_dir(side).unwrap();
+    }
+    let (pa, pb) = render_pair(20, 10, 4);
+    write_exr(&a.join("shot.exr"), 20, 4, &pa, SCAN_ZIP_HALF);
+    write_exr(&b.join("shot.exr"), 20, 4, &pb, SCAN_ZIP_HALF);
+    write_exr(&a.join("same.exr"), 20, 4, &pa, SCAN_ZIP_HALF);
+    write_exr(&b.join("same.exr"), 20, 4, &pa, SCAN_ZIP_HALF);
+    let out = diffimg([
+        a.as_os_str(),
+        b.as_os_str(),
+        "--max-diff".as_ref(),
+        "0.01".as_ref(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let records: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let status = |name: &str| {
+        let record = records.iter().find(|r| r["name"] == name).unwrap();
+        (record["status"].clone(), record["nan"].clone())
+    };
+    assert_eq!(status("shot.exr"), ("over-gate".into(), 0.into()));
+    assert_eq!(status("same.exr").0, "equal");
 }

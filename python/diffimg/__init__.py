@@ -69,7 +69,7 @@ def compare(
 
     a, b: each a path (str or os.PathLike), the bytes of an encoded image (PNG, JPEG, GIF,
         BMP, TIFF, WebP, PNM, QOI), or an array: H x W (grey) or H x W x C (C = 2: grey and
-        alpha, 3: RGB, 4: RGBA), dtype uint8 or uint16, any strides. Arrays are read in place,
+        alpha, 3: RGB, 4: RGBA), dtype uint8, uint16 or float32, any strides. Arrays are read in place,
         never copied whole (two contiguous arrays of one shape and dtype are diffed where they
         lie); do not modify them while the comparison runs.
     ignore_alpha: leave alpha out of the figures; the diff image gets alpha 255.
@@ -96,11 +96,14 @@ def compare(
         ratio: sum |a - b| / (max * channels * pixels), as diffimg computes it;
         percent: 100 * ratio;
         width, height: the size compared;
-        channels: channels counted; bit_depth: 8 or 16;
+        channels: channels counted; bit_depth: 8 or 16, or 32 for floating point;
         mean_abs_diff: per counted channel, the mean of |a - b| in sample units;
-        sum: the exact integer sum of |a - b| over the counted channels;
+        sum: the exact integer sum of |a - b| over the counted channels (for floating point,
+            a float: the sum in a fixed point of 2^-24);
         differing_pixels: pixels where any counted channel differs;
-        max_diff: the largest counted channel difference;
+        max_diff: the largest counted channel difference (finite, for floating point);
+        nan, inf: floating point only: counted channels where one image has NaN, and where the
+            difference is infinite or 65536 or more, left out of the other figures;
         max_diff_at: {x, y, channel} of its first pixel in row order, or None;
         rms: root mean square difference over the counted channels, in sample units;
         psnr: peak signal-to-noise ratio in dB, or None when nothing differs (infinite);

@@ -1,5 +1,5 @@
 import os
-from typing import Any, BinaryIO, Dict, Optional, Sequence, Tuple, TypedDict, Union
+from typing import Any, BinaryIO, Dict, NotRequired, Optional, Sequence, Tuple, TypedDict, Union
 
 _Path = Union[str, "os.PathLike[str]"]
 
@@ -35,10 +35,12 @@ class Figures(TypedDict):
     channels: int
     bit_depth: int
     mean_abs_diff: list[float]
-    sum: int
+    sum: Union[int, float]
     differing_pixels: int
-    max_diff: int
+    max_diff: Union[int, float]
     max_diff_at: Optional[MaxDiffAt]
+    nan: NotRequired[int]
+    inf: NotRequired[int]
     rms: float
     psnr: Optional[float]
     bbox: Optional[BBox]
@@ -72,4 +74,4 @@ def compare(
     mask: Optional[_Path] = None,
     canvas: str = "same",
 ) -> Figures:
-    """Every figure of a comparison of two paths, encoded images or uint8/uint16 arrays."""
+    """Every figure of a comparison of two paths, encoded images or uint8/uint16/float32 arrays."""

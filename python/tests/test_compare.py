@@ -101,6 +101,35 @@ def test_arrays_of_every_dtype_and_layout(dtype, channels):
             assert figures(compare(a_layout, b_layout)) == figures(reference), (name, other)
 
 
+def test_float_arrays_and_float_tiff(tmp_path):
+    rng = np.random.default_rng(5)
+    a = rng.random((31, 43, 3), dtype=np.float32) * 2
+    b = a.copy()
+    b[rng.random((31, 43)) < 0.2] = 0.5
+    # The sum is exact in a fixed point of 2^-24: each difference truncated to it, then added.
+    fixed = np.floor(np.abs(a - b).astype(np.float64) * 2**24).astype(np.int64)
+    got = compare(a, b)
+    assert got["bit_depth"] == 32 and got["nan"] == 0 and got["inf"] == 0
+    assert got["sum"] == int(fixed.sum()) / 2**24
+    assert got["ratio"] == sum(fixed.sum(axis=(0, 1)) / 2**24 / (31 * 43)) / 3
+    assert got["max_diff"] == float(np.abs(a - b).max())
+    # Strided and big-endian views, and the same pixels as grey float TIFFs (Pillow's mode F).
+    assert figures(compare(np.asfortranarray(a), b.astype(">f4"))) == figures(got)
+    paths = []
+    for name, pixels in (("a", a[:, :, 0]), ("b", b[:, :, 0])):
+        path = tmp_path / f"{name}.tiff"
+        Image.fromarray(np.ascontiguousarray(pixels)).save(path)
+        paths.append(path)
+    grey = compare(np.ascontiguousarray(a[:, :, 0]), np.ascontiguousarray(b[:, :, 0]))
+    assert figures(compare(*paths)) == figures(grey)
+    # NaN in one image is counted apart, never turning the ratio into NaN.
+    b[0, 0, 0] = np.nan
+    with_nan = compare(a, b)
+    assert with_nan["nan"] == 1 and math.isfinite(with_nan["ratio"])
+    with pytest.raises(ValueError, match="compare"):
+        diffimg.diff(paths[0], paths[1])
+
+
 def test_array_against_its_png():
     pixels = np.asarray(Image.open(MARIO_CS))
     assert compare(pixels, MARIO_CS)["sum"] == 0
@@ -161,8 +190,8 @@ def test_errors(tmp_path):
         compare(MARIO_CS, YANDEX1)
     with pytest.raises(DiffimgError):
         compare(b"not an image", MARIO_CS)
-    with pytest.raises(ValueError, match="uint8 or uint16"):
-        compare(np.zeros((4, 4), np.float32), np.zeros((4, 4), np.float32))
+    with pytest.raises(ValueError, match="uint8, uint16 or float32"):
+        compare(np.zeros((4, 4), np.float64), np.zeros((4, 4), np.float64))
     with pytest.raises(ValueError, match="not an image"):
         compare(np.zeros((4, 4, 5), np.uint8), np.zeros((4, 4, 5), np.uint8))
     with pytest.raises(ValueError, match="no pixels"):

@@ -30,7 +30,7 @@ pub struct PairSet {
 /// Extensions of the formats diffimg reads.
 const IMAGE_EXTENSIONS: &[&str] = &[
     "png", "jpg", "jpeg", "gif", "bmp", "tif", "tiff", "webp", "pnm", "pbm", "pgm", "ppm", "pam",
-    "qoi", "tga",
+    "qoi", "tga", "exr",
 ];
 
 /// Whether `name` has the extension of an image format diffimg reads.

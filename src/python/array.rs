@@ -68,9 +68,11 @@ impl ArrayRows {
             "|u1" | "<u1" | ">u1" => (Depth::Eight, false),
             "<u2" => (Depth::Sixteen, cfg!(target_endian = "big")),
             ">u2" => (Depth::Sixteen, cfg!(target_endian = "little")),
+            "<f4" => (Depth::Float, cfg!(target_endian = "big")),
+            ">f4" => (Depth::Float, cfg!(target_endian = "little")),
             other => {
                 return Err(bad(format!(
-                    "arrays of {other} are not images: use uint8 or uint16"
+                    "arrays of {other} are not images: use uint8, uint16 or float32"
                 )));
             }
         };
@@ -89,7 +91,7 @@ impl ArrayRows {
                 "array of shape {shape:?} has no pixels or too many"
             )));
         };
-        let item = if depth == Depth::Eight { 1 } else { 2 };
+        let item = depth.bits() as usize / 8;
         let strides: Vec<isize> = match interface.get_item("strides")? {
             Some(s) if !s.is_none() => s.extract()?,
             _ => {
@@ -191,6 +193,17 @@ impl RowSource for ArrayRows {
                         // may leave 16-bit samples unaligned, hence the unaligned read.
                         let v = unsafe { at.read_unaligned() };
                         *sample = if self.swapped { v.swap_bytes() } else { v };
+                    }
+                }
+            }
+            Samples::F32(d) => {
+                for (i, out) in d.chunks_exact_mut(row_len).enumerate() {
+                    let y = first + i as u32;
+                    for (k, sample) in out.iter_mut().enumerate() {
+                        let at = self.at(y, k / channels, k % channels) as *const u32;
+                        // SAFETY: as for 16 bits above.
+                        let v = unsafe { at.read_unaligned() };
+                        *sample = f32::from_bits(if self.swapped { v.swap_bytes() } else { v });
                     }
                 }
             }

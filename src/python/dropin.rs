@@ -194,6 +194,7 @@ impl RowSource for Converted {
                 &self.narrow
             }
             Samples::U8(_) => &self.read,
+            Samples::F32(_) => unreachable!("diff() refuses floating-point images"),
         };
         let from = Layout {
             depth: self.layout.depth,
