@@ -491,3 +491,47 @@ fn batch_mode_pairs_exr_files_and_gates_them() {
     assert_eq!(status("shot.exr"), ("over-gate".into(), 0.into()));
     assert_eq!(status("same.exr").0, "equal");
 }
+
+/// An OpenEXR header claiming 100000x100000 pixels, and blocks that repeat a row of blocks:
+/// each one line naming the file, the first in little memory (refused before the offset
+/// tables are read).
+#[test]
+fn forged_exr_headers_and_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("small.exr");
+    write_exr(&path, 8, 1, &[0.5; 64], SCAN_ZIP_HALF);
+    let bytes = std::fs::read(&path).unwrap();
+    let key = b"dataWindow\0box2i\0";
+    let at = bytes.windows(key.len()).position(|w| w == key).unwrap() + key.len() + 4;
+    let mut huge = bytes.clone();
+    for corner in [8, 12] {
+        huge[at + corner..at + corner + 4].copy_from_slice(&99_999i32.to_le_bytes());
+    }
+    // The chunk count the header states must agree: 100000 rows in blocks of 16.
+    let key = b"chunkCount\0int\0";
+    if let Some(count) = huge.windows(key.len()).position(|w| w == key) {
+        let at = count + key.len() + 4;
+        huge[at..at + 4].copy_from_slice(&6250i32.to_le_bytes());
+    }
+    let forged = dir.path().join("huge.exr");
+    std::fs::write(&forged, &huge).unwrap();
+    let (out, rss) = common::diffimg_with_rss(&[forged.as_os_str(), forged.as_os_str()]);
+    assert_error(&out, "huge.exr");
+    assert!(stderr(&out).contains("100000x100000"), "{}", stderr(&out));
+    assert!(rss < 64 << 20, "peak memory {rss} bytes");
+    // The second entry of the offset table pointing at the first block: rows 0 to 15 come
+    // twice, and rows 16 to 31 never.
+    let tall = dir.path().join("tall.exr");
+    write_exr(&tall, 8, 1, &[0.5; 8 * 32], SCAN_ZIP_HALF);
+    let mut bytes = std::fs::read(&tall).unwrap();
+    let word = |b: &[u8], p: usize| u64::from_le_bytes(b[p..p + 8].try_into().unwrap());
+    // Two offsets, the first pointing just past the table.
+    let table = (0..bytes.len() - 16)
+        .find(|&p| word(&bytes, p) == p as u64 + 16)
+        .unwrap();
+    let first = bytes[table..table + 8].to_vec();
+    bytes[table + 8..table + 16].copy_from_slice(&first);
+    let repeated = dir.path().join("repeated.exr");
+    std::fs::write(&repeated, &bytes).unwrap();
+    assert_error(&diffimg([&repeated, &tall]), "repeated.exr");
+}
