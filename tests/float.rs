@@ -29,6 +29,8 @@ struct Storage {
     compression: Compression,
     /// Tile size, or scan lines.
     tiles: Option<usize>,
+    /// Blocks stored bottom to top.
+    decreasing: bool,
 }
 
 const SCAN_ZIP_HALF: Storage = Storage {
@@ -36,6 +38,7 @@ const SCAN_ZIP_HALF: Storage = Storage {
     mixed: false,
     compression: Compression::ZIP16,
     tiles: None,
+    decreasing: false,
 };
 
 /// Writes `samples` (interleaved, `channels` a pixel) as an OpenEXR file.
@@ -56,7 +59,10 @@ fn write_exr(path: &Path, width: usize, channels: usize, samples: &[f32], storag
     let encoding = Encoding {
         compression: storage.compression,
         blocks,
-        line_order: LineOrder::Increasing,
+        line_order: match storage.decreasing {
+            true => LineOrder::Decreasing,
+            false => LineOrder::Increasing,
+        },
     };
     let channels = AnyChannels::sort(list.collect());
     let layer = Layer::new(
@@ -150,6 +156,10 @@ fn every_storage_of_the_same_pixels_gives_the_same_figures() {
             },
             Storage {
                 mixed: true,
+                ..SCAN_ZIP_HALF
+            },
+            Storage {
+                decreasing: true,
                 ..SCAN_ZIP_HALF
             },
         ];

@@ -1,5 +1,7 @@
 import os
-from typing import Any, BinaryIO, Dict, NotRequired, Optional, Sequence, Tuple, TypedDict, Union
+from typing import Any, BinaryIO, Dict, Optional, Sequence, Tuple, TypedDict, Union
+
+from typing_extensions import NotRequired
 
 _Path = Union[str, "os.PathLike[str]"]
 

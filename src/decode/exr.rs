@@ -48,8 +48,9 @@ impl<R: Stream> Blocks<R> {
 struct Pending {
     rows: usize,
     samples: Vec<f32>,
-    /// The left columns of the blocks written so far, and their pixels.
+    /// The left columns of the blocks written so far.
     columns: Vec<usize>,
+    /// Pixels written so far.
     filled: usize,
 }
 
@@ -70,7 +71,8 @@ pub(crate) struct ExrRows<R: Stream> {
     at: usize,
     /// Buffers of rows of blocks handed out, for the next ones.
     spare: Vec<Vec<f32>>,
-    /// One line of one half channel as stored, and of every channel as floats.
+    /// A line's half samples (interleaved, or of one channel), and its channels widened to
+    /// floats one after another (for files that mix half and float channels).
     bits: Vec<u16>,
     line: Vec<f32>,
 }
@@ -93,7 +95,7 @@ pub(crate) fn open<R: Stream + 'static>(
     let (width, height) = (part.layer_size.x(), part.layer_size.y());
     let (w, h) = (u32::try_from(width), u32::try_from(height));
     let (Ok(width), Ok(height)) = (w, h) else {
-        return Err(Error::decode(name, "image larger than 2^32 pixels a side"));
+        return Err(Error::decode(name, "image of 2^32 pixels or more a side"));
     };
     PixelLimits::check(name, width, height, limits.streamed)?;
     let (layout, channels) = channels(name, part)?;

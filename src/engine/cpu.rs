@@ -63,19 +63,12 @@ impl CpuEngine {
             Depth::Float => {
                 let a: &[f32] = bytemuck::try_cast_slice(a).ok()?;
                 let b: &[f32] = bytemuck::try_cast_slice(b).ok()?;
-                let (channels, mask) = (usize::from(layout.channels), rows.mask);
+                let channels = usize::from(layout.channels);
+                let (width, mask, alpha_max) = (rows.width, rows.mask, rows.alpha_max);
                 let parallel = self.parallel;
-                let figures = (parallel, rows.width, channels, 0, mask, rows.alpha_max);
-                let (parallel, width, channels, y, mask, alpha_max) = figures;
+                let ab = (a, b);
                 Some(float::diff_rows(
-                    parallel,
-                    width,
-                    channels,
-                    y,
-                    mask,
-                    alpha_max,
-                    (a, b),
-                    None,
+                    parallel, width, channels, 0, mask, alpha_max, ab, None,
                 ))
             }
         }

@@ -54,7 +54,7 @@ impl Channel {
     }
 }
 
-/// The magnitude's bits with subnormals and -0 as +0.
+/// A sample's bits, with subnormals and -0 as +0.
 fn flushed(bits: u32) -> u32 {
     if bits & 0x7f80_0000 == 0 { 0 } else { bits }
 }
