@@ -21,4 +21,6 @@ seed black-white 0 tests/fixtures/black.png tests/fixtures/white.png
 seed png-jpeg 1 tests/fixtures/bad/base.png tests/fixtures/bad/base.jpg
 seed grey-rgb 4 tests/fixtures/bad/grey8.png tests/fixtures/bad/rgb16.png
 seed palette-resize 2 tests/fixtures/bad/palette4.png tests/fixtures/bad/base.png
+# OpenEXR pairs in several compressions and layouts, written by the float tests.
+cargo test -q --test float -- --ignored write_fuzz_seeds >/dev/null
 echo "$(ls "$out" | wc -l) inputs in $out"

@@ -545,3 +545,56 @@ fn forged_exr_headers_and_blocks() {
     std::fs::write(&repeated, &bytes).unwrap();
     assert_error(&diffimg([&repeated, &tall]), "repeated.exr");
 }
+
+/// Writes pairs of small OpenEXR files in every storage above into `fuzz/corpus/compare`, in
+/// the fuzz target's input format (the first file's length in two bytes, a flag byte, both
+/// files); `fuzz/seed-corpus.sh` runs it.
+#[test]
+#[ignore = "writes fuzz seeds; run by fuzz/seed-corpus.sh"]
+fn write_fuzz_seeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/compare");
+    std::fs::create_dir_all(&out).unwrap();
+    let storages = [
+        SCAN_ZIP_HALF,
+        Storage {
+            compression: Compression::ZIP1,
+            half: false,
+            ..SCAN_ZIP_HALF
+        },
+        Storage {
+            compression: Compression::PIZ,
+            tiles: Some(8),
+            ..SCAN_ZIP_HALF
+        },
+        Storage {
+            compression: Compression::RLE,
+            tiles: Some(4),
+            mixed: true,
+            ..SCAN_ZIP_HALF
+        },
+        Storage {
+            compression: Compression::PXR24,
+            half: false,
+            decreasing: true,
+            ..SCAN_ZIP_HALF
+        },
+        Storage {
+            compression: Compression::Uncompressed,
+            ..SCAN_ZIP_HALF
+        },
+    ];
+    for (s, storage) in storages.into_iter().enumerate() {
+        for channels in [1, 4] {
+            let (a, b) = render_pair(13, 11, channels);
+            let [pa, pb] = paths(dir.path(), "seed", "exr");
+            write_exr(&pa, 13, channels, &a, storage);
+            write_exr(&pb, 13, channels, &b, storage);
+            let (a, b) = (std::fs::read(pa).unwrap(), std::fs::read(pb).unwrap());
+            let mut seed = (a.len() as u16).to_le_bytes().to_vec();
+            seed.push((s % 8) as u8);
+            seed.extend(a.iter().chain(&b));
+            std::fs::write(out.join(format!("exr-{s}-{channels}")), seed).unwrap();
+        }
+    }
+}
