@@ -316,6 +316,41 @@ fn diff_image_is_exr_or_clamped_to_16_bits() {
     let pixels = &image.layer_data.channel_data.pixels;
     assert_eq!(pixels[0][..3], [0.25, 0.0, 2.0]);
     assert!(pixels[1][0].is_nan() && pixels[1][1..3] == [0.0, 0.25]);
+    // The same image gives the same bytes, on either engine.
+    for backend in ["cpu", "gpu"] {
+        if backend == "gpu" && probe().is_err() && !gpu_required() {
+            continue;
+        }
+        let again = dir.path().join(format!("again-{backend}.exr"));
+        let args = [
+            &pa,
+            &pb,
+            &"-f".into(),
+            &again,
+            &"--backend".into(),
+            &backend.into(),
+        ];
+        assert_eq!(diffimg(args).status.code(), Some(0));
+        assert!(std::fs::read(&again).unwrap() == std::fs::read(&exr_out).unwrap());
+    }
+    // Grey stays grey (a Y channel), its values the differences.
+    let [ga, gb] = paths(dir.path(), "grey", "exr");
+    write_exr(&ga, 3, 1, &[0.5, 0.125, 3.0], storage);
+    write_exr(&gb, 3, 1, &[0.25, 0.125, 1.0], storage);
+    let [grey_diff, zeros] = [
+        dir.path().join("grey-diff.exr"),
+        dir.path().join("zeros.exr"),
+    ];
+    write_exr(&zeros, 3, 1, &[0.0; 3], storage);
+    assert_eq!(
+        diffimg([&ga, &gb, &"-f".into(), &grey_diff]).status.code(),
+        Some(0)
+    );
+    let read_back = json(&[grey_diff.as_ref(), zeros.as_ref()]);
+    assert_eq!(
+        (read_back["channels"].clone(), read_back["sum"].clone()),
+        (1.into(), 2.25.into())
+    );
 
     let png_out = dir.path().join("diff.png");
     let out = diffimg([&pa, &pb, &"-f".into(), &png_out]);
@@ -525,7 +560,14 @@ fn forged_exr_headers_and_blocks() {
     }
     let forged = dir.path().join("huge.exr");
     std::fs::write(&forged, &huge).unwrap();
-    let (out, rss) = common::diffimg_with_rss(&[forged.as_os_str(), forged.as_os_str()]);
+    // On the CPU engine, so that the memory measured is the reader's, not a GPU driver's.
+    let args = [
+        forged.as_os_str(),
+        forged.as_os_str(),
+        "--backend".as_ref(),
+        "cpu".as_ref(),
+    ];
+    let (out, rss) = common::diffimg_with_rss(&args);
     assert_error(&out, "huge.exr");
     assert!(stderr(&out).contains("100000x100000"), "{}", stderr(&out));
     assert!(rss < 64 << 20, "peak memory {rss} bytes");
@@ -597,4 +639,35 @@ fn write_fuzz_seeds() {
             std::fs::write(out.join(format!("exr-{s}-{channels}")), seed).unwrap();
         }
     }
+}
+
+#[test]
+fn integer_diff_as_exr_is_scaled_to_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.png"), dir.path().join("b.png"));
+    write_png(
+        &a,
+        2,
+        1,
+        Layout::RGB8,
+        &Samples::U8(vec![0, 10, 255, 7, 7, 7]),
+    );
+    write_png(
+        &b,
+        2,
+        1,
+        Layout::RGB8,
+        &Samples::U8(vec![255, 10, 0, 7, 7, 58]),
+    );
+    let diff = dir.path().join("diff.exr");
+    assert_eq!(
+        diffimg([&a, &b, &"-f".into(), &diff]).status.code(),
+        Some(0)
+    );
+    let zeros = dir.path().join("zeros.exr");
+    write_exr(&zeros, 2, 3, &[0.0; 6], SCAN_ZIP_HALF);
+    let read_back = json(&[diff.as_ref(), zeros.as_ref()]);
+    assert_eq!(read_back["channels"], 3);
+    assert_eq!(read_back["max_diff"].as_f64(), Some(1.0));
+    assert_eq!(read_back["differing_pixels"], 2);
 }

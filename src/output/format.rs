@@ -10,7 +10,7 @@ use image::codecs::pnm::{PnmEncoder, PnmSubtype, SampleEncoding};
 use image::{DynamicImage, ImageBuffer, ImageEncoder, ImageFormat};
 
 use crate::decode::Header;
-use crate::pixel::{Depth, Layout, Samples, promote};
+use crate::pixel::Samples;
 
 /// A diff image's format, from its file name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,6 +118,9 @@ impl Format {
         let Format::Whole(format, pnm) = self else {
             return Err("PNG is written as a stream".into());
         };
+        if format == ImageFormat::OpenExr {
+            return super::exr::encode(header, samples, out);
+        }
         // A .pnm file is a greymap or a pixmap, as the image is grey or not.
         let pnm = match pnm {
             None if format == ImageFormat::Pnm && header.layout.has_colour() => {
@@ -162,20 +165,8 @@ fn to_image(header: Header, samples: Samples) -> Option<DynamicImage> {
         (Samples::U16(v), 2) => D::ImageLumaA16(ImageBuffer::from_raw(w, h, v)?),
         (Samples::U16(v), 3) => D::ImageRgb16(ImageBuffer::from_raw(w, h, v)?),
         (Samples::U16(v), _) => D::ImageRgba16(ImageBuffer::from_raw(w, h, v)?),
-        (Samples::F32(v), 3) => D::ImageRgb32F(ImageBuffer::from_raw(w, h, v)?),
-        (Samples::F32(v), 4) => D::ImageRgba32F(ImageBuffer::from_raw(w, h, v)?),
-        // Floating-point grey, which the image crate has no type for, as RGB(A).
-        (Samples::F32(v), channels) => {
-            let to = Layout::new(channels + 2, Depth::Float);
-            let mut rgb = Samples::F32(Vec::new());
-            promote(&Samples::F32(v), header.layout, to, &mut rgb);
-            return to_image(
-                Header {
-                    layout: to,
-                    ..header
-                },
-                rgb,
-            );
+        (Samples::F32(_), _) => {
+            unreachable!("floating-point diffs are clamped to 16 bits for formats but OpenEXR")
         }
     })
 }
@@ -190,9 +181,6 @@ fn for_format(image: DynamicImage, format: ImageFormat, pnm: Option<PnmSubtype>)
     let (grey, alpha) = (colour.channel_count() <= 2, colour.has_alpha());
     let sixteen = colour.bytes_per_pixel() > colour.channel_count();
     match (format, pnm) {
-        // OpenEXR holds RGB and RGBA floats: integer samples become 0 to 1.
-        (ImageFormat::OpenExr, _) if alpha => image.to_rgba32f().into(),
-        (ImageFormat::OpenExr, _) => image.to_rgb32f().into(),
         (ImageFormat::Pnm, Some(PnmSubtype::Graymap(_))) => image.to_luma8().into(),
         (ImageFormat::Pnm, Some(PnmSubtype::Pixmap(_))) => image.to_rgb8().into(),
         (ImageFormat::Tiff | ImageFormat::Pnm, _) if grey && alpha && sixteen => {

@@ -3,6 +3,7 @@
 //! beside the target, which replaces the target only once complete and on disk, so a failed or
 //! interrupted run leaves nothing behind.
 
+mod exr;
 mod format;
 mod png;
 mod target;
