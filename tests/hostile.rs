@@ -517,6 +517,44 @@ mod forged_sizes {
         assert_refused_in_little_memory("forged-size.jpg", "scan data too short");
     }
 
+    /// An OpenEXR file whose data window claims 100000x100000 pixels (its chunk count made to
+    /// agree): refused by the pixel limit before its offset tables are read. The file is a
+    /// grey diff image that diffimg writes (ZIP blocks of 16 lines), so that nothing in this
+    /// process grows the memory its children start with.
+    #[test]
+    fn exr_data_window_over_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.png"), dir.path().join("b.png"));
+        write_png(&a, 8, 8, Layout::L8, &Samples::U8(vec![0; 64]));
+        write_png(&b, 8, 8, Layout::L8, &Samples::U8(vec![9; 64]));
+        let path = dir.path().join("small.exr");
+        assert_eq!(
+            diffimg([&a, &b, &PathBuf::from("-f"), &path]).status.code(),
+            Some(0)
+        );
+        let mut bytes = std::fs::read(&path).unwrap();
+        let mut patch = |key: &[u8], offset: usize, value: i32| {
+            let found = bytes.windows(key.len()).position(|w| w == key);
+            if let Some(at) = found.map(|at| at + key.len() + 4) {
+                bytes[at + offset..at + offset + 4].copy_from_slice(&value.to_le_bytes());
+            }
+            found.is_some()
+        };
+        assert!(patch(b"dataWindow\0box2i\0", 8, 99_999));
+        assert!(patch(b"dataWindow\0box2i\0", 12, 99_999));
+        patch(b"chunkCount\0int\0", 0, 6250);
+        let forged = dir.path().join("huge.exr");
+        std::fs::write(&forged, &bytes).unwrap();
+        let (out, rss) = diffimg_with_rss(&[forged.as_os_str(), forged.as_os_str()]);
+        assert_error(&out, "huge.exr");
+        let err = stderr(&out);
+        assert!(
+            err.contains("100000x100000 pixels exceeds the limit"),
+            "{err}"
+        );
+        assert!(rss < SMALL, "peak memory {rss} bytes");
+    }
+
     /// Two tiny PNGs that claim 16x65535 and 65535x16 pixels: a resize that went through an
     /// image of the second one's width by the first one's height would make it 64 GiB (found
     /// by the fuzzer). `--resize` holds only the second image and its rows at the new width,
