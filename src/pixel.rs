@@ -58,10 +58,7 @@ impl Layout {
     // CMYK at 8 and 16 bits.
     pub const CMYK8: Layout = Layout::cmyk(Depth::Eight);
     pub const CMYK16: Layout = Layout::cmyk(Depth::Sixteen);
-    // Grey, grey + alpha, RGB and RGBA in floating point.
-    pub const LF: Layout = Layout::new(1, Depth::Float);
-    pub const LAF: Layout = Layout::new(2, Depth::Float);
-    pub const RGBF: Layout = Layout::new(3, Depth::Float);
+    // RGBA in floating point.
     pub const RGBAF: Layout = Layout::new(4, Depth::Float);
 
     pub const fn new(channels: u8, depth: Depth) -> Layout {

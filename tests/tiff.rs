@@ -599,10 +599,10 @@ fn forged_sizes() {
     }
 }
 
-/// Floating-point samples other than 32-bit are refused, never converted (that used to give
-/// a wrong ratio); 32-bit ones are compared in tests/float.rs.
+/// Floating-point samples other than 32-bit, or in a layout not read here, are refused, never
+/// converted (that used to give a wrong ratio); 32-bit ones are compared in tests/float.rs.
 #[test]
-fn half_float_is_refused() {
+fn floats_not_read_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let a = ARRANGEMENTS[0];
     let mut tags = vec![
@@ -619,4 +619,19 @@ fn half_float_is_refused() {
     let path = write(dir.path(), "half.tiff", &write_tiff(a, &mut tags, &chunks));
     let out = diffimg([&path, &path]);
     assert_error(&out, "16-bit floating-point TIFF samples are not read");
+    // Two 32-bit float samples a pixel with no alpha among them: not grey + alpha, and not
+    // left to the `image` crate, which would convert them.
+    let mut tags = vec![
+        (256, vec![4]),
+        (257, vec![5]),
+        (258, vec![32, 32]),
+        (259, vec![1]),
+        (262, vec![1]),
+        (277, vec![2]),
+        (284, vec![1]),
+        (339, vec![3, 3]),
+    ];
+    let chunks = vec![vec![0; 160]];
+    let path = write(dir.path(), "two.tiff", &write_tiff(a, &mut tags, &chunks));
+    assert_error(&diffimg([&path, &path]), "floating-point TIFF samples as");
 }

@@ -92,6 +92,13 @@ fn inspect<R: Stream>(
         ColorType::RGB(b) => (Layout::new(3, Depth::Eight), b),
         ColorType::RGBA(b) => (Layout::new(4, Depth::Eight), b),
         ColorType::CMYK(b) => (Layout::CMYK8, b),
+        // The `image` crate would convert floats, which gave a wrong ratio.
+        other if float => {
+            return Err(Error::decode(
+                name,
+                format!("floating-point TIFF samples as {other:?} are not read"),
+            ));
+        }
         _ => return Ok(None),
     };
     let depth = match (bits, float) {
