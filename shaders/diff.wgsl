@@ -1,4 +1,5 @@
-// Per-pixel difference of two images, one tile at a time.
+// Per-pixel difference of two images, one tile at a time. The host puts wide.wgsl (`mul_wide`)
+// before this file.
 //
 // The engine (src/engine/gpu/frame.rs) sets the overridable constants: STRIP (pixels one
 // invocation handles), GROUP (invocations per workgroup), SIXTEEN (16-bit samples), FLOAT
@@ -170,20 +171,6 @@ fn fixed(bits: u32) -> vec2<u32> {
     }
     let r = 126u - e;
     return vec2<u32>(select(0u, m >> r, r < 32u), 0u);
-}
-
-// The 64-bit product of two words: low and high words.
-fn mul_wide(x: u32, y: u32) -> vec2<u32> {
-    let x0 = x & 0xffffu;
-    let x1 = x >> 16u;
-    let y0 = y & 0xffffu;
-    let y1 = y >> 16u;
-    let p00 = x0 * y0;
-    let p01 = x0 * y1;
-    let p10 = x1 * y0;
-    let mid = (p00 >> 16u) + (p01 & 0xffffu) + (p10 & 0xffffu);
-    let low = (p00 & 0xffffu) | (mid << 16u);
-    return vec2<u32>(low, x1 * y1 + (p01 >> 16u) + (p10 >> 16u) + (mid >> 16u));
 }
 
 // The square of a fixed-point difference below 2^40, in three words.

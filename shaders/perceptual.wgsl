@@ -5,7 +5,8 @@
 // band's halo rows come with them. Each invocation writes its pixel's class (0 same, 1 changed,
 // 2 anti-aliased) and heat (bits 8-15) to `results`. The engine sets GROUP, the invocations
 // per workgroup; `Params` is laid out as the host's struct of that name
-// (src/engine/gpu/layout.rs checks that they agree).
+// (src/engine/gpu/layout.rs checks that they agree). The host puts wide.wgsl (`mul_wide`)
+// before this file.
 
 override GROUP: u32;
 
@@ -93,19 +94,6 @@ fn blended(image: u32, p: u32) -> vec3<u32> {
 
 fn brightness(p: vec3<u32>) -> i32 {
     return i32(dot(vec3<u32>(K_Y), p));
-}
-
-// a * b as (low, high) words.
-fn mul_wide(a: u32, b: u32) -> vec2<u32> {
-    let a0 = a & 0xffffu;
-    let a1 = a >> 16u;
-    let b0 = b & 0xffffu;
-    let b1 = b >> 16u;
-    let p00 = a0 * b0;
-    let p01 = a0 * b1;
-    let p10 = a1 * b0;
-    let mid = (p00 >> 16u) + (p01 & 0xffffu) + (p10 & 0xffffu);
-    return vec2<u32>((p00 & 0xffffu) | (mid << 16u), a1 * b1 + (p01 >> 16u) + (p10 >> 16u) + (mid >> 16u));
 }
 
 fn add_wide(x: vec2<u32>, y: vec2<u32>) -> vec2<u32> {

@@ -13,7 +13,10 @@ use crate::engine::perceptual::{Planes, Rule};
 use crate::error::Error;
 use crate::pixel::Depth;
 
-pub(super) const SHADER: &str = include_str!("../../../shaders/perceptual.wgsl");
+pub(super) const SHADER: &str = concat!(
+    include_str!("../../../shaders/wide.wgsl"),
+    include_str!("../../../shaders/perceptual.wgsl")
+);
 /// Invocations per workgroup (`GROUP` in the shader).
 const GROUP: u32 = 64;
 

@@ -21,7 +21,10 @@ use crate::engine::{Band, Bounds, MaxAt, Stats};
 use crate::error::Error;
 use crate::pixel::{Depth, Layout, Samples};
 
-pub(super) const SHADER: &str = include_str!("../../../shaders/diff.wgsl");
+pub(super) const SHADER: &str = concat!(
+    include_str!("../../../shaders/wide.wgsl"),
+    include_str!("../../../shaders/diff.wgsl")
+);
 
 /// Pixels of one row that one invocation handles.
 pub(super) const STRIP: u32 = 16;
