@@ -230,6 +230,15 @@ impl Samples {
             Samples::F32(v) => bytemuck::cast_slice(v),
         }
     }
+
+    /// The samples as native-endian bytes, to write into.
+    pub fn as_bytes_mut(&mut self) -> &mut [u8] {
+        match self {
+            Samples::U8(v) => v,
+            Samples::U16(v) => bytemuck::cast_slice_mut(v),
+            Samples::F32(v) => bytemuck::cast_slice_mut(v),
+        }
+    }
 }
 
 /// A sample type: `u8` or `u16`.

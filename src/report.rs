@@ -326,15 +326,6 @@ impl From<&Measured> for MeasuredFigures {
     }
 }
 
-impl Figures {
-    /// Whether a counted channel differs by more than `max` (NaN and infinite differences
-    /// always do).
-    pub fn exceeds(&self, max: f64) -> bool {
-        let non_finite = self.nan.unwrap_or(0) + self.inf.unwrap_or(0);
-        self.max_diff.as_f64().is_some_and(|m| m > max) || non_finite > 0
-    }
-}
-
 /// A finite number as JSON has it.
 fn number(value: f64) -> Number {
     Number::from_f64(value).unwrap_or_else(|| Number::from(0))

@@ -157,7 +157,7 @@ fn compare_pair(pair: &Pair, options: &RunOptions, diff_dir: Option<&PathBuf>) -
         let compared =
             u64::from(figures.width) * u64::from(figures.height) - figures.ignored_pixels;
         if options.max_ratio.is_some_and(|max| figures.ratio > max)
-            || options.max_diff.is_some_and(|max| figures.exceeds(max))
+            || options.max_diff.is_some_and(|max| report.exceeds(max))
             || options
                 .max_changed
                 .is_some_and(|gate| gate.exceeded(changed, compared))

@@ -309,15 +309,7 @@ impl<R: Stream> RowSource for TiffRows<R> {
             }
             let n = (samples - filled).min((self.held.len() - self.at) / bytes);
             let src = &self.held[self.at..self.at + n * bytes];
-            match dst {
-                Samples::U8(d) => d[filled..filled + n].copy_from_slice(src),
-                Samples::U16(d) => {
-                    bytemuck::cast_slice_mut(&mut d[filled..filled + n]).copy_from_slice(src)
-                }
-                Samples::F32(d) => {
-                    bytemuck::cast_slice_mut(&mut d[filled..filled + n]).copy_from_slice(src)
-                }
-            }
+            dst.as_bytes_mut()[filled * bytes..(filled + n) * bytes].copy_from_slice(src);
             filled += n;
             self.at += n * bytes;
         }

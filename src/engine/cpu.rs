@@ -64,12 +64,7 @@ impl CpuEngine {
                 let a: &[f32] = bytemuck::try_cast_slice(a).ok()?;
                 let b: &[f32] = bytemuck::try_cast_slice(b).ok()?;
                 let channels = usize::from(layout.channels);
-                let (width, mask, alpha_max) = (rows.width, rows.mask, rows.alpha_max);
-                let parallel = self.parallel;
-                let ab = (a, b);
-                Some(float::diff_rows(
-                    parallel, width, channels, 0, mask, alpha_max, ab, None,
-                ))
+                Some(float::diff_rows(rows, channels, a, b, None))
             }
         }
     }
@@ -114,10 +109,8 @@ impl Engine for CpuEngine {
                     Some(Samples::F32(out)) => Some(out.as_mut_slice()),
                     _ => None,
                 };
-                let ab = (&a[range.clone()], &b[range]);
-                let width = band.width as usize;
-                let (channels, y) = (usize::from(channels), band.y);
-                float::diff_rows(self.parallel, width, channels, y, mask, alpha_max, ab, out)
+                let (a, b) = (&a[range.clone()], &b[range]);
+                float::diff_rows(rows, usize::from(channels), a, b, out)
             }
             _ => unreachable!("both images of a band share one layout"),
         };

@@ -44,8 +44,9 @@ pub struct OutputOptions {
 pub struct DiffWriter {
     target: Target,
     sink: Sink,
-    /// Floating-point rows written to a format without floats: clamped to 0..1, as 16 bits.
-    clamped: Option<Samples>,
+    /// Floating-point rows written to a format without floats: clamped to 0..1, as 16 bits
+    /// (in this buffer).
+    clamped: Option<Vec<u16>>,
     /// The colours of the indices the rows hold, when they hold indices rather than samples.
     palette: Option<Vec<[u8; 4]>>,
 }
@@ -101,27 +102,24 @@ impl DiffWriter {
         Ok(DiffWriter {
             target,
             sink,
-            clamped: clamp.then(|| Samples::U16(Vec::new())),
+            clamped: clamp.then(Vec::new),
             palette,
         })
     }
 
     /// Appends rows of diff pixels (of palette indices, when created with a palette).
     pub fn write_rows(&mut self, rows: &Samples) -> Result<(), Error> {
-        match (self.clamped.take(), rows) {
-            (Some(Samples::U16(mut out)), Samples::F32(rows)) => {
-                out.clear();
-                out.extend(rows.iter().map(|&v| clamp(v)));
-                let out = Samples::U16(out);
-                let written = self.write_samples(&out);
-                self.clamped = Some(out);
-                written
-            }
-            (clamped, rows) => {
-                self.clamped = clamped;
-                self.write_samples(rows)
-            }
+        let (Some(buffer), Samples::F32(floats)) = (&mut self.clamped, rows) else {
+            return self.write_samples(rows);
+        };
+        buffer.clear();
+        buffer.extend(floats.iter().map(|&v| clamp(v)));
+        let clamped = Samples::U16(std::mem::take(buffer));
+        let written = self.write_samples(&clamped);
+        if let Samples::U16(buffer) = clamped {
+            self.clamped = Some(buffer);
         }
+        written
     }
 
     fn write_samples(&mut self, rows: &Samples) -> Result<(), Error> {

@@ -2,42 +2,34 @@
 
 use rayon::prelude::*;
 
+use super::Rows;
 use crate::engine::float::{Channel, compare};
 use crate::engine::{Bounds, MaxAt, Stats};
 
 /// Rows in one task when split between threads.
 const ROWS_PER_TASK: usize = 16;
 
-/// The figures (and, with `out`, the diff samples) of `a` against `b`: rows of `width` pixels
-/// of `channels` samples from image row `y` on.
-#[allow(clippy::too_many_arguments)]
+/// The figures (and, with `out`, the diff samples) of `a` against `b`: rows of pixels of
+/// `channels` samples, shaped as `rows` says.
 pub(super) fn diff_rows(
-    parallel: bool,
-    width: usize,
+    rows: Rows,
     channels: usize,
-    y: u32,
-    mask: u8,
-    alpha_max: bool,
-    (a, b): (&[f32], &[f32]),
+    a: &[f32],
+    b: &[f32],
     out: Option<&mut [f32]>,
 ) -> Stats {
-    let row_len = width * channels;
+    let row_len = rows.width * channels;
     if row_len == 0 {
         return Stats::default();
     }
-    let rows = Rows {
-        width,
-        channels,
-        mask,
-        alpha_max,
-    };
-    let chunk = if parallel {
+    let floats = Floats { rows, channels };
+    let chunk = if rows.parallel {
         ROWS_PER_TASK * row_len
     } else {
         a.len().max(1)
     };
     let task = |i: usize, a: &[f32], b: &[f32], out: Option<&mut [f32]>| {
-        rows.run(y + (i * chunk / row_len) as u32, a, b, out)
+        floats.run(rows.y + (i * chunk / row_len) as u32, a, b, out)
     };
     match out {
         Some(out) => a
@@ -56,17 +48,16 @@ pub(super) fn diff_rows(
     }
 }
 
+/// The rows of a band of floats, and their samples per pixel.
 #[derive(Clone, Copy)]
-struct Rows {
-    width: usize,
+struct Floats {
+    rows: Rows,
     channels: usize,
-    mask: u8,
-    alpha_max: bool,
 }
 
-impl Rows {
+impl Floats {
     fn run(self, y: u32, a: &[f32], b: &[f32], mut out: Option<&mut [f32]>) -> Stats {
-        let row_len = self.width * self.channels;
+        let row_len = self.rows.width * self.channels;
         let mut stats = Stats::default();
         let rows = a.chunks_exact(row_len).zip(b.chunks_exact(row_len));
         for (r, (ra, rb)) in rows.enumerate() {
@@ -76,7 +67,7 @@ impl Rows {
                 // Rows equal bit for bit, common in real images: nothing to count.
                 if let Some(out) = out {
                     out.fill(0.0);
-                    if self.alpha_max {
+                    if self.rows.alpha_max {
                         out.chunks_exact_mut(self.channels)
                             .for_each(|px| px[px.len() - 1] = 1.0);
                     }
@@ -101,9 +92,9 @@ impl Rows {
                 let q = channel.fixed();
                 stats.sums[k] += u128::from(q);
                 stats.squares[k] += u128::from(q) * u128::from(q);
-                let counted = self.mask >> k & 1 == 1;
+                let counted = self.rows.mask >> k & 1 == 1;
                 if let Some(out) = out.as_deref_mut() {
-                    let bits = match self.alpha_max && k == c - 1 {
+                    let bits = match self.rows.alpha_max && k == c - 1 {
                         true => 1f32.to_bits(),
                         false => channel.bits(),
                     };
