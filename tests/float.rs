@@ -642,3 +642,73 @@ fn integer_diff_as_exr_is_scaled_to_one() {
     assert_eq!(read_back["max_diff"].as_f64(), Some(1.0));
     assert_eq!(read_back["differing_pixels"], 2);
 }
+
+/// Rows of blocks held while the blocks before them come in are bounded in bytes (as `f32`
+/// samples), both images together, by the budget of images decoded whole: an image stored
+/// bottom to top, given as both inputs, is refused once they pass it (16384x16400 half RGBA
+/// reached 4-5 GB at the default limit; here the limit is scaled down by `--max-pixels`).
+#[test]
+fn blocks_held_out_of_order_are_bounded_in_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("down.exr");
+    let storage = Storage {
+        decreasing: true,
+        ..SCAN_ZIP_HALF
+    };
+    write_exr(&path, 512, 4, &vec![0.5; 512 * 512 * 4], storage);
+    let args = [
+        path.as_os_str(),
+        path.as_os_str(),
+        "--max-pixels=262144".as_ref(),
+    ];
+    assert_error(
+        &diffimg(args),
+        "down.exr: blocks stored so far out of row order that more than 524288 bytes are held",
+    );
+}
+
+/// An offset table entry of 2^63 (past what a seek takes) is said to lie outside the file,
+/// not as the system call's `Invalid argument`.
+#[test]
+fn block_offset_outside_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let tall = dir.path().join("tall.exr");
+    write_exr(&tall, 8, 1, &[0.5; 8 * 32], SCAN_ZIP_HALF);
+    let mut bytes = std::fs::read(&tall).unwrap();
+    let word = |b: &[u8], p: usize| u64::from_le_bytes(b[p..p + 8].try_into().unwrap());
+    let table = (0..bytes.len() - 16)
+        .find(|&p| word(&bytes, p) == p as u64 + 16)
+        .unwrap();
+    bytes[table + 8..table + 16].copy_from_slice(&(1u64 << 63).to_le_bytes());
+    let far = dir.path().join("far.exr");
+    std::fs::write(&far, &bytes).unwrap();
+    assert_error(
+        &diffimg([&far, &tall]),
+        "far.exr: a block's offset in the offset table lies outside the file",
+    );
+}
+
+/// Channels that make no layout read here are listed, a few of them: 10,000 names were.
+#[test]
+fn unreadable_channels_listed_in_short() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("many.exr");
+    let list = (0..10_000)
+        .map(|c| {
+            AnyChannel::new(
+                format!("c{c:05}").as_str(),
+                FlatSamples::F16(vec![f16::ONE]),
+            )
+        })
+        .collect();
+    let layer = Layer::new(
+        (1, 1),
+        LayerAttributes::default(),
+        Encoding::UNCOMPRESSED,
+        AnyChannels::sort(list),
+    );
+    Image::from_layer(layer).write().to_file(&path).unwrap();
+    let out = diffimg([&path, &path]);
+    assert_error(&out, "c00007 and 9992 more are not RGB");
+    assert!(stderr(&out).len() < 400, "{}", stderr(&out));
+}

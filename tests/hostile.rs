@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use common::{
-    assert_error, diffimg, diffimg_with_rss, files_in, fixture, stderr, stdout, write_png,
+    assert_error, diffimg, diffimg_bounded, diffimg_with_rss, files_in, fixture, stderr, stdout,
+    write_png,
 };
 use diffimg::pixel::{Layout, Samples};
 use diffimg::{Backend, Options, PixelLimits};
@@ -623,36 +624,75 @@ mod input_paths {
             Path::new("/dev/null"),
             &base,
             &[],
-            "/dev/null: not an image",
+            "/dev/null: is not a regular file",
         );
-        // Endless input: only its first bytes are read to find the format.
         assert_refused(
             Path::new("/dev/zero"),
             &base,
             &[],
-            "/dev/zero: not an image",
+            "/dev/zero: is not a regular file",
         );
     }
 
-    /// Decoders need to seek, so a pipe is refused (read a file instead).
+    /// Makes a named pipe at `path`.
+    fn mkfifo(path: &Path) {
+        let c_path = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o644) }, 0);
+    }
+
+    /// The JSON line of batch output `out` for the pair named `name`.
+    fn record(out: &Output, name: &str) -> serde_json::Value {
+        stdout(out)
+            .lines()
+            .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+            .find(|record| record["name"] == name)
+            .unwrap_or_else(|| panic!("no record of {name}: {}", stdout(out)))
+    }
+
+    /// A named pipe, which nothing writes, is refused before it is opened (opening it would
+    /// wait for a writer for ever): as either image, with a diff image to replace, as a mask,
+    /// and in batch mode from a
+    /// folder or a pair list, where it is an error record. A run that hangs is killed after a
+    /// minute and fails.
     #[test]
     fn named_pipe() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("pipe.png");
-        let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-        // SAFETY: a valid NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o644) }, 0);
-        let writer = {
-            let fifo = fifo.clone();
-            // Not joined: blocks until diffimg opens the pipe, and ends when it closes it.
-            std::thread::spawn(move || {
-                let png = bytes(&bad("base.png")).unwrap();
-                let _ = std::fs::write(&fifo, png);
-            })
-        };
-        let out = diffimg([fifo.clone(), bad("base.png")]);
-        assert_error(&out, "pipe.png");
-        drop(writer);
+        mkfifo(&fifo);
+        let base = bad("base.png");
+        let (base, pipe) = (base.as_os_str(), fifo.as_os_str());
+        let cause = "pipe.png: is not a regular file";
+        // An existing diff image, which is checked not to be an input.
+        let diff = dir.path().join("diff.png");
+        std::fs::copy(base, &diff).unwrap();
+        let replace = [base, pipe, os("-f"), diff.as_os_str()];
+        let mask = [base, base, os("--mask"), pipe];
+        for args in [[pipe, base].as_slice(), &[base, pipe], &replace, &mask] {
+            assert_error(&diffimg_bounded(args, 4 << 30, 60), cause);
+        }
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::create_dir(&a).unwrap();
+        std::fs::create_dir(&b).unwrap();
+        std::fs::copy(base, a.join("x.png")).unwrap();
+        mkfifo(&b.join("x.png"));
+        let out = diffimg_bounded(&[a.as_os_str(), b.as_os_str()], 4 << 30, 60);
+        let x = record(&out, "x.png");
+        assert_eq!(x["status"], "error", "{x}");
+        assert!(
+            x["error"]
+                .as_str()
+                .unwrap()
+                .contains("is not a regular file"),
+            "{x}"
+        );
+        let list = dir.path().join("pairs.jsonl");
+        let line = serde_json::json!({"a": base.to_str(), "b": pipe.to_str(), "name": "p"});
+        std::fs::write(&list, format!("{line}\n")).unwrap();
+        let out = diffimg_bounded(&[os("--pairs"), list.as_os_str()], 4 << 30, 60);
+        let p = record(&out, "p");
+        assert_eq!(p["status"], "error", "{p}");
+        assert!(p["error"].as_str().unwrap().contains(cause), "{p}");
     }
 }
 

@@ -9,7 +9,7 @@ use std::ffi::OsStr;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use common::{assert_error, diffimg, diffimg_with_rss, stderr, stdout, write_png};
+use common::{assert_error, diffimg, diffimg_bounded, diffimg_with_rss, stderr, stdout, write_png};
 use diffimg::pixel::{Depth, Layout, Samples};
 use diffimg::{Backend, Options};
 
@@ -634,4 +634,170 @@ fn floats_not_read_are_refused() {
     let chunks = vec![vec![0; 160]];
     let path = write(dir.path(), "two.tiff", &write_tiff(a, &mut tags, &chunks));
     assert_error(&diffimg([&path, &path]), "floating-point TIFF samples as");
+}
+
+/// A single Deflate strip of a few bytes whose header claims `width` x `height` pixels of
+/// `bits`-bit samples in `channels` channels (floats for 32 bits).
+fn one_strip(width: u32, height: u32, channels: u64, bits: u64) -> Vec<u8> {
+    let a = Arrangement {
+        chunk: (0, height),
+        deflate: true,
+        ..ARRANGEMENTS[0]
+    };
+    let mut tags = vec![
+        (256, vec![width.into()]),
+        (257, vec![height.into()]),
+        (258, vec![bits; channels as usize]),
+        (259, vec![8]),
+        (262, vec![if channels < 3 { 1 } else { 2 }]),
+        (277, vec![channels]),
+        (284, vec![1]),
+    ];
+    if channels == 4 {
+        tags.push((338, vec![2]));
+    }
+    if bits == 32 {
+        tags.push((339, vec![3; channels as usize]));
+    }
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+    z.write_all(&[0; 64]).unwrap();
+    write_tiff(a, &mut tags, &[z.finish().unwrap()])
+}
+
+/// Decoded bytes of the chunks held at once are bounded, both images together, by the budget
+/// of images decoded whole (4 bytes a pixel of `--max-pixels`): a strip within the pixel limit
+/// that takes gigabytes decoded (float RGBA 65536x4096, 4 GiB; RGBA 16-bit and RGB 8-bit
+/// 16384x16384) is refused before anything is allocated for it.
+#[test]
+fn chunk_bytes_held_at_once_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, width, height, channels, bits) in [
+        ("float.tiff", 65536, 4096, 4, 32),
+        ("rgba16.tiff", 16384, 16384, 4, 16),
+        ("rgb8.tiff", 16384, 16384, 3, 8),
+    ] {
+        let path = write(dir.path(), name, &one_strip(width, height, channels, bits));
+        let args = [
+            path.as_os_str(),
+            path.as_os_str(),
+            OsStr::new("--backend=cpu"),
+        ];
+        let out = diffimg_bounded(&args, 256 << 20, 60);
+        assert_error(&out, name);
+        let cause = "bytes an image may hold at once (raise it with --max-pixels)";
+        assert!(stderr(&out).contains(cause), "{}", stderr(&out));
+    }
+    // The budget follows --max-pixels: 65536 pixels allow 128 KiB a side, so 256x256 RGBA
+    // in one strip (256 KiB) is refused, and in strips of 64 rows compared.
+    let mut rng = fastrand::Rng::with_seed(5);
+    let image = Image::random(&mut rng, 256, 256, Layout::RGBA8);
+    for (rows, refused) in [(256, true), (64, false)] {
+        let a = Arrangement {
+            chunk: (0, rows),
+            ..ARRANGEMENTS[0]
+        };
+        let path = write(dir.path(), "strips.tiff", &image.tiff(a));
+        let out = diffimg([
+            path.as_os_str(),
+            path.as_os_str(),
+            "--max-pixels=65536".as_ref(),
+        ]);
+        if refused {
+            assert_error(&out, "over the 131072 bytes an image may hold at once");
+        } else {
+            assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        }
+    }
+}
+
+/// A classic little-endian grey TIFF of `width` x `height` tiles of one pixel, all of them
+/// the same byte (written here rather than by `write_tiff`, to keep this process small: the
+/// children's peak memory that other tests measure starts from it).
+fn tiles_of_one_pixel(width: u32, height: u32) -> Vec<u8> {
+    let n = width * height;
+    let entries: [(u16, u16, u32, u32); 10] = [
+        (256, 4, 1, width),
+        (257, 4, 1, height),
+        (258, 3, 1, 8),
+        (259, 3, 1, 1),
+        (262, 3, 1, 1),
+        (277, 3, 1, 1),
+        (322, 4, 1, 1),
+        (323, 4, 1, 1),
+        (324, 4, n, 142),
+        (325, 4, n, 142 + 4 * n),
+    ];
+    // The header, the pixel at 8, the IFD at 16 (126 bytes), the two tables at 142.
+    let mut file = b"II*\0".to_vec();
+    file.extend(16u32.to_le_bytes());
+    file.extend([7; 8]);
+    file.extend((entries.len() as u16).to_le_bytes());
+    for (tag, kind, count, value) in entries {
+        file.extend(tag.to_le_bytes());
+        file.extend(kind.to_le_bytes());
+        file.extend(count.to_le_bytes());
+        file.extend(value.to_le_bytes());
+    }
+    file.extend(0u32.to_le_bytes());
+    for value in [8u32, 1] {
+        file.extend((0..n).flat_map(|_| value.to_le_bytes()));
+    }
+    file
+}
+
+/// Each chunk costs a seek, a decompressor's start and table entries: 1024x1024 tiles of one
+/// pixel (the most chunks allowed, 2^20) are compared in a few seconds of processor time (each
+/// seek used to refill the read buffer: 50 s for 1000x1000), and more are refused before any
+/// is read (2000x2000 took 70 s and 621 MB).
+#[test]
+fn chunk_count_is_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "most.tiff", &tiles_of_one_pixel(1024, 1024));
+    let args = [
+        path.as_os_str(),
+        path.as_os_str(),
+        OsStr::new("--backend=cpu"),
+    ];
+    let out = diffimg_bounded(&args, 512 << 20, 25);
+    assert_eq!(stdout(&out), "0.0\n", "{}", stderr(&out));
+    let path = write(dir.path(), "tiles.tiff", &tiles_of_one_pixel(1025, 1024));
+    let args = [
+        path.as_os_str(),
+        path.as_os_str(),
+        OsStr::new("--backend=cpu"),
+    ];
+    let out = diffimg_bounded(&args, 256 << 20, 10);
+    assert_error(
+        &out,
+        "tiles.tiff: 1049600 chunks exceed the limit of 1048576 chunks",
+    );
+}
+
+/// An error that would repeat a value for each of 65535 samples a pixel (bits per sample that
+/// differ) is cut short: it was 196,722 bytes.
+#[test]
+fn long_errors_are_cut_short() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bits = vec![8; 65535];
+    bits[65534] = 16;
+    let mut tags = vec![
+        (256, vec![4]),
+        (257, vec![5]),
+        (258, bits),
+        (259, vec![1]),
+        (262, vec![1]),
+        (277, vec![65535]),
+        (284, vec![1]),
+    ];
+    let path = write(
+        dir.path(),
+        "samples.tiff",
+        &write_tiff(ARRANGEMENTS[0], &mut tags, &[vec![0; 64]]),
+    );
+    let out = diffimg([&path, &path]);
+    assert_error(
+        &out,
+        "samples.tiff: unsupported error: inconsistent bits per sample",
+    );
+    assert!(stderr(&out).len() < 400, "{} bytes", stderr(&out).len());
 }

@@ -249,15 +249,19 @@ fn remove_stale(dir: &Path, relative: &Path) {
     }
 }
 
-/// Whether `a` and `b` are the same file or hold the same bytes.
+/// Whether `a` and `b` are the same file or hold the same bytes. Only regular files are
+/// opened: opening a named pipe would wait for a writer.
 fn same_bytes(a: &Path, b: &Path) -> bool {
-    if same_file::is_same_file(a, b).unwrap_or(false) {
-        return true;
-    }
     let (Ok(meta_a), Ok(meta_b)) = (std::fs::metadata(a), std::fs::metadata(b)) else {
         return false;
     };
-    if !meta_a.is_file() || !meta_b.is_file() || meta_a.len() != meta_b.len() {
+    if !meta_a.is_file() || !meta_b.is_file() {
+        return false;
+    }
+    if same_file::is_same_file(a, b).unwrap_or(false) {
+        return true;
+    }
+    if meta_a.len() != meta_b.len() {
         return false;
     }
     let (Ok(mut file_a), Ok(mut file_b)) = (File::open(a), File::open(b)) else {

@@ -62,7 +62,7 @@ pub(crate) struct ExrRows<R: Stream> {
     blocks: Blocks<R>,
     /// Rows of blocks by their first row, while their blocks come in.
     pending: BTreeMap<usize, Pending>,
-    /// Pixels held in `pending`, and the most it may hold.
+    /// Bytes held in `pending`, and the most it may hold.
     held: u64,
     limit: u64,
     /// The next image row to hand out, and the complete rows of blocks it comes from.
@@ -83,7 +83,7 @@ pub(crate) fn open<R: Stream + 'static>(
     stream: R,
     limits: PixelLimits,
 ) -> Result<ExrRows<R>, Error> {
-    let fail = |e: exr::error::Error| Error::decode(name, e);
+    let fail = |e| Error::decode(name, cause(e));
     let reader = exr::block::read(stream, false).map_err(fail)?;
     let part = reader
         .headers()
@@ -122,7 +122,7 @@ pub(crate) fn open<R: Stream + 'static>(
         blocks,
         pending: BTreeMap::new(),
         held: 0,
-        limit: limits.whole,
+        limit: limits.held_bytes(),
         next: 0,
         current: Vec::new(),
         at: 0,
@@ -130,6 +130,17 @@ pub(crate) fn open<R: Stream + 'static>(
         bits: Vec::new(),
         line: Vec::new(),
     })
+}
+
+/// What an `exr` crate error says, in words about the file where it would name a system call:
+/// a block offset too large to seek to (2^63 or more) lies outside the file.
+fn cause(error: exr::error::Error) -> String {
+    match error {
+        exr::error::Error::Io(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+            "a block's offset in the offset table lies outside the file".to_owned()
+        }
+        other => other.to_string(),
+    }
 }
 
 /// The layout the first part's channels make, and where each goes.
@@ -151,11 +162,17 @@ fn channels(
     } else if names.len() == 1 {
         &[]
     } else {
+        // A list of a few names, however many channels there are.
+        let shown = names.len().min(8);
+        let more = match names.len() - shown {
+            0 => String::new(),
+            n => format!(" and {n} more"),
+        };
         return Err(Error::decode(
             name,
             format!(
-                "OpenEXR channels {} are not RGB, RGBA, Y, YA nor a single channel",
-                names.join(", ")
+                "OpenEXR channels {}{more} are not RGB, RGBA, Y, YA nor a single channel",
+                names[..shown].join(", ")
             ),
         ));
     };
@@ -196,7 +213,7 @@ impl<R: Stream> ExrRows<R> {
                 && entry.get().filled == entry.get().rows * self.header.width as usize
             {
                 let done = entry.remove();
-                self.held -= done.samples.len() as u64 / u64::from(self.header.layout.channels);
+                self.held -= size_of_val(done.samples.as_slice()) as u64;
                 let spent = std::mem::replace(&mut self.current, done.samples);
                 self.spare.push(spent);
                 self.at = 0;
@@ -204,7 +221,7 @@ impl<R: Stream> ExrRows<R> {
                 return Ok(());
             }
             let block = match self.blocks.next() {
-                Some(block) => block.map_err(|e| Error::decode(&self.name, e))?,
+                Some(block) => block.map_err(|e| Error::decode(&self.name, cause(e)))?,
                 None => {
                     let row = self.next;
                     return Err(Error::decode(
@@ -241,12 +258,12 @@ impl<R: Stream> ExrRows<R> {
             ));
         }
         if !self.pending.contains_key(&y0) {
-            self.held += (h * width) as u64;
+            self.held += (h * width * channels * size_of::<f32>()) as u64;
             if self.held > self.limit {
                 return Err(Error::decode(
                     &self.name,
                     format!(
-                        "blocks stored so far out of row order that more than {} pixels are \
+                        "blocks stored so far out of row order that more than {} bytes are \
                          held (raise it with --max-pixels)",
                         self.limit
                     ),

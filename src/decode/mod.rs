@@ -57,6 +57,13 @@ impl PixelLimits {
         }
     }
 
+    /// Bytes of decoded chunks or blocks that one streamed image may hold at once: half the
+    /// budget of an image decoded whole (4 bytes a pixel), the other half being the other
+    /// image's, so 512 MiB by default.
+    pub(crate) fn held_bytes(&self) -> u64 {
+        self.whole.saturating_mul(2)
+    }
+
     /// Refuses a header of `width` x `height` above `limit`, or with no pixels.
     pub fn check(name: &Path, width: u32, height: u32, limit: u64) -> Result<(), Error> {
         if width == 0 || height == 0 {
@@ -105,12 +112,18 @@ pub trait Stream: BufRead + Seek + Send {}
 impl<T: BufRead + Seek + Send> Stream for T {}
 
 /// Opens the image at `path`, refusing headers that claim more pixels than `limits` allow.
+/// Only regular files are opened: opening a named pipe would wait for a writer, and decoders
+/// seek.
 pub fn open(path: &Path, limits: PixelLimits) -> Result<Box<dyn RowSource>, Error> {
     let read_error = |cause| Error::read(path, cause);
-    let file = File::open(path).map_err(read_error)?;
-    if file.metadata().map_err(read_error)?.is_dir() {
+    let kind = std::fs::metadata(path).map_err(read_error)?.file_type();
+    if kind.is_dir() {
         return Err(Error::decode(path, "is a directory, not an image"));
     }
+    if !kind.is_file() {
+        return Err(Error::decode(path, "is not a regular file"));
+    }
+    let file = File::open(path).map_err(read_error)?;
     // TGA has no signature to recognise it by: its extension has to do.
     let by_name = ImageFormat::from_path(path)
         .ok()

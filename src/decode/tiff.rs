@@ -9,22 +9,29 @@
 //! widths are refused.
 
 use std::fs::File;
-use std::io::{BufReader, SeekFrom};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::thread;
 
-use tiff::ColorType;
 use tiff::decoder::{ChunkType, Decoder, Limits};
 use tiff::tags::{PlanarConfiguration, SampleFormat, Tag};
+use tiff::{ColorType, TiffError};
 
 use crate::decode::{Header, PixelLimits, RowSource, Stream};
 use crate::error::Error;
 use crate::pixel::{Depth, Layout, Samples};
 
 /// Bytes of decoded rows of chunks the workers of one image may hold between them, which
-/// bounds their number for wide chunks.
-const HELD_BYTES: usize = 64 << 20;
+/// bounds their number for wide chunks (and `--max-pixels` below that).
+const HELD_BYTES: u64 = 64 << 20;
+
+/// The most chunks (strips, or tiles of every plane) an image may have: each costs a seek and
+/// a decompressor's start, and entries in the chunk tables that every worker's decoder reads.
+const MAX_CHUNKS: u64 = 1 << 20;
+
+/// Bytes a decoder takes for each chunk while it reads the chunk tables.
+const TABLE_BYTES: u64 = 48;
 
 /// Where an image's chunks lie, and how its samples are stored.
 #[derive(Clone, Copy)]
@@ -50,6 +57,39 @@ impl Geometry {
         self.width as usize * self.samples * self.bytes
     }
 
+    /// Chunks in the image, of every plane.
+    fn chunks(&self) -> u64 {
+        let planes = if self.planar { self.samples } else { 1 };
+        u64::from(self.across)
+            .saturating_mul(u64::from(self.down))
+            .saturating_mul(planes as u64)
+    }
+
+    /// Bytes of a full chunk decoded.
+    fn chunk_bytes(&self) -> u64 {
+        let planes = if self.planar { self.samples } else { 1 };
+        let pixel = (self.samples / planes * self.bytes) as u64;
+        u64::from(self.chunk.0)
+            .saturating_mul(u64::from(self.chunk.1))
+            .saturating_mul(pixel)
+    }
+
+    /// Whether a row of chunks is a single strip, decoded in place.
+    fn in_place(&self) -> bool {
+        self.across == 1 && !self.planar
+    }
+
+    /// Bytes held while a row of chunks is decoded: its rows, and a chunk's buffer unless it
+    /// is decoded in place.
+    fn held_bytes(&self) -> u64 {
+        let rows = (self.row_bytes() as u64).saturating_mul(u64::from(self.chunk.1));
+        rows.saturating_add(if self.in_place() {
+            0
+        } else {
+            self.chunk_bytes()
+        })
+    }
+
     /// The image rows of row of chunks `index`.
     fn rows(&self, index: u32) -> std::ops::Range<u32> {
         let top = index * self.chunk.1;
@@ -64,7 +104,7 @@ fn inspect<R: Stream>(
     decoder: &mut Decoder<R>,
     limits: PixelLimits,
 ) -> Result<Option<(Layout, Geometry)>, Error> {
-    let fail = |e: tiff::TiffError| Error::decode(name, e);
+    let fail = |e| Error::decode(name, cause(e));
     let formats = decoder
         .find_tag_unsigned_vec::<u16>(Tag::SampleFormat)
         .map_err(fail)?;
@@ -127,18 +167,36 @@ fn inspect<R: Stream>(
     if chunk.0 == 0 || chunk.1 == 0 {
         return Err(Error::decode(name, "chunks of no pixels"));
     }
-    let held = u64::from(chunk.1) * u64::from(width);
-    if held > limits.whole {
+    let geometry = Geometry {
+        width,
+        height,
+        chunk,
+        across: width.div_ceil(chunk.0),
+        down: height.div_ceil(chunk.1),
+        samples: layout.channels as usize,
+        planar,
+        bytes: depth.bits() as usize / 8,
+    };
+    let count = geometry.chunks();
+    if count > MAX_CHUNKS {
+        return Err(Error::decode(
+            name,
+            format!("{count} chunks exceed the limit of {MAX_CHUNKS} chunks an image may have"),
+        ));
+    }
+    let held = geometry.held_bytes();
+    if held > limits.held_bytes() {
         return Err(Error::decode(
             name,
             format!(
-                "chunks of {} rows of {width} pixels exceed the limit of {} pixels held at \
-                 once (raise it with --max-pixels)",
-                chunk.1, limits.whole
+                "chunks of {} rows of {width} pixels take {held} bytes decoded, over the {} \
+                 bytes an image may hold at once (raise it with --max-pixels)",
+                chunk.1,
+                limits.held_bytes()
             ),
         ));
     }
-    let (across, down) = (width.div_ceil(chunk.0), height.div_ceil(chunk.1));
+    let (across, down) = (geometry.across, geometry.down);
     let (offsets, counts) = match decoder.get_chunk_type() {
         ChunkType::Strip => (Tag::StripOffsets, Tag::StripByteCounts),
         ChunkType::Tile => (Tag::TileOffsets, Tag::TileByteCounts),
@@ -153,9 +211,7 @@ fn inspect<R: Stream>(
         .inner()
         .seek(SeekFrom::End(0))
         .map_err(|e| Error::read(name, e))?;
-    let planes = if planar { layout.channels as u64 } else { 1 };
-    let full = u64::from(chunk.0) * u64::from(chunk.1) * layout.channels as u64 / planes
-        * u64::from(bits / 8);
+    let full = geometry.chunk_bytes();
     for (i, (&offset, &count)) in offsets.iter().zip(&counts).enumerate() {
         let row = (i as u64 % (u64::from(across) * u64::from(down))) / u64::from(across);
         let top = row * u64::from(chunk.1);
@@ -179,23 +235,26 @@ fn inspect<R: Stream>(
             ));
         }
     }
-    let geometry = Geometry {
-        width,
-        height,
-        chunk,
-        across,
-        down,
-        samples: layout.channels as usize,
-        planar,
-        bytes: depth.bits() as usize / 8,
-    };
     Ok(Some((layout, geometry)))
 }
 
-/// The decoder's limits: chunk and offset tables up to 16 MiB (2 million chunks in BigTIFF).
+/// What a `tiff` crate error says, cut to a few hundred characters: some list a value for
+/// every sample of a pixel, of which a forged header may claim 65535.
+fn cause(error: TiffError) -> String {
+    const MOST: usize = 200;
+    let text = error.to_string();
+    if text.len() <= MOST {
+        return text;
+    }
+    let cut = text.floor_char_boundary(MOST);
+    format!("{}... ({} more bytes)", &text[..cut], text.len() - cut)
+}
+
+/// The decoder's limits: chunk tables (and other tag values) up to 8 MiB, `MAX_CHUNKS`
+/// entries in BigTIFF.
 fn limits() -> Limits {
     let mut limits = Limits::default();
-    limits.ifd_value_size = 16 << 20;
+    limits.ifd_value_size = (MAX_CHUNKS * 8) as usize;
     limits
 }
 
@@ -209,7 +268,7 @@ pub(crate) fn open<R: Stream + 'static>(
 ) -> Result<Result<Box<dyn RowSource>, R>, Error> {
     let start = stream.stream_position().map_err(|e| Error::read(name, e))?;
     let inspected = Decoder::new(&mut stream)
-        .map_err(|e| Error::decode(name, e))
+        .map_err(|e| Error::decode(name, cause(e)))
         .and_then(|decoder| inspect(name, &mut decoder.with_limits(self::limits()), limits));
     stream
         .seek(SeekFrom::Start(start))
@@ -224,15 +283,21 @@ pub(crate) fn open<R: Stream + 'static>(
         layout,
     };
     let cores = thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk_row_bytes = geometry.row_bytes() * geometry.chunk.1 as usize;
-    let workers = cores
-        .min(HELD_BYTES / chunk_row_bytes.max(1))
-        .min(geometry.down as usize)
-        .max(1);
+    // Each worker holds the row of chunks it decodes, one it has finished and a decoder with
+    // its own chunk tables; the reader holds the row it hands out.
+    let row = geometry.held_bytes();
+    let worker = 2 * row + geometry.chunks() * TABLE_BYTES;
+    let room = HELD_BYTES.min(limits.held_bytes()).saturating_sub(row) / worker.max(1);
+    let workers = cores.min(room as usize).min(geometry.down as usize).max(1);
     let chunks = match path {
         Some(path) if workers > 1 => Chunks::Parallel(start_workers(name, path, geometry, workers)),
-        _ => {
-            let decoder = Decoder::new(stream).map_err(|e| Error::decode(name, e))?;
+        Some(path) => {
+            let decoder = file_decoder(name, path)?;
+            Chunks::Serial(Box::new(decoder))
+        }
+        None => {
+            let stream: Box<dyn Stream> = Box::new(stream);
+            let decoder = Decoder::new(stream).map_err(|e| Error::decode(name, cause(e)))?;
             Chunks::Serial(Box::new(decoder.with_limits(self::limits())))
         }
     };
@@ -248,19 +313,19 @@ pub(crate) fn open<R: Stream + 'static>(
 }
 
 /// Where decoded rows of chunks come from.
-enum Chunks<R: Stream> {
-    /// Decoded as asked for, by the decoder that read the header.
-    Serial(Box<Decoder<R>>),
+enum Chunks {
+    /// Decoded as asked for, by one decoder (of its own file, for a file).
+    Serial(Box<Decoder<Box<dyn Stream>>>),
     /// Decoded ahead by workers: row of chunks `i` comes from worker `i % workers`.
     Parallel(Vec<Receiver<Result<Vec<u8>, Error>>>),
 }
 
 /// A TIFF handed out row by row from its decoded rows of chunks.
-pub(crate) struct TiffRows<R: Stream> {
+pub(crate) struct TiffRows {
     name: PathBuf,
     header: Header,
     geometry: Geometry,
-    chunks: Chunks<R>,
+    chunks: Chunks,
     /// The next row of chunks to decode.
     next: u32,
     /// Bytes of the current row of chunks (native-endian samples), handed out from `at`.
@@ -268,7 +333,7 @@ pub(crate) struct TiffRows<R: Stream> {
     at: usize,
 }
 
-impl<R: Stream> TiffRows<R> {
+impl TiffRows {
     /// Makes the next row of chunks the current one.
     fn advance(&mut self) -> Result<(), Error> {
         let index = self.next;
@@ -289,7 +354,7 @@ impl<R: Stream> TiffRows<R> {
     }
 }
 
-impl<R: Stream> RowSource for TiffRows<R> {
+impl RowSource for TiffRows {
     fn header(&self) -> Header {
         self.header
     }
@@ -317,6 +382,66 @@ impl<R: Stream> RowSource for TiffRows<R> {
     }
 }
 
+/// A decoder of the TIFF at `path`, reading it through a `ChunkFile`.
+fn file_decoder(name: &Path, path: &Path) -> Result<Decoder<Box<dyn Stream>>, Error> {
+    let file = File::open(path).map_err(|e| Error::read(name, e))?;
+    let stream: Box<dyn Stream> = Box::new(ChunkFile {
+        file: BufReader::with_capacity(1 << 16, file),
+        position: 0,
+    });
+    let decoder = Decoder::new(stream).map_err(|e| Error::decode(name, cause(e)))?;
+    Ok(decoder.with_limits(limits()))
+}
+
+/// A file read through a buffer that a seek to a place already in it keeps: the `tiff` crate
+/// seeks to each chunk, and `BufReader`'s own seek empties its buffer, which made every chunk
+/// of a few bytes cost a read of the whole buffer.
+struct ChunkFile {
+    file: BufReader<File>,
+    /// Where the next byte read comes from.
+    position: u64,
+}
+
+impl Read for ChunkFile {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.file.read(buf)?;
+        self.position += n as u64;
+        Ok(n)
+    }
+}
+
+impl BufRead for ChunkFile {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.file.fill_buf()
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.file.consume(n);
+        self.position += n as u64;
+    }
+}
+
+impl Seek for ChunkFile {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let offset = match to {
+            SeekFrom::Start(at) => i64::try_from(at)
+                .ok()
+                .and_then(|at| at.checked_sub(self.position as i64)),
+            SeekFrom::Current(offset) => Some(offset),
+            SeekFrom::End(_) => None,
+        };
+        let target = offset.and_then(|o| Some((o, self.position.checked_add_signed(o)?)));
+        match target {
+            Some((offset, at)) => {
+                self.file.seek_relative(offset)?;
+                self.position = at;
+            }
+            None => self.position = self.file.seek(to)?,
+        }
+        Ok(self.position)
+    }
+}
+
 /// Starts `workers` threads that decode the rows of chunks of the TIFF at `path`, each every
 /// `workers`-th one from its own, keeping at most one decoded ahead.
 fn start_workers(
@@ -330,14 +455,7 @@ fn start_workers(
             let (tx, rx) = sync_channel(1);
             let (name, path) = (name.to_owned(), path.to_owned());
             let work = move || {
-                let opened = File::open(&path)
-                    .map_err(|e| Error::read(&name, e))
-                    .and_then(|file| {
-                        let stream = BufReader::with_capacity(1 << 16, file);
-                        let decoder = Decoder::new(stream).map_err(|e| Error::decode(&name, e));
-                        decoder.map(|d| d.with_limits(limits()))
-                    });
-                let mut decoder = match opened {
+                let mut decoder = match file_decoder(&name, &path) {
                     Ok(decoder) => decoder,
                     Err(e) => return drop(tx.send(Err(e))),
                 };
@@ -377,16 +495,16 @@ fn decode_row_of_chunks<R: Stream>(
     if out.len() != len {
         *out = vec![0; len];
     }
-    if g.across == 1 && !g.planar {
+    if g.in_place() {
         // A strip's rows are the image's: decoded in place.
         let layout = decoder
             .image_chunk_buffer_layout(index)
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| fail(cause(e)))?;
         let stride = layout.row_stride.map_or(g.row_bytes(), |s| s.get());
         if layout.len == len && stride == g.row_bytes() {
             return decoder
                 .read_chunk_bytes(index, out)
-                .map_err(|e| fail(e.to_string()));
+                .map_err(|e| fail(cause(e)));
         }
     }
     let planes = if g.planar { g.samples } else { 1 };
@@ -400,11 +518,11 @@ fn decode_row_of_chunks<R: Stream>(
             let at = plane as u32 * per_plane + index * g.across + column;
             let layout = decoder
                 .image_chunk_buffer_layout(at)
-                .map_err(|e| fail(e.to_string()))?;
+                .map_err(|e| fail(cause(e)))?;
             chunk.resize(layout.len, 0);
             decoder
                 .read_chunk_bytes(at, &mut chunk)
-                .map_err(|e| fail(e.to_string()))?;
+                .map_err(|e| fail(cause(e)))?;
             // Rows of the chunk as read (edge tiles may come whole, padding included).
             let used = chunk_width * pixel / planes;
             let stride = layout.row_stride.map_or(used, |s| s.get());

@@ -179,3 +179,62 @@ pub fn skip_without_gpu(why: &str) {
     );
     eprintln!("skipped: no GPU adapter ({why}); set DIFFIMG_REQUIRE_GPU=1 to require one");
 }
+
+/// Runs the binary with `args` with its data segment and private mappings limited to
+/// `data_bytes` (`RLIMIT_DATA`) and its processor time to `cpu_s` seconds (`RLIMIT_CPU`), so
+/// that a run costing more fails. A run still going after a minute (a hang, as on a named pipe
+/// that is never written) is killed and fails the test: a guard, not a measure of speed.
+pub fn diffimg_bounded(args: &[&std::ffi::OsStr], data_bytes: u64, cpu_s: u64) -> Output {
+    use std::io::Read;
+    use std::os::unix::process::CommandExt;
+    let mut command = command();
+    command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let limit = |value: u64| libc::rlimit {
+        rlim_cur: value as libc::rlim_t,
+        rlim_max: value as libc::rlim_t,
+    };
+    let (data, cpu) = (limit(data_bytes), limit(cpu_s));
+    // SAFETY: setrlimit is async-signal-safe, and the closure touches nothing else.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::setrlimit(libc::RLIMIT_DATA, &data) == 0
+                && libc::setrlimit(libc::RLIMIT_CPU, &cpu) == 0
+            {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+    let mut child = command.spawn().expect("the diffimg binary runs");
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().unwrap()));
+    let err = drain(Box::new(child.stderr.take().unwrap()));
+    let guard = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > guard {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{args:?} still running after a minute: killed");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
+}
