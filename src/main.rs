@@ -88,7 +88,8 @@ struct Args {
     #[arg(long, value_enum, default_value_t = CanvasArg::Same, conflicts_with = "resize")]
     canvas: CanvasArg,
     /// Refuse images whose header claims more than N pixels [default: 2^32 for PNG, streamed;
-    /// 2^28 for images decoded whole: other formats, interlaced PNG, --resize]
+    /// 2^28 for images decoded whole: other formats, interlaced PNG, --resize]; a TIFF or
+    /// OpenEXR image may hold 2 bytes per pixel of N decoded at once (512 MiB by default)
     #[arg(long, value_name = "N")]
     max_pixels: Option<u64>,
     /// PNG compression of the diff image: fast, or best for smaller files.
