@@ -266,7 +266,7 @@ fn run(args: &BatchArgs) -> Result<u8, Error> {
         return Ok(INTERRUPTED);
     }
     summary.set_wall(start.elapsed());
-    let report = args.report.as_deref();
+    let report = args.report.as_deref().map(|path| (path, options.jobs));
     conclude(
         report,
         &records,
@@ -279,14 +279,14 @@ fn run(args: &BatchArgs) -> Result<u8, Error> {
 
 /// Writes the report (when asked for) and the summary line, and gives the exit status.
 fn conclude(
-    path: Option<&Path>,
+    report_to: Option<(&Path, usize)>,
     records: &[Record],
     summary: &Summary,
     out: &mut Output,
     cancel: &AtomicBool,
     allow_missing: bool,
 ) -> Result<u8, Error> {
-    report(path, records, summary, cancel)?;
+    report(report_to, records, summary, cancel)?;
     if cancel.load(Ordering::SeqCst) {
         eprintln!("error: interrupted");
         return Ok(INTERRUPTED);
@@ -296,14 +296,15 @@ fn conclude(
     Ok(summary.exit_code(allow_missing))
 }
 
-/// Writes the report, when asked for; an interrupted one is not an error of its own.
+/// Writes the report, when asked for, `jobs` previews at a time; an interrupted one is not an
+/// error of its own.
 fn report(
-    path: Option<&Path>,
+    to: Option<(&Path, usize)>,
     records: &[Record],
     summary: &Summary,
     cancel: &AtomicBool,
 ) -> Result<(), Error> {
-    match path.map(|path| batch::report::write(path, records, summary, cancel)) {
+    match to.map(|(path, jobs)| batch::report::write(path, records, summary, jobs, cancel)) {
         Some(Err(_)) if cancel.load(Ordering::SeqCst) => Ok(()),
         Some(outcome) => outcome,
         None => Ok(()),
@@ -421,7 +422,8 @@ fn merge(args: &MergeArgs) -> Result<u8, Error> {
         out.line(&record.to_json(), &cancel);
     }
     out.check()?;
-    let report = args.report.as_deref();
+    let jobs = RunOptions::default().jobs;
+    let report = args.report.as_deref().map(|path| (path, jobs));
     conclude(
         report,
         &records,

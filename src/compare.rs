@@ -273,6 +273,7 @@ fn compare_sources(
         gpu_bands: engine.gpu_bands(),
         cpu_bands: engine.cpu_bands(),
         measured: engine.measured(),
+        engine_reason: engine.reason(),
         elapsed: start.elapsed(),
         notes,
     })

@@ -33,6 +33,8 @@ pub struct Report {
     pub cpu_bands: u64,
     /// What `auto` measured of each engine, when it had a GPU to measure.
     pub measured: Vec<Measured>,
+    /// Why `auto` chose the engine; `None` for the other backends.
+    pub engine_reason: Option<String>,
     pub elapsed: Duration,
     /// Things the user should know: layout promotion, an engine falling back.
     pub notes: Vec<String>,
@@ -187,6 +189,7 @@ impl Report {
                 kind: kind.to_string(),
                 adapter: adapter.cloned(),
                 backend: backend.cloned(),
+                reason: self.engine_reason.clone(),
                 gpu_bands: self.gpu_bands,
                 cpu_bands: self.cpu_bands,
                 measured: self.measured.iter().map(MeasuredFigures::from).collect(),
@@ -299,6 +302,9 @@ pub struct FiguresEngine {
     pub adapter: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backend: Option<String>,
+    /// Why `auto` chose the engine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     pub gpu_bands: u64,
     pub cpu_bands: u64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -563,3 +563,60 @@ fn report_in_a_missing_folder_is_refused_before_the_run() {
     ]);
     common::assert_error(&out, "nowhere does not exist");
 }
+
+/// The report's previews are read band by band and shrunk as they are read, `-j` pairs at a
+/// time: two pairs of 4000x4000 images add about three previews' pixels to the run's memory,
+/// not their whole images (over 200 MiB a pair as RGBA).
+#[test]
+fn report_previews_cost_their_own_pixels() {
+    use diffimg::pixel::{Layout, Samples};
+    let dir = tempfile::tempdir().unwrap();
+    let tree = Tree::new(dir.path());
+    let side = 4000;
+    let mut pixels = vec![40; side * side];
+    for name in ["one.png", "two.png"] {
+        common::write_png(
+            &tree.a.join(name),
+            side as u32,
+            side as u32,
+            Layout::L8,
+            &Samples::U8(pixels.clone()),
+        );
+    }
+    pixels[side * 2000..side * 2001].fill(200);
+    for name in ["one.png", "two.png"] {
+        common::write_png(
+            &tree.b.join(name),
+            side as u32,
+            side as u32,
+            Layout::L8,
+            &Samples::U8(pixels.clone()),
+        );
+    }
+    drop(pixels);
+    let report = dir.path().join("report.html");
+    let (out, rss) = common::diffimg_with_rss(&[
+        tree.a.as_os_str(),
+        tree.b.as_os_str(),
+        os("-j"),
+        os("1"),
+        os("--report"),
+        report.as_os_str(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(rss < 100 << 20, "peak memory {} MiB", rss >> 20);
+    let (records, _) = lines(&out.stdout);
+    assert!(records.iter().all(|r| r["status"] == "changed"));
+    let files = dir.path().join("report_files");
+    for n in 0..2 {
+        for role in ["a", "b", "d"] {
+            let preview = image::open(files.join(format!("{n}-{role}.png"))).unwrap();
+            assert_eq!((preview.width(), preview.height()), (2048, 2048));
+        }
+        // The one changed row shows in the difference view, shrunk as it is.
+        let diff = image::open(files.join(format!("{n}-d.png")))
+            .unwrap()
+            .to_rgba8();
+        assert_eq!(diff.get_pixel(1000, 1024).0, [230, 20, 60, 255]);
+    }
+}

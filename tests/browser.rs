@@ -16,6 +16,9 @@ use image::{Rgba, RgbaImage};
 use serde_json::Value;
 
 const EVIL: &str = "<img src=x onerror=alert(1)>.png";
+/// A name with a direction override and a terminal escape, and how the page shows it.
+const BIDI: &str = "rtl-\u{202e}gnp.exe\x1b[1m.png";
+const BIDI_SHOWN: &str = "rtl-\\u{202e}gnp.exe\\x1b[1m.png";
 
 /// Chromium's path: `CHROME`, or `chromium` / `chromium-browser` / `google-chrome` on `PATH`.
 fn chromium() -> Option<PathBuf> {
@@ -54,8 +57,8 @@ fn screen(seed: u64, edit: bool) -> RgbaImage {
     image
 }
 
-/// A report over eight pairs: equal, re-encoded, changed, added, removed, broken, and one whose
-/// name is an HTML tag. Returns the report's path and the pair names.
+/// A report over nine pairs: equal, re-encoded, changed, added, removed, broken, one whose name
+/// is an HTML tag and an equal one whose name has characters that act on text. Returns the report's path and the pair names.
 fn make_report(root: &Path) -> (PathBuf, Vec<String>) {
     let tree = Tree::new(root);
     let save = |side: &Path, name: &str, image: &RgbaImage| {
@@ -72,6 +75,8 @@ fn make_report(root: &Path) -> (PathBuf, Vec<String>) {
     }
     save(&tree.a, "home.png", &screen(7, false));
     std::fs::copy(tree.a.join("home.png"), tree.b.join("home.png")).unwrap();
+    save(&tree.a, BIDI, &screen(12, false));
+    std::fs::copy(tree.a.join(BIDI), tree.b.join(BIDI)).unwrap();
     tree.reencoded("settings/theme.png", 8);
     save(&tree.b, "onboarding.png", &screen(9, false));
     save(&tree.a, "legacy.png", &screen(10, true));
@@ -174,13 +179,33 @@ fn report_works_in_a_real_browser() {
         .unwrap();
     images_loaded(&tab);
 
-    // Every pair is listed, by its name as text.
+    // Every pair is listed, by its name as text, characters that act on text shown escaped.
     let listed = eval(
         &tab,
         "return Array.from(document.querySelectorAll('#pairs tbody tr')).map(r => r.cells[2].textContent).sort();",
     );
-    assert_eq!(listed, serde_json::json!(names));
-    assert_eq!(names.len(), 8);
+    let mut expected: Vec<&str> = names
+        .iter()
+        .map(|n| if n == BIDI { BIDI_SHOWN } else { n })
+        .collect();
+    expected.sort();
+    assert_eq!(listed, serde_json::json!(expected));
+    assert_eq!(names.len(), 9);
+    let bidi = row_of(&tab, BIDI);
+    let escapes = format!(
+        "return Array.from(document.querySelectorAll('tr[data-i=\"{bidi}\"] .esc')).map(e => e.textContent);"
+    );
+    assert_eq!(
+        eval(&tab, &escapes),
+        serde_json::json!(["\\u{202e}", "\\x1b"])
+    );
+    tab.find_element(&format!("tr[data-i=\"{bidi}\"]"))
+        .unwrap()
+        .click()
+        .unwrap();
+    let heading = "const h = document.querySelector('#view h2'); \
+                   return [h.textContent, h.querySelectorAll('.esc').length];";
+    assert_eq!(eval(&tab, heading), serde_json::json!([BIDI_SHOWN, 2]));
     // The tag in a name stays text: no element made of it, nothing run.
     assert_eq!(
         eval(

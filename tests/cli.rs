@@ -126,6 +126,23 @@ mod output {
     }
 
     #[test]
+    fn json_says_why_auto_chose_its_engine() {
+        let (a, b) = (
+            fixture("mario-circle-cs.png"),
+            fixture("mario-circle-node.png"),
+        );
+        let json = |extra: &[&str]| -> serde_json::Value {
+            serde_json::from_str(&ratio(&a, &b, extra)).unwrap()
+        };
+        let auto = json(&["--json"]);
+        assert_eq!(auto["engine"]["kind"], "cpu");
+        let reason = auto["engine"]["reason"].as_str().unwrap();
+        assert!(reason.contains("under 16777216 pixels"), "{reason}");
+        let cpu = json(&["--json", "--backend", "cpu"]);
+        assert_eq!(cpu["engine"].get("reason"), None);
+    }
+
+    #[test]
     fn json_of_identical_images_has_null_bbox() {
         let a = fixture("black.png");
         let json: serde_json::Value = serde_json::from_str(&ratio(&a, &a, &["--json"])).unwrap();

@@ -112,7 +112,8 @@ def compare(
         with the changed-pixel count: threshold, changed_pixels, changed_percent,
             aa_pixels (with aa), changed_bbox, and regions ({count, boxes, truncated});
         canvas: with canvas="union" and different sizes, both sizes and the canvas's;
-        engine: {kind: "cpu" | "gpu", adapter, backend, gpu_bands, cpu_bands};
+        engine: {kind: "cpu" | "gpu", adapter, backend, gpu_bands, cpu_bands}, and with
+            backend="auto" reason: why it chose that engine;
         elapsed_ms: wall time of the comparison.
 
     Raises FileNotFoundError (or PermissionError) for a path that cannot be opened,

@@ -2,6 +2,8 @@
 its exceptions, and comparisons in parallel threads with the GIL released."""
 
 import math
+import subprocess
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -247,3 +249,33 @@ def test_help_is_useful():
     for word in ("path", "bytes", "uint16", "ratio", "bbox", "DiffimgError", "GIL"):
         assert word in doc
     assert "Pillow" in diffimg.diff.__doc__
+
+
+def test_array_resized_by_another_thread_while_compared(tmp_path):
+    """NumPy refuses to resize an array, even with refcheck=False, while a comparison reads
+    it with the GIL released: the memory it reads is never freed under it. Run in a child
+    process, which a read of freed memory would kill."""
+    script = f"""
+import threading
+import numpy as np
+from diffimg import compare
+
+a = np.full((4000, 4000, 4), 7, np.uint8)
+b = np.zeros((4000, 4000, 4), np.uint8)
+result = {{}}
+worker = threading.Thread(target=lambda: result.update(compare(a, b, diff_image={str(tmp_path / "d.png")!r})))
+worker.start()
+refused = 0
+while worker.is_alive():
+    try:
+        a.resize((1, 1), refcheck=False)
+        break
+    except ValueError:
+        refused += 1
+worker.join()
+print(result["ratio"], refused)
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    ratio, refused = run.stdout.split()
+    assert abs(float(ratio) - 7 / 255) < 1e-12 and int(refused) > 0

@@ -140,6 +140,8 @@ def test_file_objects_as_pillow_opens_them(in_tmp):
     assert str(a) in str(raised.value) and str(b) in str(raised.value)
     with pytest.raises(TypeError):
         diff(12, MARIO_CS)
+    with pytest.raises(TypeError, match="read\\(\\) returned str, expected bytes"):
+        diff(io.StringIO("text"), MARIO_NODE)
 
 
 def test_pathlike_arguments(in_tmp):

@@ -3,6 +3,7 @@
 //! and shards that spread a run over machines.
 
 pub mod pairs;
+mod preview;
 pub mod record;
 pub mod report;
 pub mod run;

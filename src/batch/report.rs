@@ -8,28 +8,23 @@ use std::io::Write as _;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use image::codecs::png::{CompressionType, FilterType as PngFilter, PngEncoder};
-use image::imageops::FilterType;
-use image::{ImageReader, Rgba, RgbaImage};
 use rayon::prelude::*;
 use serde::Serialize;
 
+use super::preview::{Images, previews};
 use super::record::{Record, Status, Summary};
 use crate::error::Error;
 
 const PAGE: &str = include_str!("page.html");
-/// Longest side of the previews in the viewer, and of the thumbnails in the table.
-const PREVIEW_SIDE: u32 = 2048;
-const THUMB_SIDE: u32 = 128;
-/// Images above this many pixels get no preview (decoding them whole would take too much).
-const PREVIEW_MAX_PIXELS: u64 = 1 << 26;
 
 /// Writes the report of `records` to `path` (`.html`) and its images to the `_files` folder
-/// beside it. Stops, leaving nothing, when `cancel` is set.
+/// beside it, the previews of `jobs` pairs at a time. Stops, leaving nothing, when `cancel` is
+/// set.
 pub fn write(
     path: &Path,
     records: &[Record],
     summary: &Summary,
+    jobs: usize,
     cancel: &AtomicBool,
 ) -> Result<(), Error> {
     let fail = |e: &dyn std::fmt::Display| Error::output(path, e);
@@ -53,16 +48,22 @@ pub fn write(
         .prefix(".diffimg-report-")
         .tempdir_in(folder)
         .map_err(|e| fail(&format!("cannot write in {}: {e}", folder.display())))?;
-    let images: Vec<Images> = records
-        .par_iter()
-        .enumerate()
-        .map(|(index, record)| {
-            if cancel.load(Ordering::Relaxed) {
-                return Images::default();
-            }
-            previews(index, record, staging.path())
-        })
-        .collect();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs.max(1))
+        .build()
+        .map_err(|e| fail(&e))?;
+    let images: Vec<Images> = pool.install(|| {
+        records
+            .par_iter()
+            .enumerate()
+            .map(|(index, record)| {
+                if cancel.load(Ordering::Relaxed) {
+                    return Images::default();
+                }
+                previews(index, record, staging.path())
+            })
+            .collect()
+    });
     if cancel.load(Ordering::Relaxed) {
         return Err(fail(&"interrupted"));
     }
@@ -114,116 +115,6 @@ pub fn check(path: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-/// The preview files of one pair, by role, as names inside the `_files` folder.
-#[derive(Default)]
-struct Images {
-    a: Option<String>,
-    b: Option<String>,
-    diff: Option<String>,
-    thumb: Option<String>,
-    /// Why there is no preview.
-    note: Option<String>,
-}
-
-/// Writes the previews of the pair at `index` into `dir`: both images and a difference view
-/// for pairs that differ, the one image for added and removed ones, nothing otherwise.
-fn previews(index: usize, record: &Record, dir: &Path) -> Images {
-    let (want_a, want_b) = match record.status {
-        Status::Changed | Status::OverGate => (true, true),
-        Status::Added => (false, true),
-        Status::Removed => (true, false),
-        Status::Equal | Status::Error => return Images::default(),
-    };
-    let load = |want: bool, path: &Option<String>| match (want, path) {
-        (true, Some(p)) => load_rgba(Path::new(p)).map(Some),
-        _ => Ok(None),
-    };
-    let (a, b) = match (load(want_a, &record.a), load(want_b, &record.b)) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(note), _) | (_, Err(note)) => {
-            return Images {
-                note: Some(format!("no preview: {note}")),
-                ..Images::default()
-            };
-        }
-    };
-    let diff = match (&a, &b) {
-        (Some(a), Some(b)) if a.dimensions() == b.dimensions() => Some(difference(a, b)),
-        _ => None,
-    };
-    let save = |role: &str, image: &RgbaImage, side: u32| -> Option<String> {
-        let name = format!("{index}-{role}.png");
-        save_png(&fit(image, side), &dir.join(&name))
-            .ok()
-            .map(|()| name)
-    };
-    Images {
-        a: a.as_ref().and_then(|i| save("a", i, PREVIEW_SIDE)),
-        b: b.as_ref().and_then(|i| save("b", i, PREVIEW_SIDE)),
-        diff: diff.as_ref().and_then(|i| save("d", i, PREVIEW_SIDE)),
-        thumb: diff
-            .as_ref()
-            .or(b.as_ref())
-            .or(a.as_ref())
-            .and_then(|i| save("t", i, THUMB_SIDE)),
-        note: None,
-    }
-}
-
-fn load_rgba(path: &Path) -> Result<RgbaImage, String> {
-    let describe = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
-    let reader = ImageReader::open(path)
-        .and_then(|r| r.with_guessed_format())
-        .map_err(|e| describe(&e))?;
-    let (width, height) = reader.into_dimensions().map_err(|e| describe(&e))?;
-    if u64::from(width) * u64::from(height) > PREVIEW_MAX_PIXELS {
-        return Err(describe(&"too large for a preview"));
-    }
-    let image = ImageReader::open(path)
-        .and_then(|r| r.with_guessed_format())
-        .map_err(|e| describe(&e))?
-        .decode()
-        .map_err(|e| describe(&e))?;
-    Ok(image.to_rgba8())
-}
-
-/// A view of where two images differ: differing pixels in red, the rest a faded grey copy of
-/// `a`.
-fn difference(a: &RgbaImage, b: &RgbaImage) -> RgbaImage {
-    RgbaImage::from_fn(a.width(), a.height(), |x, y| {
-        let (pa, pb) = (a.get_pixel(x, y), b.get_pixel(x, y));
-        if pa == pb {
-            let [r, g, bl, _] = pa.0;
-            let luma = (u32::from(r) * 3 + u32::from(g) * 6 + u32::from(bl)) / 10;
-            let faded = (255 - (255 - luma) / 5) as u8;
-            Rgba([faded, faded, faded, 255])
-        } else {
-            Rgba([230, 20, 60, 255])
-        }
-    })
-}
-
-/// Writes `image` as a quickly compressed PNG.
-fn save_png(image: &RgbaImage, path: &Path) -> image::ImageResult<()> {
-    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
-    let encoder = PngEncoder::new_with_quality(file, CompressionType::Fast, PngFilter::Adaptive);
-    image.write_with_encoder(encoder)
-}
-
-/// `image` scaled down to fit `side` x `side`, or a copy when it fits.
-fn fit(image: &RgbaImage, side: u32) -> RgbaImage {
-    let (w, h) = image.dimensions();
-    if w <= side && h <= side {
-        return image.clone();
-    }
-    let scale = f64::from(side) / f64::from(w.max(h));
-    let (nw, nh) = (
-        ((f64::from(w) * scale).round() as u32).max(1),
-        ((f64::from(h) * scale).round() as u32).max(1),
-    );
-    image::imageops::resize(image, nw, nh, FilterType::Triangle)
-}
-
 /// What the page's script knows of a pair.
 #[derive(Serialize)]
 struct PageEntry<'a> {
@@ -267,7 +158,7 @@ fn render(records: &[Record], summary: &Summary, images: &[Images], files_url: &
              <td class=\"name\">{}</td><td><span class=\"st st-{status}\">{status}</span></td>\
              <td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
             index + 1,
-            escape(&record.name),
+            escape_shown(&record.name),
             percent
                 .as_deref()
                 .map(|p| format!("{p}%"))
@@ -360,6 +251,29 @@ fn escape(text: &str) -> String {
     out
 }
 
+/// Whether `c` would act on the text around it rather than show: a control character, or one
+/// that sets the direction of text (which can make a name read as another).
+fn hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `escape`d text with each `hidden` character shown as its escape (`\x1b`, `\u{202e}`) in a
+/// style of its own, as the page's script shows them too.
+fn escape_shown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if !hidden(c) {
+            out.push_str(&escape(c.encode_utf8(&mut [0; 4])));
+        } else if c.is_ascii() {
+            let _ = write!(out, "<span class=\"esc\">\\x{:02x}</span>", c as u32);
+        } else {
+            let _ = write!(out, "<span class=\"esc\">\\u{{{:04x}}}</span>", c as u32);
+        }
+    }
+    out
+}
+
 /// JSON made safe inside a `<script>` element: no `<`, `>` or `&` can end it. They occur only
 /// inside strings, where the escapes mean the same.
 fn script_safe(json: &str) -> String {
@@ -395,6 +309,15 @@ mod tests {
             r#"["\u003c/script\u003e"]"#
         );
         assert_eq!(url_component("my report_files"), "my%20report_files");
+    }
+
+    #[test]
+    fn hidden_characters_show() {
+        assert_eq!(
+            escape_shown("a\u{202e}<b>\x1b\u{85}.png"),
+            "a<span class=\"esc\">\\u{202e}</span>&lt;b&gt;<span class=\"esc\">\\x1b</span>\
+             <span class=\"esc\">\\u{0085}</span>.png"
+        );
     }
 
     #[test]

@@ -56,10 +56,14 @@ pub struct Choice {
     cpu: CpuEngine,
     gpu: Option<GpuEngine>,
     /// `Backend::Auto` looking for a hardware adapter, and starting it, in the background:
-    /// `None` when there is none, an error when it would not start.
-    search: Option<thread::JoinHandle<Result<Option<GpuEngine>, Error>>>,
+    /// why there is none to use, an error when it would not start.
+    search: Option<thread::JoinHandle<Result<Result<GpuEngine, String>, Error>>>,
     /// `Backend::Gpu`: a GPU failure is an error, not a reason to fall back.
     strict: bool,
+    /// `Backend::Auto`, which says why it chose the engine.
+    auto: bool,
+    /// `Backend::Auto`: why the CPU diffs every band still to come.
+    cpu_reason: Option<String>,
     gpu_options: GpuOptions,
     gpu_info: Option<EngineInfo>,
     gpu_bands: u64,
@@ -86,6 +90,8 @@ impl Choice {
             gpu: None,
             search: None,
             strict: backend == Backend::Gpu,
+            auto: backend == Backend::Auto,
+            cpu_reason: None,
             gpu_options: gpu_options.clone(),
             gpu_info: None,
             gpu_bands: 0,
@@ -97,20 +103,35 @@ impl Choice {
         match backend {
             Backend::Cpu => {}
             Backend::Gpu => engines.start_gpu()?,
-            Backend::Auto if pixels < auto.min_pixels => {}
+            Backend::Auto if pixels < auto.min_pixels => {
+                engines.cpu_reason = Some(format!(
+                    "an image under {} pixels: the CPU engine diffs it sooner than a GPU starts",
+                    auto.min_pixels
+                ));
+            }
             Backend::Auto if auto.any_adapter => {
                 if let Err(e) = engines.start_gpu() {
-                    engines.notes.push(format!("warning: {e}; using the CPU"));
+                    engines.gpu_failed(format!("warning: {e}; using the CPU"), &e);
                 }
             }
             Backend::Auto if gpu::hardware_possible() => {
                 let options = gpu_options.clone();
                 engines.search = Some(thread::spawn(move || match gpu::probe() {
-                    Ok(adapter) if !adapter.software => GpuEngine::new(options).map(Some),
-                    _ => Ok(None),
+                    Ok(adapter) if !adapter.software => GpuEngine::new(options).map(Ok),
+                    Ok(adapter) => Ok(Err(format!(
+                        "only a software adapter ({}): the CPU engine is faster",
+                        adapter.name
+                    ))),
+                    Err(e) => Ok(Err(format!("no GPU adapter: {e}"))),
                 }));
             }
-            Backend::Auto => {}
+            Backend::Auto => {
+                engines.cpu_reason = Some(
+                    "no GPU device on this machine, so at best a software adapter: the CPU \
+                     engine is faster"
+                        .into(),
+                );
+            }
         }
         Ok(engines)
     }
@@ -135,12 +156,39 @@ impl Choice {
             return;
         }
         match self.search.take().map(thread::JoinHandle::join) {
-            Some(Ok(Ok(Some(engine)))) => self.use_gpu(engine),
-            Some(Ok(Err(e))) => {
-                self.notes.push(format!("warning: {e}; using the CPU"));
-            }
-            _ => {}
+            Some(Ok(Ok(Ok(engine)))) => self.use_gpu(engine),
+            Some(Ok(Ok(Err(reason)))) => self.cpu_reason = Some(reason),
+            Some(Ok(Err(e))) => self.gpu_failed(format!("warning: {e}; using the CPU"), &e),
+            Some(Err(_)) => self.cpu_reason = Some("the search for a GPU failed".into()),
+            None => {}
         }
+    }
+
+    /// Notes that the GPU failed with `error`, and that the CPU goes on.
+    fn gpu_failed(&mut self, note: String, error: &Error) {
+        self.notes.push(note);
+        self.cpu_reason = Some(format!("the GPU failed: {error}"));
+    }
+
+    /// Why `Backend::Auto` diffed the last band on the engine it did; `None` for the others.
+    pub fn reason(&self) -> Option<String> {
+        if !self.auto {
+            return None;
+        }
+        if let Some(reason) = &self.cpu_reason {
+            return Some(reason.clone());
+        }
+        if self.search.is_some() {
+            return Some("the search for a GPU had not ended by the last band".into());
+        }
+        let measured = self.measured();
+        let ratio = measured.iter().find(|m| m.kernel == Kernel::Ratio);
+        let reason = match ratio.and_then(|m| m.chosen) {
+            Some(Side::Gpu) => "the GPU measured faster than the CPU",
+            Some(Side::Cpu) => "the CPU measured faster than the GPU",
+            None => "the image ended before the GPU and the CPU were measured",
+        };
+        Some(reason.into())
     }
 
     /// Warnings about engines that failed.
@@ -198,8 +246,7 @@ impl Choice {
                 }
                 Err(e) if self.strict => return Err(e),
                 Err(e) => {
-                    self.notes
-                        .push(format!("warning: {e}; continuing on the CPU"));
+                    self.gpu_failed(format!("warning: {e}; continuing on the CPU"), &e);
                     self.gpu = None;
                 }
             }

@@ -2,7 +2,10 @@
 //! turns into one, such as buffer-protocol objects), H x W or H x W x C with C from 1 to 4,
 //! uint8 or uint16, any strides. Rows are read from the array's own memory as the comparison
 //! asks for them, so the array is never copied whole. (The stable ABI for Python 3.9 has no
-//! buffer API, NumPy's array interface gives the same pointer, shape and strides.)
+//! buffer API, NumPy's array interface gives the same pointer, shape and strides.) While rows
+//! are read, with the GIL released, the array and every array it is a view of are held by weak
+//! references, with which NumPy refuses to resize them, `refcheck=False` or not: the memory read
+//! is never freed or moved under the comparison.
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -24,6 +27,8 @@ use crate::report::Report;
 pub struct ArrayRows {
     /// Keeps the array, and so the memory at `data`, alive.
     _owner: Py<PyAny>,
+    /// Weak references to the array and the arrays under it, which keep them from resizing.
+    _pins: Vec<Py<PyAny>>,
     header: Header,
     /// Address of the first sample.
     data: usize,
@@ -51,6 +56,7 @@ impl ArrayRows {
             })?;
             numpy.call_method1("asarray", (object,))?
         };
+        let pins = pin(&object)?;
         let interface = object.getattr("__array_interface__")?;
         let interface = interface.cast::<PyDict>()?;
         let get = |key: &str| -> PyResult<Bound<'_, PyAny>> {
@@ -112,6 +118,7 @@ impl ArrayRows {
         let layout = Layout::new(channels as u8, depth);
         Ok(ArrayRows {
             _owner: object.unbind(),
+            _pins: pins,
             header: Header {
                 width: w,
                 height: h,
@@ -151,6 +158,20 @@ impl ArrayRows {
         let channels = self.header.layout.channels as isize;
         (channels == 1 || self.strides[2] == item) && self.strides[1] == item * channels
     }
+}
+
+/// How deep `pin` follows `base`: far deeper than views of views go.
+const MAX_BASES: usize = 64;
+
+/// Weak references to `object` and to each object under it (its `base`, and so on down), those
+/// that take one: NumPy does not resize an array that has weak references.
+fn pin<'py>(object: &Bound<'py, PyAny>) -> PyResult<Vec<Py<PyAny>>> {
+    let weak = object.py().import("weakref")?.getattr("ref")?;
+    let under = |o: &Bound<'py, PyAny>| o.getattr("base").ok().filter(|base| !base.is_none());
+    let chain = std::iter::successors(Some(object.clone()), under).take(MAX_BASES);
+    Ok(chain
+        .filter_map(|o| weak.call1((&o,)).ok().map(Bound::unbind))
+        .collect())
 }
 
 impl RowSource for ArrayRows {
@@ -261,6 +282,8 @@ pub fn compare_in_place(
         gpu_bands: 0,
         cpu_bands: 1,
         measured: Vec::new(),
+        engine_reason: (options.backend == Backend::Auto)
+            .then(|| "arrays compared where they lie: only the CPU engine does that".into()),
         elapsed: start.elapsed(),
         notes: Vec::new(),
     }))

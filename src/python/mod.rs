@@ -13,7 +13,7 @@ use pyo3::exceptions::{
     PyException, PyFileNotFoundError, PyOSError, PyPermissionError, PyTypeError, PyValueError,
 };
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes};
+use pyo3::types::{PyByteArray, PyBytes, PyString};
 
 use crate::compare::{Options, compare_rows, open_both};
 use crate::decode::{self, PixelLimits, RowSource};
@@ -88,8 +88,19 @@ fn image(object: &Bound<'_, PyAny>) -> PyResult<dropin::Image> {
         });
     }
     if object.hasattr("read")? {
-        let contents: Vec<u8> = object.call_method0("read")?.extract()?;
         let name = PathBuf::from(object.str()?.to_string());
+        let read = object.call_method0("read")?;
+        let text = read.is_instance_of::<PyString>();
+        let contents: Vec<u8> = (!text).then(|| read.extract().ok()).flatten().ok_or_else(|| {
+            let got = read
+                .get_type()
+                .name()
+                .map_or_else(|_| "?".into(), |n| n.to_string());
+            PyTypeError::new_err(format!(
+                "{}: read() returned {got}, expected bytes (open the file in binary mode, \"rb\")",
+                name.display()
+            ))
+        })?;
         return Ok(dropin::Image {
             name,
             contents: Some(contents),
