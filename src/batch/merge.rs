@@ -22,7 +22,7 @@ pub struct ShardOutput {
 /// Reads one shard's output; `file` is what errors call it.
 pub fn read(reader: impl BufRead, file: &str) -> Result<ShardOutput, Error> {
     let mut lines = Lines::new(reader, file, RECORD_LINE_CAP);
-    let mut header = None;
+    let mut current = None;
     let mut records = Vec::new();
     let mut summary = None;
     while let Some((at, line)) = lines.next_line()? {
@@ -33,16 +33,14 @@ pub fn read(reader: impl BufRead, file: &str) -> Result<ShardOutput, Error> {
         if summary.is_some() {
             return Err(bad("a line after the summary".into()));
         }
-        let Some(header) = &header else {
-            let HeaderLine { shard } = serde_json::from_str(line)
+        let Some((_, shard)) = &current else {
+            let HeaderLine { shard: header } = serde_json::from_str(line)
                 .map_err(|_| bad("no shard header: not the output of a run with --shard".into()))?;
-            if shard.shard().is_none() {
-                return Err(bad(format!(
-                    "shard {}/{} does not exist",
-                    shard.index, shard.count
-                )));
-            }
-            header = Some(shard);
+            let Some(shard) = header.shard() else {
+                let (index, count) = (header.index, header.count);
+                return Err(bad(format!("shard {index}/{count} does not exist")));
+            };
+            current = Some((header, shard));
             continue;
         };
         if let Ok(SummaryLine { summary: counts }) = serde_json::from_str(line) {
@@ -51,34 +49,27 @@ pub fn read(reader: impl BufRead, file: &str) -> Result<ShardOutput, Error> {
         }
         let record: Record = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
         let name = record.raw_name().map_err(bad)?;
-        let shard = header.shard().expect("checked with the header");
         if !shard.holds(name.as_bytes()) {
             return Err(bad(format!("pair '{name}' is not in shard {shard}")));
         }
         records.push(record);
     }
-    let header =
-        header.ok_or_else(|| Error::input(file, "no shard header: the output is empty"))?;
+    let (header, _) =
+        current.ok_or_else(|| Error::input(file, "no shard header: the output is empty"))?;
     let summary =
         summary.ok_or_else(|| Error::input(file, "no summary line: the output is cut short"))?;
     let mut counted = Summary::default();
     for record in &records {
         counted.count(record.status);
     }
-    let counts = |s: &Summary| {
-        [
-            s.pairs,
-            s.equal,
-            s.changed,
-            s.over_gate,
-            s.added,
-            s.removed,
-            s.errors,
-        ]
-    };
-    if counts(&counted) != counts(&summary) {
+    let same_counts = Summary {
+        skipped: summary.skipped,
+        wall_ms: summary.wall_ms,
+        ..counted
+    } == summary;
+    if !same_counts {
         let cause = format!(
-            "its summary counts {} pairs, but it holds {} records, or other statuses",
+            "its summary does not count its records ({} pairs counted, {} records)",
             summary.pairs, counted.pairs
         );
         return Err(Error::input(file, cause));
@@ -140,4 +131,73 @@ pub fn combine(outputs: Vec<(String, ShardOutput)>) -> Result<(Vec<Record>, Summ
     }
     records.sort_by_cached_key(|r| r.raw_name().unwrap_or_default());
     Ok((records, summary))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::shard::Shard;
+
+    const RECORD: &str = r#"{"name":"x","a":"a/x","b":null,"status":"removed"}"#;
+    const SUMMARY: &str = r#"{"summary":{"pairs":1,"equal":0,"changed":0,"over_gate":0,"added":0,"removed":1,"errors":0,"skipped":0,"wall_ms":1.0}}"#;
+
+    /// Shard `index` of 2 of the set "s", holding `lines` after its header.
+    fn shard(index: u32, lines: &[&str]) -> String {
+        let header = r#"{"shard":{"index":K,"count":2,"set":"s"}}"#;
+        let mut text = header.replace('K', &index.to_string());
+        for line in lines {
+            text = text + "\n" + line;
+        }
+        text
+    }
+
+    /// The shard of 2 that holds the pair "x".
+    fn holder() -> u32 {
+        (1..=2)
+            .find(|&index| Shard { index, count: 2 }.holds(b"x"))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_shard_must_hold_its_own_pairs_and_end_with_its_summary() {
+        let (own, other) = (holder(), 3 - holder());
+        assert!(read(shard(own, &[RECORD, SUMMARY]).as_bytes(), "f").is_ok());
+        let error = read(shard(other, &[RECORD, SUMMARY]).as_bytes(), "f").unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("f:2: pair 'x' is not in shard")
+        );
+        let after = read(shard(own, &[RECORD, SUMMARY, RECORD]).as_bytes(), "f").unwrap_err();
+        assert_eq!(after.to_string(), "f:4: a line after the summary");
+        let uncounted = read(shard(own, &[SUMMARY]).as_bytes(), "f").unwrap_err();
+        assert!(
+            uncounted
+                .to_string()
+                .starts_with("f: its summary does not count")
+        );
+    }
+
+    #[test]
+    fn shards_combine_when_all_are_there() {
+        let (own, other) = (holder(), 3 - holder());
+        let empty = SUMMARY.replace("1,", "0,");
+        let outputs = |texts: &[String]| -> Vec<(String, ShardOutput)> {
+            let files = texts.iter().enumerate().map(|(i, t)| (i.to_string(), t));
+            files
+                .map(|(file, text)| {
+                    let output = read(text.as_bytes(), &file).unwrap();
+                    (file, output)
+                })
+                .collect()
+        };
+        let both = [shard(own, &[RECORD, SUMMARY]), shard(other, &[&empty])];
+        let (records, summary) = combine(outputs(&both)).unwrap();
+        assert_eq!((records.len(), summary.pairs, summary.removed), (1, 1, 1));
+        let missing = combine(outputs(&both[..1])).unwrap_err().to_string();
+        assert_eq!(missing, format!("merge: shard {other}/2 of set s missing"));
+        let foreign = [both[0].clone(), both[1].replace("\"s\"", "\"t\"")];
+        let error = combine(outputs(&foreign)).unwrap_err().to_string();
+        assert!(error.contains("of set t does not belong with 0"), "{error}");
+    }
 }
