@@ -231,25 +231,26 @@ fn escapes(name: &Name) -> String {
 /// naming both: one would overwrite or remove the other's.
 pub fn check_diff_names(pairs: &[Pair]) -> Result<(), Error> {
     let mut owners: BTreeMap<PathBuf, &Name> = BTreeMap::new();
-    let clash = |first: &Name, second: &Name, path: &Path| {
-        let cause = format!(
-            "pairs '{first}' and '{second}' would both write the diff image '{}'",
-            path.display()
-        );
-        Err(Error::input("--diff-dir", cause))
-    };
+    let refuse = |cause: String| Err(Error::input("--diff-dir", cause));
     for pair in pairs.iter().filter(|p| p.a.is_some() && p.b.is_some()) {
         if let Ok(path) = diff_name(&pair.name) {
             if let Some(first) = owners.get(&path) {
-                return clash(first, &pair.name, &path);
+                let (second, path) = (&pair.name, path.display());
+                return refuse(format!(
+                    "pairs '{first}' and '{second}' would both write the diff image '{path}'"
+                ));
             }
             owners.insert(path, &pair.name);
         }
     }
-    for (path, name) in &owners {
+    for (path, second) in &owners {
         for folder in path.ancestors().skip(1) {
             if let Some(first) = owners.get(folder) {
-                return clash(first, name, folder);
+                let folder = folder.display();
+                return refuse(format!(
+                    "pairs '{first}' and '{second}' would both write '{folder}', \
+                     the first its diff image, the second a folder"
+                ));
             }
         }
     }
