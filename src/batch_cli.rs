@@ -3,7 +3,7 @@
 //! terminal's stderr; Ctrl-C stops the run and leaves no partial file.
 
 use std::ffi::OsString;
-use std::io::{BufRead, BufReader, IsTerminal, Write};
+use std::io::{BufReader, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use clap::Parser;
-use diffimg::batch::record::SummaryLine;
+use diffimg::batch::shard::Header;
 use diffimg::batch::{self, PairSet, Record, RunOptions, Shard, Summary};
 use diffimg::report::ChangedGate;
 use diffimg::style::parse_colour;
@@ -30,14 +30,16 @@ struct BatchArgs {
     /// Two folders: their images are paired by relative path, recursively.
     #[arg(num_args = 0..=2, value_name = "DIR")]
     folders: Vec<PathBuf>,
-    /// Read the pairs from FILE (- for stdin): JSON lines {"a": PATH, "b": PATH, "name": NAME};
-    /// relative paths are relative to the list's folder.
+    /// Read the pairs from FILE (- for stdin): JSON lines {"a": PATH, "b": PATH, "name": NAME}
+    /// (or "name_bytes": HEX), at most 1 MiB each; relative paths are relative to the list's
+    /// folder.
     #[arg(long, value_name = "FILE", conflicts_with = "folders")]
     pairs: Option<PathBuf>,
     /// One JSON line per pair and a summary line on stdout (the default).
     #[arg(long)]
     json_lines: bool,
-    /// Write diff images (PNG) of the pairs that differ under DIR, at their relative paths.
+    /// Write diff images (PNG) of the pairs that differ under DIR, at their relative paths;
+    /// names that would share a path are refused before the run.
     #[arg(long, value_name = "DIR")]
     diff_dir: Option<PathBuf>,
     /// Write an HTML report to PATH, with its images in a PATH_files folder beside it.
@@ -46,7 +48,8 @@ struct BatchArgs {
     /// Pairs compared at once [default: the number of cores].
     #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     jobs: Option<u16>,
-    /// Run only the pairs whose name hashes to shard K of N (1 <= K <= N).
+    /// Run only the pairs whose name hashes to shard K of N (1 <= K <= N); the output opens
+    /// with a header line naming the shard and its set of pairs.
     #[arg(long, value_name = "K/N")]
     shard: Option<Shard>,
     /// Added and removed files are notes, not failures.
@@ -61,7 +64,7 @@ struct BatchArgs {
 #[derive(Parser)]
 #[command(name = "diffimg merge", bin_name = "diffimg merge", version)]
 struct MergeArgs {
-    /// The JSON-lines outputs of the shards.
+    /// The JSON-lines outputs of the shards: every shard 1..N of one run, each complete.
     #[arg(required = true, value_name = "SHARD.jsonl")]
     shards: Vec<PathBuf>,
     /// Write an HTML report of all the pairs to PATH.
@@ -196,9 +199,16 @@ fn interrupt_flag() -> Arc<AtomicBool> {
 fn run(args: &BatchArgs) -> Result<u8, Error> {
     let start = Instant::now();
     let mut set = pair_set(args)?;
+    if args.diff_dir.is_some() {
+        batch::run::check_diff_names(&set.pairs)?;
+    }
+    // A shard's output opens with its header, written with the first record or the summary.
+    let mut header = args
+        .shard
+        .map(|shard| Header::new(shard, set.pairs.iter().map(|p| &p.name)).to_json());
     if let Some(shard) = args.shard {
-        set.pairs.retain(|p| shard.holds(&p.name));
-        set.skipped.retain(|name| shard.holds(name));
+        set.pairs.retain(|p| shard.holds(p.name.as_bytes()));
+        set.skipped.retain(|name| shard.holds(name.as_bytes()));
     }
     if let Some(path) = &args.report {
         batch::report::check(path)?;
@@ -251,6 +261,9 @@ fn run(args: &BatchArgs) -> Result<u8, Error> {
     };
     let records = batch::run(&set.pairs, &options, |record| {
         summary.count(record.status);
+        if let Some(header) = header.take() {
+            out.line(&header, &cancel);
+        }
         out.line(&record.to_json(), &cancel);
         if let Some(bar) = &bar {
             bar.inc(1);
@@ -266,6 +279,9 @@ fn run(args: &BatchArgs) -> Result<u8, Error> {
         return Ok(INTERRUPTED);
     }
     summary.set_wall(start.elapsed());
+    if let Some(header) = header.take() {
+        out.line(&header, &cancel);
+    }
     let report = args.report.as_deref().map(|path| (path, options.jobs));
     conclude(
         report,
@@ -379,44 +395,17 @@ fn merge(args: &MergeArgs) -> Result<u8, Error> {
         batch::report::check(path)?;
     }
     let cancel = interrupt_flag();
-    let mut records: Vec<Record> = Vec::new();
-    let mut summary = Summary::default();
-    let mut wall_ms = 0.0;
-    let mut seen = std::collections::HashMap::new();
+    let mut outputs = Vec::new();
     for shard in &args.shards {
         let name = shard.display().to_string();
         let file = std::fs::File::open(shard).map_err(|e| Error::Input {
             what: name.clone(),
             cause: e.to_string(),
         })?;
-        for (index, line) in BufReader::new(file).lines().enumerate() {
-            let at = format!("{name}:{}", index + 1);
-            let bad = |cause: String| Error::Input {
-                what: at.clone(),
-                cause,
-            };
-            let line = line.map_err(|e| bad(e.to_string()))?;
-            if line.trim().is_empty() {
-                continue;
-            }
-            if let Ok(SummaryLine {
-                summary: shard_summary,
-            }) = serde_json::from_str(&line)
-            {
-                summary.skipped += shard_summary.skipped;
-                wall_ms += shard_summary.wall_ms;
-                continue;
-            }
-            let record: Record = serde_json::from_str(&line).map_err(|e| bad(e.to_string()))?;
-            if let Some(other) = seen.insert(record.name.clone(), at.clone()) {
-                return Err(bad(format!("pair '{}' is also in {other}", record.name)));
-            }
-            summary.count(record.status);
-            records.push(record);
-        }
+        let output = batch::merge::read(BufReader::new(file), &name)?;
+        outputs.push((name, output));
     }
-    records.sort_by(|x, y| x.name.cmp(&y.name));
-    summary.wall_ms = wall_ms;
+    let (records, summary) = batch::merge::combine(outputs)?;
     let mut out = Output::default();
     for record in &records {
         out.line(&record.to_json(), &cancel);

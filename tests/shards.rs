@@ -5,6 +5,7 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
+use std::path::PathBuf;
 
 use common::tree::{Tree, by_name, lines, run};
 use serde_json::Value;
@@ -106,9 +107,93 @@ fn bad_shards_and_merges_are_refused() {
     let shard = dir.path().join("s.jsonl");
     let whole = run(&[tree.a.as_os_str(), tree.b.as_os_str()]);
     std::fs::write(&shard, &whole.stdout).unwrap();
-    let out = run(&[os("merge"), shard.as_os_str(), shard.as_os_str()]);
-    common::assert_error(&out, "s.jsonl:1: pair 'x.png' is also in");
-    std::fs::write(&shard, "{\"name\": \"x\"}\n").unwrap();
     let out = run(&[os("merge"), shard.as_os_str()]);
-    common::assert_error(&out, "s.jsonl:1: missing field");
+    common::assert_error(&out, "s.jsonl:1: no shard header");
+    let only = run(&[
+        tree.a.as_os_str(),
+        tree.b.as_os_str(),
+        os("--shard"),
+        os("1/1"),
+    ]);
+    std::fs::write(&shard, &only.stdout).unwrap();
+    let out = run(&[os("merge"), shard.as_os_str(), shard.as_os_str()]);
+    common::assert_error(&out, "s.jsonl: shard 1/1 is also");
+    let header = String::from_utf8(only.stdout).unwrap();
+    let header = header.lines().next().unwrap();
+    std::fs::write(&shard, format!("{header}\n{{\"name\": \"x\"}}\n")).unwrap();
+    let out = run(&[os("merge"), shard.as_os_str()]);
+    common::assert_error(&out, "s.jsonl:2: missing field");
+}
+
+/// Writes the outputs of shards 1..=`count` of the run of `tree` under `dir` as
+/// `shard-K.jsonl`, and returns their paths and texts.
+fn shard_files(tree: &Tree, dir: &std::path::Path, count: u32) -> Vec<(PathBuf, String)> {
+    (1..=count)
+        .map(|k| {
+            let shard = format!("{k}/{count}");
+            let out = run(&[
+                tree.a.as_os_str(),
+                tree.b.as_os_str(),
+                os("--shard"),
+                os(&shard),
+            ]);
+            let file = dir.join(format!("shard-{k}.jsonl"));
+            std::fs::write(&file, &out.stdout).unwrap();
+            (file, String::from_utf8(out.stdout).unwrap())
+        })
+        .collect()
+}
+
+fn merge(files: &[&PathBuf]) -> std::process::Output {
+    let mut args = vec![os("merge")];
+    args.extend(files.iter().map(|f| f.as_os_str()));
+    run(&args)
+}
+
+#[test]
+fn merge_takes_only_every_shard_of_one_set_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = Tree::new(&dir.path().join("t"));
+    for i in 0..24 {
+        tree.same(&format!("s{i}.png"), i);
+    }
+    let shards = shard_files(&tree, dir.path(), 3);
+    for (k, (_, text)) in shards.iter().enumerate() {
+        let header: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        assert_eq!(header["shard"]["index"], k + 1);
+        assert_eq!(header["shard"]["count"], 3);
+        assert_eq!(header["shard"]["set"], lines_set(&shards[0].1));
+        assert!(text.lines().last().unwrap().starts_with("{\"summary\""));
+    }
+    let all: Vec<&PathBuf> = shards.iter().map(|(f, _)| f).collect();
+    assert_eq!(merge(&all).status.code(), Some(0));
+
+    common::assert_error(&merge(&[all[0], all[2]]), "shard 2/3");
+    common::assert_error(&merge(&[all[0], all[1], all[2], all[1]]), "shard 2/3");
+
+    // Cut at a line boundary: without its summary, or with a record fewer than it counts.
+    let cut = dir.path().join("cut.jsonl");
+    let text = &shards[0].1;
+    let body: Vec<&str> = text.lines().collect();
+    std::fs::write(&cut, body[..body.len() - 1].join("\n") + "\n").unwrap();
+    common::assert_error(&merge(&[&cut, all[1], all[2]]), "cut.jsonl: no summary");
+    let mut fewer = body.clone();
+    fewer.remove(1);
+    std::fs::write(&cut, fewer.join("\n") + "\n").unwrap();
+    common::assert_error(&merge(&[&cut, all[1], all[2]]), "cut.jsonl: ");
+    std::fs::write(&cut, "").unwrap();
+    common::assert_error(&merge(&[&cut, all[1], all[2]]), "cut.jsonl: ");
+
+    // A shard of another set of pairs.
+    tree.same("extra.png", 99);
+    let other_dir = dir.path().join("other");
+    std::fs::create_dir(&other_dir).unwrap();
+    let other = shard_files(&tree, &other_dir, 3);
+    common::assert_error(&merge(&[all[0], &other[1].0, all[2]]), "set");
+    common::assert_error(&merge(&[&dir.path().join("none.jsonl")]), "none.jsonl");
+}
+
+fn lines_set(text: &str) -> Value {
+    let header: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    header["shard"]["set"].clone()
 }

@@ -2,6 +2,9 @@
 //! concurrently with every single-pair option, one record per pair, a summary, an HTML report,
 //! and shards that spread a run over machines.
 
+mod lines;
+pub mod merge;
+pub mod name;
 pub mod pairs;
 mod preview;
 pub mod record;
@@ -9,6 +12,7 @@ pub mod report;
 pub mod run;
 pub mod shard;
 
+pub use name::Name;
 pub use pairs::{Pair, PairSet};
 pub use record::{Record, Status, Summary};
 pub use run::{RunOptions, run};

@@ -7,13 +7,15 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::lines::{LIST_LINE_CAP, Lines};
+use super::name::Name;
 use crate::error::Error;
 
 /// Two files to compare under one name; a missing side is an added or removed file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pair {
     /// The relative path (folders) or the list's name, with `/` between folders.
-    pub name: String,
+    pub name: Name,
     pub a: Option<PathBuf>,
     pub b: Option<PathBuf>,
 }
@@ -24,7 +26,7 @@ pub struct PairSet {
     pub pairs: Vec<Pair>,
     /// Files that are not images (by extension), and links that lead out of their tree or to
     /// a folder.
-    pub skipped: Vec<String>,
+    pub skipped: Vec<Name>,
 }
 
 /// Extensions of the formats diffimg reads.
@@ -92,8 +94,8 @@ impl Tree {
     fn walk(
         &self,
         dir: &Path,
-        found: &mut BTreeMap<String, PathBuf>,
-        skipped: &mut Vec<String>,
+        found: &mut BTreeMap<Name, PathBuf>,
+        skipped: &mut Vec<Name>,
     ) -> Result<(), Error> {
         let unreadable = |e: std::io::Error| Error::input(dir.display(), e);
         let mut entries = std::fs::read_dir(dir)
@@ -125,49 +127,72 @@ impl Tree {
             .is_ok_and(|real| real.starts_with(&self.real_root) && real.is_file())
     }
 
-    /// `path` relative to the root, with `/` between folders.
-    fn name(&self, path: &Path) -> String {
+    /// `path` relative to the root, its bytes as they are, with `/` between folders.
+    fn name(&self, path: &Path) -> Name {
         let relative = path.strip_prefix(&self.root).unwrap_or(path);
         let parts: Vec<_> = relative
             .components()
-            .map(|c| c.as_os_str().to_string_lossy())
+            .map(|c| c.as_os_str().as_encoded_bytes())
             .collect();
-        parts.join("/")
+        Name::new(parts.join(&b'/'))
     }
 }
 
 /// One line of a pair list.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a JSON object {\"a\": PATH, \"b\": PATH, \"name\": NAME}"
+)]
 struct ListLine {
     a: String,
     b: String,
     name: Option<String>,
+    /// The name in hex, for names that are not UTF-8.
+    name_bytes: Option<String>,
 }
 
-/// Reads a pair list: one JSON object a line, `{"a": PATH, "b": PATH, "name": NAME}`, blank
-/// lines ignored. Relative paths are taken from `base`; `list` is what errors call the list.
+impl ListLine {
+    /// The pair's name: `name_bytes`, else `name`, else the path `a`. When both are given,
+    /// `name` must be `name_bytes` as text.
+    fn name(&self) -> Result<Name, String> {
+        match (&self.name_bytes, &self.name) {
+            (Some(hex), text) => {
+                let name = Name::from_hex(hex)?;
+                match text {
+                    Some(text) if *text != name.lossy() => {
+                        Err(format!("name '{text}' is not name_bytes '{hex}' as text"))
+                    }
+                    _ => Ok(name),
+                }
+            }
+            (None, text) => Ok(Name::from(text.clone().unwrap_or_else(|| self.a.clone()))),
+        }
+    }
+}
+
+/// Reads a pair list: one JSON object a line, `{"a": PATH, "b": PATH, "name": NAME}` (or
+/// `"name_bytes": HEX`), each line at most 1 MiB, blank lines ignored.
+/// Relative paths are taken from `base`; `list` is what errors call the list.
 pub fn from_list(reader: impl BufRead, list: &str, base: &Path) -> Result<PairSet, Error> {
     let mut pairs = Vec::new();
-    let mut lines_of: HashMap<String, usize> = HashMap::new();
-    for (index, line) in reader.lines().enumerate() {
-        let number = index + 1;
-        let at = format!("{list}:{number}");
-        let line = line.map_err(|e| Error::input(&at, e))?;
+    let mut lines_of: HashMap<Name, String> = HashMap::new();
+    let mut lines = Lines::new(reader, list, LIST_LINE_CAP);
+    while let Some((at, line)) = lines.next_line()? {
         if line.trim().is_empty() {
             continue;
         }
-        let parsed: ListLine = serde_json::from_str(&line).map_err(|e| {
+        let parsed: ListLine = serde_json::from_str(line).map_err(|e| {
             let message = e.to_string();
             let cause = message.split(" at line ").next().unwrap_or(&message);
             Error::input(&at, format!("{cause} (column {})", e.column()))
         })?;
-        let name = parsed.name.unwrap_or_else(|| parsed.a.clone());
-        if name.is_empty() || parsed.a.is_empty() || parsed.b.is_empty() {
+        let name = parsed.name().map_err(|cause| Error::input(&at, cause))?;
+        if name.as_bytes().is_empty() || parsed.a.is_empty() || parsed.b.is_empty() {
             return Err(Error::input(&at, "empty name or path"));
         }
-        if let Some(first) = lines_of.insert(name.clone(), number) {
-            let cause = format!("name '{name}' is already used on line {first}");
+        if let Some(first) = lines_of.insert(name.clone(), at.clone()) {
+            let cause = format!("name '{name}' is already used on {first}");
             return Err(Error::input(&at, cause));
         }
         pairs.push(Pair {
@@ -197,7 +222,9 @@ mod tests {
         let twice = "{\"a\": \"x.png\", \"b\": \"y.png\"}\n{\"a\": \"x.png\", \"b\": \"z.png\"}";
         let error = from_list(twice.as_bytes(), "l", Path::new(".")).unwrap_err();
         assert!(
-            error.to_string().starts_with("l:2: name 'x.png'"),
+            error
+                .to_string()
+                .starts_with("l:2: name 'x.png' is already used on l:1"),
             "{error}"
         );
     }
@@ -208,6 +235,6 @@ mod tests {
         let set = from_list(list.as_bytes(), "l", Path::new("base")).unwrap();
         assert_eq!(set.pairs[0].a.as_deref(), Some(Path::new("base/x.png")));
         assert_eq!(set.pairs[0].b.as_deref(), Some(Path::new("/abs/y.png")));
-        assert_eq!(set.pairs[0].name, "n");
+        assert_eq!(set.pairs[0].name.as_bytes(), b"n");
     }
 }

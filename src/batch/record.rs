@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::name::Name;
 use crate::report::Figures;
 
 /// What became of a pair.
@@ -28,7 +29,11 @@ pub enum Status {
 /// One pair's line.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Record {
+    /// The name as text; see `name_bytes`.
     pub name: String,
+    /// The name's bytes in hex, for a name that is not UTF-8 (`name` then shows it lossily).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_bytes: Option<String>,
     pub a: Option<String>,
     pub b: Option<String>,
     pub status: Status,
@@ -47,6 +52,14 @@ pub struct Record {
 }
 
 impl Record {
+    /// The name, byte for byte.
+    pub fn raw_name(&self) -> Result<Name, String> {
+        match &self.name_bytes {
+            Some(hex) => Name::from_hex(hex),
+            None => Ok(Name::from(self.name.clone())),
+        }
+    }
+
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }

@@ -2,6 +2,7 @@
 //! band, in little memory), files equal byte for byte settled without decoding, and a record
 //! handed back for each pair as soon as it completes.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Read;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -13,6 +14,7 @@ use std::time::Instant;
 
 use image::ImageReader;
 
+use super::name::Name;
 use super::pairs::Pair;
 use super::record::{Record, Status};
 use crate::compare::{Options, compare};
@@ -56,14 +58,14 @@ impl Default for RunOptions {
 
 /// Compares `pairs`, calling `on_record` on the calling thread with each record as it
 /// completes, and returns the records in the order of `pairs` (fewer when cancelled). Fails
-/// only when the diff folder cannot be made.
+/// only when the diff folder cannot be made, or two pairs' diff images would take one path.
 pub fn run(
     pairs: &[Pair],
     options: &RunOptions,
     mut on_record: impl FnMut(&Record),
 ) -> Result<Vec<Record>, Error> {
     let diff_dir = match &options.diff_dir {
-        Some(dir) => Some(prepare_folder(dir)?),
+        Some(dir) => Some(check_diff_names(pairs).and_then(|()| prepare_folder(dir))?),
         None => None,
     };
     let next = AtomicUsize::new(0);
@@ -176,7 +178,8 @@ fn compare_pair(pair: &Pair, options: &RunOptions, diff_dir: Option<&PathBuf>) -
 fn new_record(pair: &Pair, status: Status) -> Record {
     let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.to_string_lossy().into_owned());
     Record {
-        name: pair.name.clone(),
+        name: pair.name.lossy().into_owned(),
+        name_bytes: pair.name.hex(),
         a: path(&pair.a),
         b: path(&pair.b),
         status,
@@ -195,19 +198,23 @@ fn error_record(pair: &Pair, cause: impl ToString) -> Record {
     }
 }
 
-/// The diff image's path for the pair `name`, relative to the diff folder: the same path,
-/// `.png` added unless it ends so. Names that would land outside the folder are refused.
-fn diff_name(name: &str) -> Result<PathBuf, String> {
-    let relative = Path::new(name);
-    if relative
-        .components()
-        .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
-        || relative.file_name().is_none()
-    {
+/// The diff image's path for the pair `name`, relative to the diff folder: the same path
+/// without empty and `.` parts, `.png` added unless it ends so. Names that would land outside
+/// the folder are refused.
+fn diff_name(name: &Name) -> Result<PathBuf, String> {
+    let mut relative = PathBuf::new();
+    for part in name.to_path().components() {
+        match part {
+            Component::Normal(part) => relative.push(part),
+            Component::CurDir => {}
+            _ => return Err(escapes(name)),
+        }
+    }
+    let mut file = relative.into_os_string();
+    if file.is_empty() {
         return Err(escapes(name));
     }
-    let mut file = relative.as_os_str().to_owned();
-    if !relative
+    if !Path::new(&file)
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("png"))
     {
@@ -216,13 +223,43 @@ fn diff_name(name: &str) -> Result<PathBuf, String> {
     Ok(file.into())
 }
 
-fn escapes(name: &str) -> String {
+fn escapes(name: &Name) -> String {
     format!("name '{name}' would put its diff image outside the diff folder")
+}
+
+/// Refuses pairs whose diff images would take one path, or one a folder of the other's,
+/// naming both: one would overwrite or remove the other's.
+pub fn check_diff_names(pairs: &[Pair]) -> Result<(), Error> {
+    let mut owners: BTreeMap<PathBuf, &Name> = BTreeMap::new();
+    let refuse = |cause: String| Err(Error::input("--diff-dir", cause));
+    for pair in pairs.iter().filter(|p| p.a.is_some() && p.b.is_some()) {
+        if let Ok(path) = diff_name(&pair.name) {
+            if let Some(first) = owners.get(&path) {
+                let (second, path) = (&pair.name, path.display());
+                return refuse(format!(
+                    "pairs '{first}' and '{second}' would both write the diff image '{path}'"
+                ));
+            }
+            owners.insert(path, &pair.name);
+        }
+    }
+    for (path, second) in &owners {
+        for folder in path.ancestors().skip(1) {
+            if let Some(first) = owners.get(folder) {
+                let folder = folder.display();
+                return refuse(format!(
+                    "pairs '{first}' and '{second}' would both write '{folder}', \
+                     the first its diff image, the second a folder"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `relative` under `dir` (the folder's real path), its folders made. A link inside the
 /// folder that leads out of it is refused.
-fn diff_target(dir: &Path, relative: &Path, name: &str) -> Result<PathBuf, String> {
+fn diff_target(dir: &Path, relative: &Path, name: &Name) -> Result<PathBuf, String> {
     let target = dir.join(relative);
     let parent = target.parent().ok_or_else(|| escapes(name))?;
     std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;

@@ -1,8 +1,13 @@
 //! Shards: `K/N` keeps the pairs whose name hashes to K, so N machines that agree on nothing
-//! but the hash split a run between them, disjoint and complete.
+//! but the hash split a run between them, disjoint and complete. Each shard's output opens
+//! with a header that says which shard of which set of pairs it is.
 
 use std::fmt;
 use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::name::Name;
 
 /// Shard `index` of `count`, both counted from 1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -12,9 +17,58 @@ pub struct Shard {
 }
 
 impl Shard {
-    /// Whether the pair or file called `name` belongs to this shard.
-    pub fn holds(&self, name: &str) -> bool {
-        fnv1a(name.as_bytes()) % u64::from(self.count) == u64::from(self.index - 1)
+    /// Whether the pair or file called `name` (its raw bytes) belongs to this shard.
+    pub fn holds(&self, name: &[u8]) -> bool {
+        fnv1a(name) % u64::from(self.count) == u64::from(self.index - 1)
+    }
+}
+
+/// The first line of a shard's output: `{"shard": {"index": K, "count": N, "set": DIGEST}}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Header {
+    pub index: u32,
+    pub count: u32,
+    /// The digest of the whole run's pair names: shards of one run share it.
+    pub set: String,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderLine {
+    pub shard: Header,
+}
+
+impl Header {
+    /// The header of `shard` of the run of the pairs called `names`, in any order.
+    pub fn new<'a>(shard: Shard, names: impl IntoIterator<Item = &'a Name>) -> Header {
+        let mut names: Vec<&[u8]> = names.into_iter().map(Name::as_bytes).collect();
+        names.sort_unstable();
+        let mut bytes = Vec::new();
+        for name in names {
+            bytes.extend_from_slice(&(name.len() as u64).to_le_bytes());
+            bytes.extend_from_slice(name);
+        }
+        Header {
+            index: shard.index,
+            count: shard.count,
+            set: format!("{:016x}", fnv1a(&bytes)),
+        }
+    }
+
+    /// The shard it names, when it is one.
+    pub fn shard(&self) -> Option<Shard> {
+        (1..=self.count).contains(&self.index).then_some(Shard {
+            index: self.index,
+            count: self.count,
+        })
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(&HeaderLine {
+            shard: self.clone(),
+        })
+        .unwrap_or_default()
     }
 }
 
@@ -63,8 +117,23 @@ mod tests {
         let shards: Vec<Shard> = (1..=5).map(|k| Shard { index: k, count: 5 }).collect();
         for i in 0..1000 {
             let name = format!("dir/{i}.png");
-            assert_eq!(shards.iter().filter(|s| s.holds(&name)).count(), 1);
+            assert_eq!(
+                shards.iter().filter(|s| s.holds(name.as_bytes())).count(),
+                1
+            );
         }
+    }
+
+    #[test]
+    fn set_digest_ignores_order_not_names() {
+        let names = |list: &[&str]| -> Vec<Name> {
+            list.iter().map(|n| Name::from(n.to_string())).collect()
+        };
+        let shard = Shard { index: 1, count: 2 };
+        let ab = Header::new(shard, &names(&["a", "b"]));
+        assert_eq!(ab, Header::new(shard, &names(&["b", "a"])));
+        assert_ne!(ab.set, Header::new(shard, &names(&["ab"])).set);
+        assert_ne!(ab.set, Header::new(shard, &names(&["a", "b", "c"])).set);
     }
 
     #[test]

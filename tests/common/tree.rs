@@ -79,12 +79,13 @@ impl Tree {
     }
 }
 
-/// The JSON lines of a run: the records, and the summary.
+/// The JSON lines of a run: the records, and the summary (a shard's header left out).
 pub fn lines(stdout: &[u8]) -> (Vec<Value>, Value) {
     let text = String::from_utf8_lossy(stdout);
     let mut records: Vec<Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .filter(|r: &Value| r.get("shard").is_none())
         .collect();
     let summary = records.pop().expect("a summary line");
     assert!(summary.get("summary").is_some(), "last line: {summary}");
