@@ -104,7 +104,7 @@ struct Args {
 
 const AFTER_HELP: &str = "\
 Batch mode: diffimg DIR_A DIR_B, diffimg --pairs FILE, diffimg merge SHARD.jsonl... (see README).
-Exit status: 0 compared (and within the gates), 1 over --max-ratio or --max-changed, 2 error.
+Exit status: 0 compared (and within the gates), 1 over --max-ratio, --max-changed or --max-diff, 2 error.
 PNG inputs are decoded and diffed band by band in little memory; other formats, and the image
 that --resize resizes, are decoded whole.";
 

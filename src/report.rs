@@ -351,11 +351,14 @@ impl ChangedGate {
 impl std::str::FromStr for ChangedGate {
     type Err = String;
 
-    /// `N` pixels, or `P%` (P from 0 to 100).
+    /// `N` pixels, or `P%` (P from 0 to 100; a P written nonzero that rounds to 0 is refused).
     fn from_str(text: &str) -> Result<ChangedGate, String> {
         let text = text.trim();
         match text.strip_suffix('%') {
             Some(percent) => match percent.parse::<f64>() {
+                Ok(0.0) if written_nonzero(percent) => {
+                    Err(format!("{percent}% is too small to tell from 0%"))
+                }
                 Ok(p) if (0.0..=100.0).contains(&p) => Ok(ChangedGate::Percent(p)),
                 _ => Err("a percentage is a number from 0 to 100".into()),
             },
@@ -365,4 +368,10 @@ impl std::str::FromStr for ChangedGate {
                 .map_err(|_| "a whole number of pixels, or a percentage such as 0.5%".into()),
         }
     }
+}
+
+/// Whether a decimal number's digits before any exponent hold one that is not 0.
+fn written_nonzero(number: &str) -> bool {
+    let mantissa = number.split(['e', 'E']).next().unwrap_or_default();
+    mantissa.bytes().any(|c| matches!(c, b'1'..=b'9'))
 }
