@@ -53,7 +53,8 @@ pub struct Options {
     pub diff_colour: [u8; 3],
     /// Rectangles left out of every figure.
     pub ignore: Vec<Rect>,
-    /// An image of the same size whose pixels that are not opaque black are left out.
+    /// An image of the same size whose pixels that are not black and not fully transparent are
+    /// left out.
     pub mask: Option<PathBuf>,
     /// Images of different sizes: an error, or compared on the union of both.
     pub canvas: Canvas,

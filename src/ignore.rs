@@ -1,5 +1,5 @@
-//! What should not count: rectangles (clipped to the image) and a mask image whose pixels that
-//! are not opaque black are left out. Ignored pixels count in no figure: not in the ratio (whose
+//! What should not count: rectangles (clipped to the image) and a mask image whose visible
+//! pixels (alpha not 0) that are not black are left out. Ignored pixels count in no figure: not in the ratio (whose
 //! denominator counts compared pixels only), the counts, the regions or the gates.
 
 use std::path::Path;
@@ -132,7 +132,8 @@ impl Ignored {
     }
 }
 
-/// Reads the mask at `path` into one bit per pixel: set where it is not opaque black.
+/// Reads the mask at `path` into one bit per pixel: set where it is visible (alpha not 0, or no
+/// alpha) and not black.
 fn read_mask(path: &Path, width: u32, height: u32, limits: PixelLimits) -> Result<Vec<u64>, Error> {
     let mut source = decode::open(path, limits)?;
     let header = source.header();
@@ -164,8 +165,8 @@ fn read_mask(path: &Path, width: u32, height: u32, limits: PixelLimits) -> Resul
         let first = y as usize * width as usize;
         for (i, px) in values.chunks_exact(channels).enumerate() {
             let colour = if alpha { &px[..channels - 1] } else { px };
-            let opaque_black = colour.iter().all(|&s| s == 0) && (!alpha || px[channels - 1] != 0);
-            if !opaque_black {
+            let visible = !alpha || px[channels - 1] != 0;
+            if visible && colour.iter().any(|&s| s != 0) {
                 bits[(first + i) / 64] |= 1 << ((first + i) % 64);
             }
         }

@@ -80,7 +80,8 @@ struct Args {
     /// Leave a rectangle out of every figure: X,Y,W,H in pixels; repeatable.
     #[arg(long, value_name = "X,Y,W,H")]
     ignore: Vec<diffimg::Rect>,
-    /// Leave out the pixels where this image (of the same size) is not opaque black.
+    /// Leave out the pixels where this image (of the same size) is not black and not fully
+    /// transparent.
     #[arg(long, value_name = "PATH")]
     mask: Option<PathBuf>,
     /// Images of different sizes: an error (same), or compared on a canvas of the larger width

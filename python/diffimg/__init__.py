@@ -85,7 +85,8 @@ def compare(
     style: what diff_image shows: "raw" (|a - b|), "highlight", "mask" or "heatmap".
     diff_color: changed pixels in the highlight and mask styles, "#rrggbb".
     ignore: (x, y, width, height) rectangles left out of every figure.
-    mask: an image of the same size; its pixels that are not opaque black are left out.
+    mask: an image of the same size; its pixels that are not black and not fully
+        transparent (alpha 0) are left out.
     canvas: "same" (different sizes are an error) or "union" (compared on a canvas of the
         larger width and height, where a pixel only one image covers is changed).
 
