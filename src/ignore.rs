@@ -44,9 +44,19 @@ impl FromStr for Rect {
 pub struct Ignored {
     width: u32,
     height: u32,
-    rects: Vec<Rect>,
+    /// The rectangles as rows of equal coverage, top to bottom, none empty.
+    bands: Vec<RowBand>,
     /// One bit per pixel, row after row: set where the mask leaves the pixel out.
     mask: Option<Vec<u64>>,
+}
+
+/// Rows `y0..y1` where the rectangles cover the same columns.
+#[derive(Clone, Debug)]
+struct RowBand {
+    y0: u32,
+    y1: u32,
+    /// Columns `x0..x1`, in order, apart and not touching.
+    spans: Vec<(u32, u32)>,
 }
 
 impl Ignored {
@@ -59,7 +69,7 @@ impl Ignored {
         height: u32,
         limits: PixelLimits,
     ) -> Result<Ignored, Error> {
-        let rects = rects
+        let mut rects: Vec<Rect> = rects
             .iter()
             .filter(|r| r.x < width && r.y < height && r.width > 0 && r.height > 0)
             .map(|r| Rect {
@@ -68,6 +78,8 @@ impl Ignored {
                 ..*r
             })
             .collect();
+        rects.sort_unstable_by_key(|r| (r.y, r.x, r.width, r.height));
+        rects.dedup();
         let mask = match mask {
             Some(path) => Some(read_mask(path, width, height, limits)?),
             None => None,
@@ -75,18 +87,25 @@ impl Ignored {
         Ok(Ignored {
             width,
             height,
-            rects,
+            bands: row_bands(&rects),
             mask,
         })
     }
 
     /// Whether anything is left out.
     pub fn any(&self) -> bool {
-        !self.rects.is_empty() || self.mask.is_some()
+        !self.bands.is_empty() || self.mask.is_some()
     }
 
     /// How many pixels are left out in all.
     pub fn count(&self) -> u64 {
+        if self.mask.is_none() {
+            let area = |b: &RowBand| {
+                let columns: u64 = b.spans.iter().map(|&(x0, x1)| u64::from(x1 - x0)).sum();
+                u64::from(b.y1 - b.y0) * columns
+            };
+            return self.bands.iter().map(area).sum();
+        }
         let mut pixels = Vec::new();
         (0..self.height)
             .map(|y| {
@@ -103,33 +122,65 @@ impl Ignored {
             return;
         }
         let width = self.width as usize;
+        let mut band = self.bands.partition_point(|b| b.y1 <= y);
         for row in y..(y + rows).min(self.height) {
             let base = (row - y) as usize * width;
-            let start = out.len();
-            for r in &self.rects {
-                if (r.y..r.y + r.height).contains(&row) {
-                    out.extend((r.x..r.x + r.width).map(|x| base + x as usize));
+            while self.bands.get(band).is_some_and(|b| b.y1 <= row) {
+                band += 1;
+            }
+            let spans = match self.bands.get(band) {
+                Some(b) if b.y0 <= row => &b.spans[..],
+                _ => &[],
+            };
+            let Some(bits) = &self.mask else {
+                for &(x0, x1) in spans {
+                    out.extend((x0 as usize..x1 as usize).map(|x| base + x));
+                }
+                continue;
+            };
+            let first = row as usize * width;
+            let mut spans = spans.iter().peekable();
+            for x in 0..width {
+                while spans.next_if(|s| s.1 as usize <= x).is_some() {}
+                let in_rect = spans.peek().is_some_and(|s| s.0 as usize <= x);
+                if in_rect || bits[(first + x) / 64] >> ((first + x) % 64) & 1 == 1 {
+                    out.push(base + x);
                 }
             }
-            if let Some(bits) = &self.mask {
-                let first = row as usize * width;
-                out.extend(
-                    (0..width)
-                        .filter(|x| bits[(first + x) / 64] >> ((first + x) % 64) & 1 == 1)
-                        .map(|x| base + x),
-                );
-            }
-            out[start..].sort_unstable();
-            let mut kept = start;
-            for i in start..out.len() {
-                if i == start || out[i] != out[kept - 1] {
-                    out[kept] = out[i];
-                    kept += 1;
-                }
-            }
-            out.truncate(kept);
         }
     }
+}
+
+/// The rows of equal coverage of `rects`, each with its columns merged into spans.
+fn row_bands(rects: &[Rect]) -> Vec<RowBand> {
+    let mut edges: Vec<u32> = rects.iter().flat_map(|r| [r.y, r.y + r.height]).collect();
+    edges.sort_unstable();
+    edges.dedup();
+    let mut bands = Vec::new();
+    let mut columns = Vec::new();
+    for pair in edges.windows(2) {
+        let (y0, y1) = (pair[0], pair[1]);
+        columns.clear();
+        columns.extend(
+            rects
+                .iter()
+                .filter(|r| r.y <= y0 && y1 <= r.y + r.height)
+                .map(|r| (r.x, r.x + r.width)),
+        );
+        if columns.is_empty() {
+            continue;
+        }
+        columns.sort_unstable();
+        let mut spans: Vec<(u32, u32)> = Vec::new();
+        for &(x0, x1) in &columns {
+            match spans.last_mut() {
+                Some(last) if x0 <= last.1 => last.1 = last.1.max(x1),
+                _ => spans.push((x0, x1)),
+            }
+        }
+        bands.push(RowBand { y0, y1, spans });
+    }
+    bands
 }
 
 /// Reads the mask at `path` into one bit per pixel: set where it is visible (alpha not 0, or no
