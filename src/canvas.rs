@@ -1,6 +1,7 @@
 //! The union canvas: an image placed at the top left of a larger canvas, its rows padded with
 //! zero samples on the right and zero rows below. The padding's figures are the pipeline's to
-//! set (a pixel only one image covers counts as changed), not the engines'.
+//! set (a pixel only one image covers counts as changed, one neither covers is not compared),
+//! not the engines'.
 
 use crate::decode::{Header, RowSource};
 use crate::error::Error;

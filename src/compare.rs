@@ -79,7 +79,8 @@ pub enum Canvas {
     #[default]
     Same,
     /// Both at the top left of a canvas of the larger width and height; a pixel only one image
-    /// covers is changed, and in the ratio the largest difference on every channel.
+    /// covers is changed, and in the ratio the largest difference on every channel; a pixel
+    /// neither covers is not compared.
     Union,
 }
 
@@ -269,6 +270,7 @@ fn compare_sources(
         stats: found.stats,
         perceptual: found.perception.map(Perception::finish),
         ignored: found.ignored,
+        uncovered: covered.map_or(0, |sizes| uncovered(header, sizes)),
         sizes: covered,
         engine: engine.info(),
         gpu_bands: engine.gpu_bands(),
@@ -277,6 +279,14 @@ fn compare_sources(
         elapsed: start.elapsed(),
         notes,
     })
+}
+
+/// The pixels of the union canvas `header` that neither image, of `sizes`, covers.
+fn uncovered(header: Header, sizes: [(u32, u32); 2]) -> u64 {
+    let area = |(w, h): (u32, u32)| u64::from(w) * u64::from(h);
+    let [a, b] = sizes;
+    let both = (a.0.min(b.0), a.1.min(b.1));
+    area((header.width, header.height)) - (area(a) + area(b) - area(both))
 }
 
 /// `source_b` resized to the first image's size, when `options` ask for it; a size mismatch

@@ -22,8 +22,10 @@ pub struct Report {
     pub stats: Stats,
     /// The perceptual figures, when asked for.
     pub perceptual: Option<PerceptualReport>,
-    /// Pixels left out of every figure (ignore rectangles, mask).
+    /// Pixels left out of every figure (ignore rectangles, mask), of those an image covers.
     pub ignored: u64,
+    /// On a union canvas, the pixels neither image covers: not compared, in no figure.
+    pub uncovered: u64,
     /// On a union canvas, the sizes of image 1 and image 2 (`width` and `height` are the
     /// canvas's).
     pub sizes: Option<[(u32, u32); 2]>,
@@ -47,9 +49,9 @@ impl Report {
             .collect()
     }
 
-    /// Pixels compared: the image's, less those left out.
+    /// Pixels compared: the canvas's, less those left out and those neither image covers.
     pub fn pixels(&self) -> u64 {
-        u64::from(self.width) * u64::from(self.height) - self.ignored
+        u64::from(self.width) * u64::from(self.height) - self.ignored - self.uncovered
     }
 
     /// Pixels a person would see as changed (0 without the perceptual count).
@@ -166,6 +168,7 @@ impl Report {
             canvas: self.sizes.map(|[a, b]| Canvas {
                 width: self.width,
                 height: self.height,
+                uncovered: self.uncovered,
                 image1: Size {
                     width: a.0,
                     height: a.1,
@@ -276,6 +279,9 @@ pub struct Size {
 pub struct Canvas {
     pub width: u32,
     pub height: u32,
+    /// Pixels neither image covers: not compared.
+    #[serde(default)]
+    pub uncovered: u64,
     pub image1: Size,
     pub image2: Size,
 }

@@ -71,3 +71,77 @@ fn a_thousand_ignore_rectangles() {
     assert_eq!(report["differing_pixels"], total - ignored);
     assert_eq!(report["changed_pixels"], total - ignored);
 }
+
+/// Runs the binary on `a` and `b` with `extra` and the JSON figures; `None` when the GPU engine
+/// was asked for and no adapter exists (unless one is required).
+fn figures(a: &Path, b: &Path, backend: &str, extra: &[&str]) -> Option<serde_json::Value> {
+    let mut args = vec![a.as_os_str(), b.as_os_str(), "--json".as_ref()];
+    args.extend(["--backend", backend].map(OsStr::new));
+    args.extend(extra.iter().map(OsStr::new));
+    let out = common::diffimg(&args);
+    if backend == "gpu" && out.status.code() == Some(2) {
+        common::skip_without_gpu(&stderr(&out));
+        return None;
+    }
+    Some(json(&out))
+}
+
+/// An image against its transpose (a rotated copy) on the union canvas: the pixels neither
+/// covers, the square beyond both, are neither compared nor changed; those only one covers are
+/// changed; in the overlap, the pixels that differ. Both engines agree.
+#[test]
+fn union_canvas_of_an_image_and_its_transpose() {
+    let dir = tempfile::tempdir().unwrap();
+    let (w, h) = (37usize, 13usize);
+    let mut rng = fastrand::Rng::with_seed(2119);
+    let image: Vec<u8> = (0..w * h).map(|_| if rng.bool() { 255 } else { 0 }).collect();
+    let transposed: Vec<u8> = (0..h * w).map(|i| image[(i % h) * w + i / h]).collect();
+    let (a, b) = (dir.path().join("wide.png"), dir.path().join("tall.png"));
+    write_png(&a, w as u32, h as u32, Layout::L8, &Samples::U8(image.clone()));
+    write_png(&b, h as u32, w as u32, Layout::L8, &Samples::U8(transposed));
+    let uncovered = (w - h) * (w - h);
+    let only_one = 2 * (w * h - h * h);
+    // In the overlap, image 2's pixel (x, y) is image 1's (y, x).
+    let overlap = (0..h)
+        .flat_map(|y| (0..h).map(move |x| (x, y)))
+        .filter(|&(x, y)| image[y * w + x] != image[x * w + y])
+        .count();
+    assert!(overlap > 0);
+    let changed = only_one + overlap;
+    let compared = w * w - uncovered;
+    for (first, second) in [(&a, &b), (&b, &a)] {
+        let mut reports = Vec::new();
+        for backend in ["cpu", "gpu"] {
+            let extra = ["--canvas", "union", "-t", "0.1"];
+            let Some(mut report) = figures(first, second, backend, &extra) else {
+                continue;
+            };
+            assert_eq!(report["canvas"]["uncovered"], uncovered, "{backend}");
+            assert_eq!(report["changed_pixels"], changed, "{backend}");
+            assert_eq!(report["differing_pixels"], changed, "{backend}");
+            assert_eq!(report["ignored_pixels"], 0, "{backend}");
+            let percent = report["changed_percent"].as_f64().unwrap();
+            let want = changed as f64 * 100.0 / compared as f64;
+            assert!((percent - want).abs() < 1e-9, "{percent} {want}");
+            let ratio = report["ratio"].as_f64().unwrap();
+            let want = changed as f64 / compared as f64;
+            assert!((ratio - want).abs() < 1e-12, "{ratio} {want}");
+            for engine_only in ["engine", "elapsed_ms"] {
+                report.as_object_mut().unwrap().remove(engine_only);
+            }
+            reports.push(report);
+        }
+        assert!(reports.windows(2).all(|r| r[0] == r[1]), "{reports:?}");
+        // The gate's percentage is of the compared pixels.
+        let gate = |percent: f64| {
+            let gate = format!("--max-changed={percent}%");
+            let args = [first.as_os_str(), second.as_os_str()];
+            let extra = ["--canvas", "union", &gate].map(OsStr::new);
+            let all: Vec<&OsStr> = args.into_iter().chain(extra).collect();
+            common::diffimg(&all).status.code()
+        };
+        let percent = changed as f64 * 100.0 / compared as f64;
+        assert_eq!(gate(percent + 0.01), Some(0));
+        assert_eq!(gate(percent - 0.01), Some(1));
+    }
+}

@@ -104,6 +104,7 @@ pub(crate) fn run_bands(
                 ignored: 0,
                 pixels: Vec::new(),
                 missing: Vec::new(),
+                uncovered: Vec::new(),
                 below: [0, 1].map(|_| Samples::zeroed(header.layout.depth, 0)),
                 held: [0, 1].map(|_| Samples::zeroed(header.layout.depth, 0)),
             }),
@@ -227,6 +228,8 @@ struct Work {
     pixels: Vec<usize>,
     /// Scratch: the band's pixels that only one image covers.
     missing: Vec<usize>,
+    /// Scratch: the band's pixels that neither image covers.
+    uncovered: Vec<usize>,
     /// Per image, the rows (up to `halo`) after the band being diffed.
     below: [Samples; 2],
     /// Scratch: per image, the band with the rows around it.
@@ -413,7 +416,7 @@ impl<'e> Pipeline<'_, 'e> {
     }
 
     /// Diffs `band`: the perceptual kernel on the pixels as decoded, and the ratio kernel with
-    /// the pixels left out (and those one image covers) made equal, and sends the diff rows to
+    /// the pixels left out or uncovered (and those one image covers) made equal, and sends the diff rows to
     /// the writer. Where no pixel is left out, the ratio kernel runs first, and when it finds
     /// the rows equal on every channel the perceptual rule reads, the perceptual kernel has
     /// nothing to do.
@@ -426,11 +429,18 @@ impl<'e> Pipeline<'_, 'e> {
     ) -> Result<Stats, Error> {
         let width = band.width;
         self.ignored.in_rows(band.y, band.rows, &mut work.pixels);
-        work.ignored += work.pixels.len() as u64;
-        self.missing(band.y, band.rows, &mut work.missing);
-        // A pixel left out is left out, whichever image covers it.
-        let ignored = &work.pixels;
+        self.coverage(band.y, band.rows, &mut work.missing, &mut work.uncovered);
+        // A pixel left out is left out, whichever image covers it; one that neither covers
+        // counts as uncovered, not as left out, and is then handled as left out.
+        let (ignored, uncovered) = (&mut work.pixels, &work.uncovered);
         work.missing.retain(|i| ignored.binary_search(i).is_err());
+        let covered = ignored.iter().filter(|i| uncovered.binary_search(i).is_err());
+        work.ignored += covered.count() as u64;
+        if !uncovered.is_empty() {
+            ignored.extend_from_slice(uncovered);
+            ignored.sort_unstable();
+            ignored.dedup();
+        }
         let (ignore_alpha, channels) = (self.options.ignore_alpha, band.layout.channels as usize);
         let (rows, mut diff) = match output {
             Some((rows, diff)) => (Some(rows), Some(diff)),
@@ -490,18 +500,21 @@ impl<'e> Pipeline<'_, 'e> {
         Ok(stats)
     }
 
-    /// On a union canvas, the pixels of rows `y..y + rows` that only one image covers.
-    fn missing(&self, y: u32, rows: u32, out: &mut Vec<usize>) {
-        out.clear();
-        let Some([a, b]) = self.covered else {
+    /// On a union canvas, the pixels of rows `y..y + rows` that only one image covers
+    /// (`missing`) and those that neither covers (`uncovered`).
+    fn coverage(&self, y: u32, rows: u32, missing: &mut Vec<usize>, uncovered: &mut Vec<usize>) {
+        missing.clear();
+        uncovered.clear();
+        let Some(sizes) = self.covered else {
             return;
         };
-        let (width, height) = (a.0.min(b.0), a.1.min(b.1));
         let full = self.header.width as usize;
         for row in y..y + rows {
             let base = (row - y) as usize * full;
-            let from = if row < height { width as usize } else { 0 };
-            out.extend((from..full).map(|x| base + x));
+            // The width each image covers in this row.
+            let [a, b] = sizes.map(|(w, h)| if row < h { w as usize } else { 0 });
+            missing.extend((a.min(b)..a.max(b)).map(|x| base + x));
+            uncovered.extend((a.max(b)..full).map(|x| base + x));
         }
     }
 
