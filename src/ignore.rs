@@ -121,31 +121,47 @@ impl Ignored {
         if !self.any() {
             return;
         }
-        let width = self.width as usize;
         let mut band = self.bands.partition_point(|b| b.y1 <= y);
         for row in y..(y + rows).min(self.height) {
-            let base = (row - y) as usize * width;
             while self.bands.get(band).is_some_and(|b| b.y1 <= row) {
                 band += 1;
             }
-            let spans = match self.bands.get(band) {
-                Some(b) if b.y0 <= row => &b.spans[..],
-                _ => &[],
-            };
-            let Some(bits) = &self.mask else {
-                for &(x0, x1) in spans {
-                    out.extend((x0 as usize..x1 as usize).map(|x| base + x));
-                }
-                continue;
-            };
-            let first = row as usize * width;
-            let mut spans = spans.iter().peekable();
-            for x in 0..width {
-                while spans.next_if(|s| s.1 as usize <= x).is_some() {}
-                let in_rect = spans.peek().is_some_and(|s| s.0 as usize <= x);
-                if in_rect || bits[(first + x) / 64] >> ((first + x) % 64) & 1 == 1 {
-                    out.push(base + x);
-                }
+            let base = (row - y) as usize * self.width as usize;
+            self.push_row(row, band, self.width, base, out);
+        }
+    }
+
+    /// The columns left out in row `y` among its first `columns`, in order.
+    pub(crate) fn in_row(&self, y: u32, columns: u32, out: &mut Vec<usize>) {
+        out.clear();
+        if self.any() && y < self.height {
+            let band = self.bands.partition_point(|b| b.y1 <= y);
+            self.push_row(y, band, columns.min(self.width), 0, out);
+        }
+    }
+
+    /// Appends `base + x` for each column `x < columns` left out in `row`, whose rectangles
+    /// are those of `self.bands[band]` if it holds the row.
+    fn push_row(&self, row: u32, band: usize, columns: u32, base: usize, out: &mut Vec<usize>) {
+        let spans = match self.bands.get(band) {
+            Some(b) if b.y0 <= row => &b.spans[..],
+            _ => &[],
+        };
+        let columns = columns as usize;
+        let Some(bits) = &self.mask else {
+            for &(x0, x1) in spans {
+                let x1 = (x1 as usize).min(columns);
+                out.extend((x0 as usize..x1).map(|x| base + x));
+            }
+            return;
+        };
+        let first = row as usize * self.width as usize;
+        let mut spans = spans.iter().peekable();
+        for x in 0..columns {
+            while spans.next_if(|s| s.1 as usize <= x).is_some() {}
+            let in_rect = spans.peek().is_some_and(|s| s.0 as usize <= x);
+            if in_rect || bits[(first + x) / 64] >> ((first + x) % 64) & 1 == 1 {
+                out.push(base + x);
             }
         }
     }

@@ -85,7 +85,8 @@ struct Args {
     #[arg(long, value_name = "PATH")]
     mask: Option<PathBuf>,
     /// Images of different sizes: an error (same), or compared on a canvas of the larger width
-    /// and height, where a pixel only one image covers is changed (union).
+    /// and height, where a pixel only one image covers is changed and one neither covers is
+    /// not compared (union).
     #[arg(long, value_enum, default_value_t = CanvasArg::Same, conflicts_with = "resize")]
     canvas: CanvasArg,
     /// Refuse images whose header claims more than N pixels [default: 2^32 for PNG, streamed;

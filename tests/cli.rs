@@ -562,7 +562,11 @@ mod bad_input {
             assert_error(&with(&["--max-changed", tiny]), "too small");
         }
         for fine in ["0%", "0e-400%", "1e-300%"] {
-            assert_eq!(with(&["--max-changed", fine]).status.code(), Some(1), "{fine}");
+            assert_eq!(
+                with(&["--max-changed", fine]).status.code(),
+                Some(1),
+                "{fine}"
+            );
         }
         for bad in ["inf%", "nan%", "-1%", "1e400%"] {
             let arg = format!("--max-changed={bad}");

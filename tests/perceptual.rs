@@ -433,7 +433,13 @@ fn mask_leaves_out_visible_colour_only() {
     let (a, b) = (dir.path().join("a.png"), dir.path().join("b.png"));
     let pixels = (width * height) as usize;
     write_png(&a, width, height, Layout::L8, &Samples::U8(vec![0; pixels]));
-    write_png(&b, width, height, Layout::L8, &Samples::U8(vec![255; pixels]));
+    write_png(
+        &b,
+        width,
+        height,
+        Layout::L8,
+        &Samples::U8(vec![255; pixels]),
+    );
     let mut m = vec![0u8; pixels * 4];
     let mut put = |x: u32, y: u32, rgba: [u8; 4]| {
         let i = (y * width + x) as usize * 4;

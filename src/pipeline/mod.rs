@@ -14,20 +14,21 @@ use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::thread;
 
+use crate::canvas::only_one_stats;
 use crate::compare::Options;
 use crate::decode::{self, Header, RowSource};
-use crate::engine::{Band, Bounds, Engine, MaxAt, Stats};
+use crate::engine::{Band, Bounds, Engine, Stats};
 use crate::error::Error;
 use crate::ignore::Ignored;
 use crate::output::DiffWriter;
 use crate::perception::Perception;
-use crate::pixel::{Depth, Samples, promote};
+use crate::pixel::{Samples, promote};
 use crate::style::{self, Style};
 
 /// Bands an image may be decoded ahead of the diff.
 const BANDS_AHEAD: usize = 6;
 /// Rows of context the anti-aliasing test reads on each side of a band.
-const HALO: u32 = 2;
+pub(crate) const HALO: u32 = 2;
 
 /// What a comparison's bands go through besides the ratio kernel.
 pub(crate) struct Extras<'a> {
@@ -434,7 +435,9 @@ impl<'e> Pipeline<'_, 'e> {
         // counts as uncovered, not as left out, and is then handled as left out.
         let (ignored, uncovered) = (&mut work.pixels, &work.uncovered);
         work.missing.retain(|i| ignored.binary_search(i).is_err());
-        let covered = ignored.iter().filter(|i| uncovered.binary_search(i).is_err());
+        let covered = ignored
+            .iter()
+            .filter(|i| uncovered.binary_search(i).is_err());
         work.ignored += covered.count() as u64;
         if !uncovered.is_empty() {
             ignored.extend_from_slice(uncovered);
@@ -518,24 +521,12 @@ impl<'e> Pipeline<'_, 'e> {
         }
     }
 
-    /// The ratio's figures for pixels only one image covers: the largest difference on every
-    /// channel (1.0 in floating point).
+    /// The ratio's figures for pixels only one image covers.
     fn missing_stats(&self, band: &Band, missing: &[usize]) -> Stats {
-        let depth = self.header.layout.depth;
-        let max = u128::from(depth.max_value());
-        let count = missing.len() as u64;
-        let (mut sums, mut squares) = ([0; 4], [0; 4]);
-        for c in 0..band.layout.channels as usize {
-            sums[c] = u128::from(count) * max;
-            squares[c] = u128::from(count) * max * max;
-        }
-        let max = match depth {
-            Depth::Float => 1f32.to_bits(),
-            _ => depth.max_value(),
-        };
         let width = band.width as usize;
+        let at = |i: usize| ((i % width) as u32, band.y + (i / width) as u32);
         let bounds = missing.iter().fold(None, |bounds: Option<Bounds>, &i| {
-            let (x, y) = ((i % width) as u32, band.y + (i / width) as u32);
+            let (x, y) = at(i);
             let point = Bounds {
                 x0: x,
                 y0: y,
@@ -544,22 +535,9 @@ impl<'e> Pipeline<'_, 'e> {
             };
             Some(bounds.map_or(point, |b| b.union(point)))
         });
-        // Indices are in row order, and the first channel always counts.
-        let max_at = missing.first().map(|&i| MaxAt {
-            x: (i % width) as u32,
-            y: band.y + (i / width) as u32,
-            channel: 0,
-        });
-        Stats {
-            sums,
-            squares,
-            differing: count,
-            max: if count > 0 { max } else { 0 },
-            max_at,
-            bounds,
-            nan: 0,
-            inf: 0,
-        }
+        // Indices are in row order.
+        let first = missing.first().map(|&i| at(i));
+        only_one_stats(band.layout, missing.len() as u64, bounds, first)
     }
 
     fn lock(&self) -> MutexGuard<'_, Shared<'e>> {
