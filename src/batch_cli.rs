@@ -126,7 +126,7 @@ struct PairArgs {
 }
 
 const AFTER_HELP: &str = "\
-Exit status: 0 every pair equal or within the gates; 1 a pair over --max-ratio or --max-changed, or added or
+Exit status: 0 every pair equal or within the gates; 1 a pair over --max-ratio, --max-changed or --max-diff, or added or
 removed (unless --allow-missing); 2 a pair in error or the run could not start; 130 interrupted.";
 
 /// Runs a batch command when the arguments ask for one: `merge`, `--pairs`, or two folders.

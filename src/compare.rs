@@ -1,13 +1,14 @@
 //! A comparison from files to report: opens both images, settles the size and layout they are
 //! compared in, starts the engines and the diff image, and runs the band pipeline.
 
+use std::cmp::Ordering;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread;
 use std::time::Instant;
 
-use crate::canvas::Padded;
+use crate::canvas::{self, Padded};
 use crate::decode::{self, Header, PixelLimits, RowSource};
 use crate::engine::Engine;
 use crate::engine::choice::{AutoOptions, Backend, Choice};
@@ -18,7 +19,7 @@ use crate::error::Error;
 use crate::ignore::{Ignored, Rect};
 use crate::output::{Compression, DiffWriter, OutputOptions};
 use crate::perception::{Perception, PerceptualOptions};
-use crate::pipeline::{Extras, run_bands};
+use crate::pipeline::{Extras, HALO, run_bands};
 use crate::pixel::Layout;
 use crate::report::Report;
 use crate::resize;
@@ -53,7 +54,8 @@ pub struct Options {
     pub diff_colour: [u8; 3],
     /// Rectangles left out of every figure.
     pub ignore: Vec<Rect>,
-    /// An image of the same size whose pixels that are not opaque black are left out.
+    /// An image of the same size whose pixels that are not black and not fully transparent are
+    /// left out.
     pub mask: Option<PathBuf>,
     /// Images of different sizes: an error, or compared on the union of both.
     pub canvas: Canvas,
@@ -78,7 +80,8 @@ pub enum Canvas {
     #[default]
     Same,
     /// Both at the top left of a canvas of the larger width and height; a pixel only one image
-    /// covers is changed, and in the ratio the largest difference on every channel.
+    /// covers is changed, and in the ratio the largest difference on every channel; a pixel
+    /// neither covers is not compared.
     Union,
 }
 
@@ -176,15 +179,28 @@ fn compare_sources(
         .perceptual
         .or((options.style != Style::Raw).then(PerceptualOptions::default));
     check_float(names, [ha, hb], wanted.is_some(), options)?;
-    let mut covered = None;
+    let (mut covered, mut below) = (None, None);
+    let mut height = ha.height;
     if (ha.width, ha.height) != (hb.width, hb.height) {
         if options.canvas == Canvas::Union && !options.resize {
-            let (width, height) = (ha.width.max(hb.width), ha.height.max(hb.height));
+            let width = ha.width.max(hb.width);
+            height = ha.height.max(hb.height);
             let limit = options.max_pixels.streamed.max(options.max_pixels.whole);
             PixelLimits::check(Path::new("the union canvas"), width, height, limit)?;
-            covered = Some([(ha.width, ha.height), (hb.width, hb.height)]);
-            source_a = Box::new(Padded::new(source_a, width, height));
-            source_b = Box::new(Padded::new(source_b, width, height));
+            let sizes = [(ha.width, ha.height), (hb.width, hb.height)];
+            covered = Some(sizes);
+            // Without a diff image to draw, the rows that only the taller image covers, from
+            // those the anti-aliasing test reads below the wider one, are counted apart.
+            let rows = match (options.diff_image.as_ref(), wider_above(sizes)) {
+                (None, Some((rows, taller))) => {
+                    let rows = (rows + HALO).min(height);
+                    below = Some(([rows, height], taller));
+                    rows
+                }
+                _ => height,
+            };
+            source_a = Box::new(Padded::new(source_a, width, rows));
+            source_b = Box::new(Padded::new(source_b, width, rows));
         } else {
             source_b = resized_to_first(names, [ha, hb], source_b, options)?;
         }
@@ -209,7 +225,7 @@ fn compare_sources(
         &options.ignore,
         options.mask.as_deref(),
         header.width,
-        header.height,
+        height,
         options.max_pixels,
     )?;
     let style = options.style;
@@ -258,16 +274,23 @@ fn compare_sources(
         style,
         colour: options.diff_colour,
     };
-    let found = run_bands(sources, names, header, options, &mut engine, writer, extras)?;
+    let mut found = run_bands(sources, names, header, options, &mut engine, writer, extras)?;
+    if let Some((rows, width)) = below {
+        let perception = found.perception.as_mut();
+        let (stats, left_out) = canvas::below(rows, width, layout, &ignored, perception);
+        found.stats = found.stats.merge(stats);
+        found.ignored += left_out;
+    }
     notes.extend(engine.notes().iter().cloned());
     Ok(Report {
         width: header.width,
-        height: header.height,
+        height,
         layout,
         ignore_alpha: options.ignore_alpha,
         stats: found.stats,
         perceptual: found.perception.map(Perception::finish),
         ignored: found.ignored,
+        uncovered: covered.map_or(0, |sizes| uncovered((header.width, height), sizes)),
         sizes: covered,
         engine: engine.info(),
         gpu_bands: engine.gpu_bands(),
@@ -277,6 +300,24 @@ fn compare_sources(
         elapsed: start.elapsed(),
         notes,
     })
+}
+
+/// The pixels of a union canvas of `size` that neither image, of `sizes`, covers.
+fn uncovered(size: (u32, u32), sizes: [(u32, u32); 2]) -> u64 {
+    let area = |(w, h): (u32, u32)| u64::from(w) * u64::from(h);
+    let [a, b] = sizes;
+    let both = (a.0.min(b.0), a.1.min(b.1));
+    area(size) - (area(a) + area(b) - area(both))
+}
+
+/// Where one image of `sizes` is wider and the other taller: the wider one's height and the
+/// taller one's width (below the wider image, only the taller one covers any pixel).
+fn wider_above([a, b]: [(u32, u32); 2]) -> Option<(u32, u32)> {
+    match (a.0.cmp(&b.0), a.1.cmp(&b.1)) {
+        (Ordering::Greater, Ordering::Less) => Some((a.1, b.0)),
+        (Ordering::Less, Ordering::Greater) => Some((b.1, a.0)),
+        _ => None,
+    }
 }
 
 /// `source_b` resized to the first image's size, when `options` ask for it; a size mismatch

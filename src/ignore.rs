@@ -1,5 +1,5 @@
-//! What should not count: rectangles (clipped to the image) and a mask image whose pixels that
-//! are not opaque black are left out. Ignored pixels count in no figure: not in the ratio (whose
+//! What should not count: rectangles (clipped to the image) and a mask image whose visible
+//! pixels (alpha not 0) that are not black are left out. Ignored pixels count in no figure: not in the ratio (whose
 //! denominator counts compared pixels only), the counts, the regions or the gates.
 
 use std::path::Path;
@@ -44,9 +44,19 @@ impl FromStr for Rect {
 pub struct Ignored {
     width: u32,
     height: u32,
-    rects: Vec<Rect>,
+    /// The rectangles as rows of equal coverage, top to bottom, none empty.
+    bands: Vec<RowBand>,
     /// One bit per pixel, row after row: set where the mask leaves the pixel out.
     mask: Option<Vec<u64>>,
+}
+
+/// Rows `y0..y1` where the rectangles cover the same columns.
+#[derive(Clone, Debug)]
+struct RowBand {
+    y0: u32,
+    y1: u32,
+    /// Columns `x0..x1`, in order, apart and not touching.
+    spans: Vec<(u32, u32)>,
 }
 
 impl Ignored {
@@ -59,7 +69,7 @@ impl Ignored {
         height: u32,
         limits: PixelLimits,
     ) -> Result<Ignored, Error> {
-        let rects = rects
+        let mut rects: Vec<Rect> = rects
             .iter()
             .filter(|r| r.x < width && r.y < height && r.width > 0 && r.height > 0)
             .map(|r| Rect {
@@ -68,6 +78,8 @@ impl Ignored {
                 ..*r
             })
             .collect();
+        rects.sort_unstable_by_key(|r| (r.y, r.x, r.width, r.height));
+        rects.dedup();
         let mask = match mask {
             Some(path) => Some(read_mask(path, width, height, limits)?),
             None => None,
@@ -75,18 +87,25 @@ impl Ignored {
         Ok(Ignored {
             width,
             height,
-            rects,
+            bands: row_bands(&rects),
             mask,
         })
     }
 
     /// Whether anything is left out.
     pub fn any(&self) -> bool {
-        !self.rects.is_empty() || self.mask.is_some()
+        !self.bands.is_empty() || self.mask.is_some()
     }
 
     /// How many pixels are left out in all.
     pub fn count(&self) -> u64 {
+        if self.mask.is_none() {
+            let area = |b: &RowBand| {
+                let columns: u64 = b.spans.iter().map(|&(x0, x1)| u64::from(x1 - x0)).sum();
+                u64::from(b.y1 - b.y0) * columns
+            };
+            return self.bands.iter().map(area).sum();
+        }
         let mut pixels = Vec::new();
         (0..self.height)
             .map(|y| {
@@ -102,37 +121,86 @@ impl Ignored {
         if !self.any() {
             return;
         }
-        let width = self.width as usize;
+        let mut band = self.bands.partition_point(|b| b.y1 <= y);
         for row in y..(y + rows).min(self.height) {
-            let base = (row - y) as usize * width;
-            let start = out.len();
-            for r in &self.rects {
-                if (r.y..r.y + r.height).contains(&row) {
-                    out.extend((r.x..r.x + r.width).map(|x| base + x as usize));
-                }
+            while self.bands.get(band).is_some_and(|b| b.y1 <= row) {
+                band += 1;
             }
-            if let Some(bits) = &self.mask {
-                let first = row as usize * width;
-                out.extend(
-                    (0..width)
-                        .filter(|x| bits[(first + x) / 64] >> ((first + x) % 64) & 1 == 1)
-                        .map(|x| base + x),
-                );
+            let base = (row - y) as usize * self.width as usize;
+            self.push_row(row, band, self.width, base, out);
+        }
+    }
+
+    /// The columns left out in row `y` among its first `columns`, in order.
+    pub(crate) fn in_row(&self, y: u32, columns: u32, out: &mut Vec<usize>) {
+        out.clear();
+        if self.any() && y < self.height {
+            let band = self.bands.partition_point(|b| b.y1 <= y);
+            self.push_row(y, band, columns.min(self.width), 0, out);
+        }
+    }
+
+    /// Appends `base + x` for each column `x < columns` left out in `row`, whose rectangles
+    /// are those of `self.bands[band]` if it holds the row.
+    fn push_row(&self, row: u32, band: usize, columns: u32, base: usize, out: &mut Vec<usize>) {
+        let spans = match self.bands.get(band) {
+            Some(b) if b.y0 <= row => &b.spans[..],
+            _ => &[],
+        };
+        let columns = columns as usize;
+        let Some(bits) = &self.mask else {
+            for &(x0, x1) in spans {
+                let x1 = (x1 as usize).min(columns);
+                out.extend((x0 as usize..x1).map(|x| base + x));
             }
-            out[start..].sort_unstable();
-            let mut kept = start;
-            for i in start..out.len() {
-                if i == start || out[i] != out[kept - 1] {
-                    out[kept] = out[i];
-                    kept += 1;
-                }
+            return;
+        };
+        let first = row as usize * self.width as usize;
+        let mut spans = spans.iter().peekable();
+        for x in 0..columns {
+            while spans.next_if(|s| s.1 as usize <= x).is_some() {}
+            let in_rect = spans.peek().is_some_and(|s| s.0 as usize <= x);
+            if in_rect || bits[(first + x) / 64] >> ((first + x) % 64) & 1 == 1 {
+                out.push(base + x);
             }
-            out.truncate(kept);
         }
     }
 }
 
-/// Reads the mask at `path` into one bit per pixel: set where it is not opaque black.
+/// The rows of equal coverage of `rects`, each with its columns merged into spans.
+fn row_bands(rects: &[Rect]) -> Vec<RowBand> {
+    let mut edges: Vec<u32> = rects.iter().flat_map(|r| [r.y, r.y + r.height]).collect();
+    edges.sort_unstable();
+    edges.dedup();
+    let mut bands = Vec::new();
+    let mut columns = Vec::new();
+    for pair in edges.windows(2) {
+        let (y0, y1) = (pair[0], pair[1]);
+        columns.clear();
+        columns.extend(
+            rects
+                .iter()
+                .filter(|r| r.y <= y0 && y1 <= r.y + r.height)
+                .map(|r| (r.x, r.x + r.width)),
+        );
+        if columns.is_empty() {
+            continue;
+        }
+        columns.sort_unstable();
+        let mut spans: Vec<(u32, u32)> = Vec::new();
+        for &(x0, x1) in &columns {
+            match spans.last_mut() {
+                Some(last) if x0 <= last.1 => last.1 = last.1.max(x1),
+                _ => spans.push((x0, x1)),
+            }
+        }
+        bands.push(RowBand { y0, y1, spans });
+    }
+    bands
+}
+
+/// Reads the mask at `path` into one bit per pixel: set where it is visible (alpha not 0, or no
+/// alpha) and not black.
 fn read_mask(path: &Path, width: u32, height: u32, limits: PixelLimits) -> Result<Vec<u64>, Error> {
     let mut source = decode::open(path, limits)?;
     let header = source.header();
@@ -164,8 +232,8 @@ fn read_mask(path: &Path, width: u32, height: u32, limits: PixelLimits) -> Resul
         let first = y as usize * width as usize;
         for (i, px) in values.chunks_exact(channels).enumerate() {
             let colour = if alpha { &px[..channels - 1] } else { px };
-            let opaque_black = colour.iter().all(|&s| s == 0) && (!alpha || px[channels - 1] != 0);
-            if !opaque_black {
+            let visible = !alpha || px[channels - 1] != 0;
+            if visible && colour.iter().any(|&s| s != 0) {
                 bits[(first + i) / 64] |= 1 << ((first + i) % 64);
             }
         }

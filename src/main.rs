@@ -80,11 +80,13 @@ struct Args {
     /// Leave a rectangle out of every figure: X,Y,W,H in pixels; repeatable.
     #[arg(long, value_name = "X,Y,W,H")]
     ignore: Vec<diffimg::Rect>,
-    /// Leave out the pixels where this image (of the same size) is not opaque black.
+    /// Leave out the pixels where this image (of the same size) is not black and not fully
+    /// transparent.
     #[arg(long, value_name = "PATH")]
     mask: Option<PathBuf>,
     /// Images of different sizes: an error (same), or compared on a canvas of the larger width
-    /// and height, where a pixel only one image covers is changed (union).
+    /// and height, where a pixel only one image covers is changed and one neither covers is
+    /// not compared (union).
     #[arg(long, value_enum, default_value_t = CanvasArg::Same, conflicts_with = "resize")]
     canvas: CanvasArg,
     /// Refuse images whose header claims more than N pixels [default: 2^32 for PNG, streamed;
@@ -105,7 +107,7 @@ struct Args {
 
 const AFTER_HELP: &str = "\
 Batch mode: diffimg DIR_A DIR_B, diffimg --pairs FILE, diffimg merge SHARD.jsonl... (see README).
-Exit status: 0 compared (and within the gates), 1 over --max-ratio or --max-changed, 2 error.
+Exit status: 0 compared (and within the gates), 1 over --max-ratio, --max-changed or --max-diff, 2 error.
 PNG inputs are decoded and diffed band by band in little memory; other formats, and the image
 that --resize resizes, are decoded whole.";
 

@@ -48,6 +48,8 @@ pub(crate) struct Perception {
     anti_aliased: u64,
     bounds: Option<Bounds>,
     pub(crate) labeller: Labeller,
+    /// Pixels per row.
+    width: u32,
 }
 
 /// The region labeller, a band behind the counts: a band's changed pixels are joined into
@@ -83,6 +85,7 @@ impl Perception {
             changed: 0,
             anti_aliased: 0,
             bounds: None,
+            width,
             labeller: Labeller {
                 regions: Regions::new(width),
                 mask: Vec::new(),
@@ -128,6 +131,33 @@ impl Perception {
             };
             self.bounds = Some(self.bounds.map_or(row_bounds, |b| b.union(row_bounds)));
         }
+    }
+
+    /// Counts `rows` rows from `y` without planes, each changed in its first `covered` columns
+    /// but those in `left_out` (in order), and unchanged past them: the rows of a union canvas
+    /// that only one image covers.
+    pub(crate) fn add_rows_alike(&mut self, y: u32, rows: u32, covered: u32, left_out: &[usize]) {
+        self.labeller.catch_up();
+        let mut row = vec![0u8; self.width as usize];
+        row[..covered as usize].fill(1);
+        for &x in left_out {
+            row[x] = 0;
+        }
+        let regions = &mut self.labeller.regions;
+        regions.add_rows(&row);
+        regions.repeat_last_row(u64::from(rows) - 1);
+        let Some(x0) = row.iter().position(|&c| c != 0) else {
+            return;
+        };
+        let x1 = row.iter().rposition(|&c| c != 0).unwrap_or(x0);
+        self.changed += (covered as usize - left_out.len()) as u64 * u64::from(rows);
+        let bounds = Bounds {
+            x0: x0 as u32,
+            y0: y,
+            x1: x1 as u32,
+            y1: y + rows - 1,
+        };
+        self.bounds = Some(self.bounds.map_or(bounds, |b| b.union(bounds)));
     }
 
     /// Counts a band of `rows` rows whose pixels are all equal and counted, without reading

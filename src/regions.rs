@@ -168,6 +168,19 @@ impl Regions {
         self.row += rows - 1;
     }
 
+    /// Feeds `rows` more copies of the last row fed, in time per run of that row: after
+    /// whole rows only (no part row pending).
+    pub fn repeat_last_row(&mut self, rows: u64) {
+        debug_assert!(self.pending.is_empty(), "whole rows only");
+        if self.prev.is_empty() {
+            return self.add_unchanged_rows(rows);
+        }
+        for run in &self.prev {
+            self.forest.nodes[run.label as usize].pixels += u64::from(run.end - run.start) * rows;
+        }
+        self.row += rows;
+    }
+
     /// Finishes the regions still open and returns the summary.
     pub fn finish(mut self) -> RegionSummary {
         if !self.pending.is_empty() {
@@ -633,6 +646,24 @@ mod tests {
             for _ in 0..3 {
                 assert_eq!(label_in_pieces(&mask, w, &mut rng), want, "round {round}");
             }
+        }
+    }
+
+    #[test]
+    fn repeating_a_row_is_adding_its_copies() {
+        let mut rng = fastrand::Rng::with_seed(11);
+        for _ in 0..50 {
+            let (w, h) = (rng.usize(1..40), rng.usize(1..12));
+            let mask = random_mask(&mut rng, w, h, 0.4, 0.3);
+            let copies = rng.usize(0..5);
+            let mut whole = mask.clone();
+            for _ in 0..copies {
+                whole.extend_from_within((h - 1) * w..h * w);
+            }
+            let mut regions = Regions::new(w as u32);
+            regions.add_rows(&mask);
+            regions.repeat_last_row(copies as u64);
+            assert_eq!(regions.finish(), flood(&whole, w, h + copies));
         }
     }
 

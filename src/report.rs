@@ -22,8 +22,10 @@ pub struct Report {
     pub stats: Stats,
     /// The perceptual figures, when asked for.
     pub perceptual: Option<PerceptualReport>,
-    /// Pixels left out of every figure (ignore rectangles, mask).
+    /// Pixels left out of every figure (ignore rectangles, mask), of those an image covers.
     pub ignored: u64,
+    /// On a union canvas, the pixels neither image covers: not compared, in no figure.
+    pub uncovered: u64,
     /// On a union canvas, the sizes of image 1 and image 2 (`width` and `height` are the
     /// canvas's).
     pub sizes: Option<[(u32, u32); 2]>,
@@ -49,9 +51,9 @@ impl Report {
             .collect()
     }
 
-    /// Pixels compared: the image's, less those left out.
+    /// Pixels compared: the canvas's, less those left out and those neither image covers.
     pub fn pixels(&self) -> u64 {
-        u64::from(self.width) * u64::from(self.height) - self.ignored
+        u64::from(self.width) * u64::from(self.height) - self.ignored - self.uncovered
     }
 
     /// Pixels a person would see as changed (0 without the perceptual count).
@@ -168,6 +170,7 @@ impl Report {
             canvas: self.sizes.map(|[a, b]| Canvas {
                 width: self.width,
                 height: self.height,
+                uncovered: self.uncovered,
                 image1: Size {
                     width: a.0,
                     height: a.1,
@@ -279,6 +282,9 @@ pub struct Size {
 pub struct Canvas {
     pub width: u32,
     pub height: u32,
+    /// Pixels neither image covers: not compared.
+    #[serde(default)]
+    pub uncovered: u64,
     pub image1: Size,
     pub image2: Size,
 }
@@ -357,11 +363,14 @@ impl ChangedGate {
 impl std::str::FromStr for ChangedGate {
     type Err = String;
 
-    /// `N` pixels, or `P%` (P from 0 to 100).
+    /// `N` pixels, or `P%` (P from 0 to 100; a P written nonzero that rounds to 0 is refused).
     fn from_str(text: &str) -> Result<ChangedGate, String> {
         let text = text.trim();
         match text.strip_suffix('%') {
             Some(percent) => match percent.parse::<f64>() {
+                Ok(0.0) if written_nonzero(percent) => {
+                    Err(format!("{percent}% is too small to tell from 0%"))
+                }
                 Ok(p) if (0.0..=100.0).contains(&p) => Ok(ChangedGate::Percent(p)),
                 _ => Err("a percentage is a number from 0 to 100".into()),
             },
@@ -371,4 +380,10 @@ impl std::str::FromStr for ChangedGate {
                 .map_err(|_| "a whole number of pixels, or a percentage such as 0.5%".into()),
         }
     }
+}
+
+/// Whether a decimal number's digits before any exponent hold one that is not 0.
+fn written_nonzero(number: &str) -> bool {
+    let mantissa = number.split(['e', 'E']).next().unwrap_or_default();
+    mantissa.bytes().any(|c| matches!(c, b'1'..=b'9'))
 }

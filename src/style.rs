@@ -65,8 +65,10 @@ impl std::str::FromStr for Style {
 /// A colour written `#rrggbb` (the `#` may be left out).
 pub fn parse_colour(text: &str) -> Result<[u8; 3], String> {
     let hex = text.trim().strip_prefix('#').unwrap_or(text.trim());
+    // Hex digits only: `from_str_radix` alone takes a sign ("+f").
     let byte = |i: usize| {
         hex.get(i..i + 2)
+            .filter(|h| h.bytes().all(|c| c.is_ascii_hexdigit()))
             .and_then(|h| u8::from_str_radix(h, 16).ok())
     };
     match (hex.len(), byte(0), byte(2), byte(4)) {

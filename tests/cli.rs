@@ -560,6 +560,42 @@ mod bad_input {
         assert!(stdout(&help).lines().count() > 10);
     }
 
+    /// A colour is six hex digits (a sign is not one), a percentage of `--max-changed` that
+    /// rounds to 0 from a nonzero text is refused, and `--help` names every gate that gives
+    /// exit status 1.
+    #[test]
+    fn colours_percentages_and_exit_help() {
+        let (b, w) = (fixture("black.png"), fixture("white.png"));
+        let with = |extra: &[&str]| {
+            let mut args = vec![b.as_os_str(), w.as_os_str()];
+            args.extend(extra.iter().map(std::ffi::OsStr::new));
+            diffimg(&args)
+        };
+        for colour in ["#+f+f+f", "+f+f+f", "#-1-1-1", "#ff00"] {
+            assert_error(&with(&["--diff-color", colour]), "--diff-color");
+        }
+        assert_eq!(with(&["--diff-color", "#0aF0a0"]).status.code(), Some(0));
+        for tiny in ["1e-400%", "0.1e-330%"] {
+            assert_error(&with(&["--max-changed", tiny]), "too small");
+        }
+        for fine in ["0%", "0e-400%", "1e-300%"] {
+            assert_eq!(
+                with(&["--max-changed", fine]).status.code(),
+                Some(1),
+                "{fine}"
+            );
+        }
+        for bad in ["inf%", "nan%", "-1%", "1e400%"] {
+            let arg = format!("--max-changed={bad}");
+            assert_error(&with(&[&arg]), "--max-changed");
+        }
+        let help = stdout(&diffimg(["--help"]));
+        let exit = help.lines().find(|l| l.starts_with("Exit status")).unwrap();
+        for gate in ["--max-ratio", "--max-changed", "--max-diff"] {
+            assert!(exit.contains(gate), "{exit}");
+        }
+    }
+
     /// A ratio above 1 is a valid gate (HDR images may exceed 1), and 0 gates any difference.
     #[test]
     fn max_ratio_takes_any_finite_non_negative_value() {

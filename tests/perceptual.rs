@@ -424,6 +424,52 @@ fn ignored_areas_and_masks() {
     }
 }
 
+/// A mask pixel leaves its pixel out when it is visible (alpha not 0) and not black: a
+/// transparent mask with an opaque white rectangle leaves out the rectangle only.
+#[test]
+fn mask_leaves_out_visible_colour_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let (width, height) = (10u32, 6u32);
+    let (a, b) = (dir.path().join("a.png"), dir.path().join("b.png"));
+    let pixels = (width * height) as usize;
+    write_png(&a, width, height, Layout::L8, &Samples::U8(vec![0; pixels]));
+    write_png(
+        &b,
+        width,
+        height,
+        Layout::L8,
+        &Samples::U8(vec![255; pixels]),
+    );
+    let mut m = vec![0u8; pixels * 4];
+    let mut put = |x: u32, y: u32, rgba: [u8; 4]| {
+        let i = (y * width + x) as usize * 4;
+        m[i..i + 4].copy_from_slice(&rgba);
+    };
+    for (x, y) in (2..5).flat_map(|x| (1..3).map(move |y| (x, y))) {
+        put(x, y, [255, 255, 255, 255]);
+    }
+    // Left out: faint but visible red. Compared: transparent white, opaque black.
+    put(8, 5, [255, 0, 0, 1]);
+    put(0, 5, [255, 255, 255, 0]);
+    put(9, 0, [0, 0, 0, 255]);
+    let mask = dir.path().join("mask.png");
+    write_png(&mask, width, height, Layout::RGBA8, &Samples::U8(m));
+    let out = diffimg([
+        a.as_os_str(),
+        b.as_os_str(),
+        "--mask".as_ref(),
+        mask.as_os_str(),
+        "-t".as_ref(),
+        "0.1".as_ref(),
+        "--json".as_ref(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(json["ignored_pixels"], 7);
+    assert_eq!(json["differing_pixels"], 53);
+    assert_eq!(json["changed_pixels"], 53);
+}
+
 /// On a union canvas, the pixels only one image covers count as changed and, in the ratio, as
 /// the largest difference; either image may be the larger, and no row or column is dropped.
 #[test]

@@ -85,9 +85,11 @@ def compare(
     style: what diff_image shows: "raw" (|a - b|), "highlight", "mask" or "heatmap".
     diff_color: changed pixels in the highlight and mask styles, "#rrggbb".
     ignore: (x, y, width, height) rectangles left out of every figure.
-    mask: an image of the same size; its pixels that are not opaque black are left out.
+    mask: an image of the same size; its pixels that are not black and not fully
+        transparent (alpha 0) are left out.
     canvas: "same" (different sizes are an error) or "union" (compared on a canvas of the
-        larger width and height, where a pixel only one image covers is changed).
+        larger width and height, where a pixel only one image covers is changed and one
+        neither covers is not compared).
 
     Images of different colour types are compared in the smallest type that holds both.
     The GIL is released while comparing, so threads compare in parallel.
@@ -111,7 +113,8 @@ def compare(
         ignored_pixels: pixels left out by ignore and mask;
         with the changed-pixel count: threshold, changed_pixels, changed_percent,
             aa_pixels (with aa), changed_bbox, and regions ({count, boxes, truncated});
-        canvas: with canvas="union" and different sizes, both sizes and the canvas's;
+        canvas: with canvas="union" and different sizes, both sizes and the canvas's, and
+            uncovered: the pixels neither image covers, which are not compared;
         engine: {kind: "cpu" | "gpu", adapter, backend, gpu_bands, cpu_bands}, and with
             backend="auto" reason: why it chose that engine;
         elapsed_ms: wall time of the comparison.

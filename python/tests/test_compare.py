@@ -170,7 +170,7 @@ def test_changed_pixels_styles_and_what_should_not_count(tmp_path):
     )
     assert (union["width"], union["height"], union["changed_pixels"]) == (6, 5, 18)
     for bad in (dict(style="sepia"), dict(threshold=2.0), dict(diff_color="red"),
-                dict(canvas="largest")):
+                dict(diff_color="#+f+f+f"), dict(canvas="largest")):
         with pytest.raises(ValueError):
             compare(a, b, **bad)
 

@@ -156,8 +156,10 @@ fn compare_pair(pair: &Pair, options: &RunOptions, diff_dir: Option<&PathBuf>) -
     } else {
         record.diff = target.map(|t| t.to_string_lossy().into_owned());
         let changed = figures.perceptual.as_ref().map_or(0, |p| p.changed_pixels);
-        let compared =
-            u64::from(figures.width) * u64::from(figures.height) - figures.ignored_pixels;
+        let uncovered = figures.canvas.map_or(0, |c| c.uncovered);
+        let compared = u64::from(figures.width) * u64::from(figures.height)
+            - figures.ignored_pixels
+            - uncovered;
         if options.max_ratio.is_some_and(|max| figures.ratio > max)
             || options.max_diff.is_some_and(|max| report.exceeds(max))
             || options

@@ -14,20 +14,21 @@ use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::thread;
 
+use crate::canvas::only_one_stats;
 use crate::compare::Options;
 use crate::decode::{self, Header, RowSource};
-use crate::engine::{Band, Bounds, Engine, MaxAt, Stats};
+use crate::engine::{Band, Bounds, Engine, Stats};
 use crate::error::Error;
 use crate::ignore::Ignored;
 use crate::output::DiffWriter;
 use crate::perception::Perception;
-use crate::pixel::{Depth, Samples, promote};
+use crate::pixel::{Samples, promote};
 use crate::style::{self, Style};
 
 /// Bands an image may be decoded ahead of the diff.
 const BANDS_AHEAD: usize = 6;
 /// Rows of context the anti-aliasing test reads on each side of a band.
-const HALO: u32 = 2;
+pub(crate) const HALO: u32 = 2;
 
 /// What a comparison's bands go through besides the ratio kernel.
 pub(crate) struct Extras<'a> {
@@ -104,6 +105,7 @@ pub(crate) fn run_bands(
                 ignored: 0,
                 pixels: Vec::new(),
                 missing: Vec::new(),
+                uncovered: Vec::new(),
                 below: [0, 1].map(|_| Samples::zeroed(header.layout.depth, 0)),
                 held: [0, 1].map(|_| Samples::zeroed(header.layout.depth, 0)),
             }),
@@ -227,6 +229,8 @@ struct Work {
     pixels: Vec<usize>,
     /// Scratch: the band's pixels that only one image covers.
     missing: Vec<usize>,
+    /// Scratch: the band's pixels that neither image covers.
+    uncovered: Vec<usize>,
     /// Per image, the rows (up to `halo`) after the band being diffed.
     below: [Samples; 2],
     /// Scratch: per image, the band with the rows around it.
@@ -413,7 +417,7 @@ impl<'e> Pipeline<'_, 'e> {
     }
 
     /// Diffs `band`: the perceptual kernel on the pixels as decoded, and the ratio kernel with
-    /// the pixels left out (and those one image covers) made equal, and sends the diff rows to
+    /// the pixels left out or uncovered (and those one image covers) made equal, and sends the diff rows to
     /// the writer. Where no pixel is left out, the ratio kernel runs first, and when it finds
     /// the rows equal on every channel the perceptual rule reads, the perceptual kernel has
     /// nothing to do.
@@ -426,11 +430,20 @@ impl<'e> Pipeline<'_, 'e> {
     ) -> Result<Stats, Error> {
         let width = band.width;
         self.ignored.in_rows(band.y, band.rows, &mut work.pixels);
-        work.ignored += work.pixels.len() as u64;
-        self.missing(band.y, band.rows, &mut work.missing);
-        // A pixel left out is left out, whichever image covers it.
-        let ignored = &work.pixels;
+        self.coverage(band.y, band.rows, &mut work.missing, &mut work.uncovered);
+        // A pixel left out is left out, whichever image covers it; one that neither covers
+        // counts as uncovered, not as left out, and is then handled as left out.
+        let (ignored, uncovered) = (&mut work.pixels, &work.uncovered);
         work.missing.retain(|i| ignored.binary_search(i).is_err());
+        let covered = ignored
+            .iter()
+            .filter(|i| uncovered.binary_search(i).is_err());
+        work.ignored += covered.count() as u64;
+        if !uncovered.is_empty() {
+            ignored.extend_from_slice(uncovered);
+            ignored.sort_unstable();
+            ignored.dedup();
+        }
         let (ignore_alpha, channels) = (self.options.ignore_alpha, band.layout.channels as usize);
         let (rows, mut diff) = match output {
             Some((rows, diff)) => (Some(rows), Some(diff)),
@@ -490,39 +503,30 @@ impl<'e> Pipeline<'_, 'e> {
         Ok(stats)
     }
 
-    /// On a union canvas, the pixels of rows `y..y + rows` that only one image covers.
-    fn missing(&self, y: u32, rows: u32, out: &mut Vec<usize>) {
-        out.clear();
-        let Some([a, b]) = self.covered else {
+    /// On a union canvas, the pixels of rows `y..y + rows` that only one image covers
+    /// (`missing`) and those that neither covers (`uncovered`).
+    fn coverage(&self, y: u32, rows: u32, missing: &mut Vec<usize>, uncovered: &mut Vec<usize>) {
+        missing.clear();
+        uncovered.clear();
+        let Some(sizes) = self.covered else {
             return;
         };
-        let (width, height) = (a.0.min(b.0), a.1.min(b.1));
         let full = self.header.width as usize;
         for row in y..y + rows {
             let base = (row - y) as usize * full;
-            let from = if row < height { width as usize } else { 0 };
-            out.extend((from..full).map(|x| base + x));
+            // The width each image covers in this row.
+            let [a, b] = sizes.map(|(w, h)| if row < h { w as usize } else { 0 });
+            missing.extend((a.min(b)..a.max(b)).map(|x| base + x));
+            uncovered.extend((a.max(b)..full).map(|x| base + x));
         }
     }
 
-    /// The ratio's figures for pixels only one image covers: the largest difference on every
-    /// channel (1.0 in floating point).
+    /// The ratio's figures for pixels only one image covers.
     fn missing_stats(&self, band: &Band, missing: &[usize]) -> Stats {
-        let depth = self.header.layout.depth;
-        let max = u128::from(depth.max_value());
-        let count = missing.len() as u64;
-        let (mut sums, mut squares) = ([0; 4], [0; 4]);
-        for c in 0..band.layout.channels as usize {
-            sums[c] = u128::from(count) * max;
-            squares[c] = u128::from(count) * max * max;
-        }
-        let max = match depth {
-            Depth::Float => 1f32.to_bits(),
-            _ => depth.max_value(),
-        };
         let width = band.width as usize;
+        let at = |i: usize| ((i % width) as u32, band.y + (i / width) as u32);
         let bounds = missing.iter().fold(None, |bounds: Option<Bounds>, &i| {
-            let (x, y) = ((i % width) as u32, band.y + (i / width) as u32);
+            let (x, y) = at(i);
             let point = Bounds {
                 x0: x,
                 y0: y,
@@ -531,22 +535,9 @@ impl<'e> Pipeline<'_, 'e> {
             };
             Some(bounds.map_or(point, |b| b.union(point)))
         });
-        // Indices are in row order, and the first channel always counts.
-        let max_at = missing.first().map(|&i| MaxAt {
-            x: (i % width) as u32,
-            y: band.y + (i / width) as u32,
-            channel: 0,
-        });
-        Stats {
-            sums,
-            squares,
-            differing: count,
-            max: if count > 0 { max } else { 0 },
-            max_at,
-            bounds,
-            nan: 0,
-            inf: 0,
-        }
+        // Indices are in row order.
+        let first = missing.first().map(|&i| at(i));
+        only_one_stats(band.layout, missing.len() as u64, bounds, first)
     }
 
     fn lock(&self) -> MutexGuard<'_, Shared<'e>> {

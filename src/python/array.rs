@@ -277,6 +277,7 @@ pub fn compare_in_place(
         stats,
         perceptual: None,
         ignored: 0,
+        uncovered: 0,
         sizes: None,
         engine: EngineInfo::Cpu,
         gpu_bands: 0,
