@@ -87,6 +87,9 @@ impl Ignored {
 
     /// How many pixels are left out in all.
     pub fn count(&self) -> u64 {
+        if !self.any() {
+            return 0;
+        }
         let mut pixels = Vec::new();
         (0..self.height)
             .map(|y| {

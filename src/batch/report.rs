@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use super::record::{Record, Status, Summary};
 use crate::error::Error;
+use crate::output::{Listed, unfinished};
 
 const PAGE: &str = include_str!("page.html");
 /// Longest side of the previews in the viewer, and of the thumbnails in the table.
@@ -53,6 +54,7 @@ pub fn write(
         .prefix(".diffimg-report-")
         .tempdir_in(folder)
         .map_err(|e| fail(&format!("cannot write in {}: {e}", folder.display())))?;
+    let _staging = Listed::new(staging.path());
     let images: Vec<Images> = records
         .par_iter()
         .enumerate()
@@ -72,6 +74,7 @@ pub fn write(
         .suffix(".tmp")
         .tempfile_in(folder)
         .map_err(|e| fail(&e))?;
+    let _html = Listed::new(html.path());
     html.write_all(page.as_bytes()).map_err(|e| fail(&e))?;
     #[cfg(unix)]
     {
@@ -86,12 +89,16 @@ pub fn write(
         .prefix(".diffimg-old-")
         .tempdir_in(folder)
         .map_err(|e| fail(&e))?;
+    let _old = Listed::new(old.path());
+    // A signal waits for the three renames: the old report stays whole, or the new one is.
+    let swapping = unfinished();
     if files_dir.is_dir() {
         std::fs::rename(&files_dir, old.path().join("files")).map_err(|e| fail(&e))?;
     }
     let staging = staging.keep();
     std::fs::rename(&staging, &files_dir).map_err(|e| fail(&e))?;
     html.persist(path).map_err(|e| fail(&e.error))?;
+    drop(swapping);
     Ok(())
 }
 
