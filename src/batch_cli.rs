@@ -3,7 +3,7 @@
 //! terminal's stderr; Ctrl-C stops the run and leaves no partial file.
 
 use std::ffi::OsString;
-use std::io::{BufReader, IsTerminal, Write};
+use std::io::{BufReader, ErrorKind, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -39,7 +39,8 @@ struct BatchArgs {
     #[arg(long)]
     json_lines: bool,
     /// Write diff images (PNG) of the pairs that differ under DIR, at their relative paths;
-    /// names that would share a path are refused before the run.
+    /// names that would share a path are refused before the run; DIR may not be, hold or lie in
+    /// an input folder.
     #[arg(long, value_name = "DIR")]
     diff_dir: Option<PathBuf>,
     /// Write an HTML report to PATH, with its images in a PATH_files folder beside it.
@@ -151,9 +152,24 @@ pub fn dispatch() -> Option<ExitCode> {
         >= 2;
     match BatchArgs::try_parse_from(&argv) {
         Ok(args) if list || folders(&args) => Some(finish(run(&args))),
+        Ok(args) if args.folders.len() == 2 && args.folders.iter().any(|f| f.is_dir()) => {
+            lone_folder(&args.folders).map(|e| finish(Err(e)))
+        }
         Err(_) if list || names_folders => Some(finish(run(&parse::<BatchArgs>(&argv)))),
         _ => None,
     }
+}
+
+/// The error of two arguments of which one is a folder and the other does not exist: it names
+/// the missing one (the folder is not an image to blame).
+fn lone_folder(folders: &[PathBuf]) -> Option<Error> {
+    let missing = folders
+        .iter()
+        .find(|f| std::fs::symlink_metadata(f).is_err_and(|e| e.kind() == ErrorKind::NotFound))?;
+    Some(Error::Input {
+        what: missing.display().to_string(),
+        cause: "does not exist (batch mode compares two folders)".into(),
+    })
 }
 
 /// Parses arguments; a mistake is one line on stderr and exit status 2.
@@ -182,9 +198,14 @@ fn finish(outcome: Result<u8, Error>) -> ExitCode {
 /// Exit status of an interrupted run.
 const INTERRUPTED: u8 = 130;
 
-/// A Ctrl-C stops starting pairs and writing the report; a second one ends the process, with
-/// the temporary files of diff images under way removed.
+/// A Ctrl-C stops starting pairs and writing the report; a second one, SIGTERM or SIGHUP ends
+/// the process, with the temporary files of diff images and of the report under way removed.
 fn interrupt_flag() -> Arc<AtomicBool> {
+    #[cfg(unix)]
+    {
+        use signal_hook::consts::{SIGHUP, SIGTERM};
+        crate::remove_unfinished_on_signals(&[SIGTERM, SIGHUP]);
+    }
     let flag = Arc::new(AtomicBool::new(false));
     let seen = flag.clone();
     let _ = ctrlc::set_handler(move || {
@@ -249,6 +270,7 @@ fn run(args: &BatchArgs) -> Result<u8, Error> {
         max_changed: pair.max_changed,
         max_diff: pair.max_diff,
         diff_dir: args.diff_dir.clone(),
+        input_folders: args.folders.clone(),
         jobs: args.jobs.map_or(RunOptions::default().jobs, usize::from),
         cancel: cancel.clone(),
     };
@@ -309,6 +331,13 @@ fn conclude(
     }
     out.line(&summary.to_json(), cancel);
     out.check()?;
+    match summary.errors {
+        0 => {}
+        1 => eprintln!("error: 1 pair failed: see its record on stdout (\"status\": \"error\")"),
+        n => eprintln!(
+            "error: {n} pairs failed: see their records on stdout (\"status\": \"error\")"
+        ),
+    }
     Ok(summary.exit_code(allow_missing))
 }
 

@@ -10,17 +10,18 @@ use std::time::Instant;
 
 use crate::canvas::{self, Padded};
 use crate::decode::{self, Header, PixelLimits, RowSource};
-use crate::engine::Engine;
 use crate::engine::choice::{AutoOptions, Backend, Choice};
 use crate::engine::cpu::CpuEngine;
 use crate::engine::gpu::GpuOptions;
 use crate::engine::perceptual::Rule;
+use crate::engine::{Engine, EngineInfo, Stats};
 use crate::error::Error;
 use crate::ignore::{Ignored, Rect};
 use crate::output::{Compression, DiffWriter, OutputOptions};
-use crate::perception::{Perception, PerceptualOptions};
+use crate::perception::{Perception, PerceptualOptions, PerceptualReport};
 use crate::pipeline::{Extras, HALO, run_bands};
 use crate::pixel::Layout;
+use crate::regions::RegionSummary;
 use crate::report::Report;
 use crate::resize;
 use crate::style::Style;
@@ -120,6 +121,52 @@ pub fn compare(a: &Path, b: &Path, options: &Options) -> Result<Report, Error> {
     compare_sources([a, b], sources, options, start)
 }
 
+/// The report of the image at `path` compared with an identical copy, from its header: opened,
+/// limited and checked as `compare` would (no diff image is written), its pixels left alone
+/// where the format allows.
+pub(crate) fn identical(path: &Path, options: &Options) -> Result<Report, Error> {
+    let start = Instant::now();
+    let header = guarded(path, || decode::open(path, options.max_pixels))?.header();
+    let names = [path, path];
+    let wanted = options
+        .perceptual
+        .or((options.style != Style::Raw).then(PerceptualOptions::default));
+    check_float(names, [header; 2], wanted.is_some(), options)?;
+    check_cmyk(names, [header.layout; 2], wanted.is_some(), false)?;
+    let ignored = Ignored::new(
+        &options.ignore,
+        options.mask.as_deref(),
+        header.width,
+        header.height,
+        options.max_pixels,
+    )?;
+    Ok(Report {
+        width: header.width,
+        height: header.height,
+        layout: header.layout,
+        ignore_alpha: options.ignore_alpha,
+        stats: Stats::default(),
+        perceptual: wanted.map(|p| PerceptualReport {
+            threshold: p.threshold,
+            aa: p.aa,
+            changed: 0,
+            anti_aliased: 0,
+            changed_bounds: None,
+            regions: RegionSummary::default(),
+        }),
+        ignored: ignored.count(),
+        sizes: None,
+        uncovered: 0,
+        engine: EngineInfo::Cpu,
+        engine_reason: None,
+        gpu_bands: 0,
+        cpu_bands: 0,
+        measured: Vec::new(),
+        elapsed: start.elapsed(),
+        notes: Vec::new(),
+    })
+}
+
 /// Opens both images at once, image 2 on a thread of its own; a decoder's panic becomes an
 /// error naming its file.
 pub(crate) fn open_both<T: Send>(
@@ -205,7 +252,8 @@ fn compare_sources(
             source_b = resized_to_first(names, [ha, hb], source_b, options)?;
         }
     }
-    check_cmyk(names, [ha.layout, hb.layout], wanted.is_some(), options)?;
+    let diff_image = options.diff_image.is_some();
+    check_cmyk(names, [ha.layout, hb.layout], wanted.is_some(), diff_image)?;
     let mut notes = Vec::new();
     let layout = ha.layout.common(hb.layout);
     if ha.layout != hb.layout {
@@ -245,7 +293,8 @@ fn compare_sources(
                 ..header
             };
             let palette = (style != Style::Raw).then(|| style.palette(options.diff_colour));
-            Some(DiffWriter::create(path, diff, output, names, palette)?)
+            let inputs: Vec<&Path> = names.into_iter().chain(options.mask.as_deref()).collect();
+            Some(DiffWriter::create(path, diff, output, &inputs, palette)?)
         }
         None => None,
     };
@@ -381,7 +430,7 @@ fn check_cmyk(
     names: [&Path; 2],
     layouts: [Layout; 2],
     perceptual: bool,
-    options: &Options,
+    diff_image: bool,
 ) -> Result<(), Error> {
     let Some(i) = layouts.iter().position(|l| l.cmyk) else {
         return Ok(());
@@ -397,10 +446,10 @@ fn check_cmyk(
             ),
         ));
     }
-    let refused = match (perceptual, &options.diff_image) {
+    let refused = match (perceptual, diff_image) {
         (true, _) => "the changed-pixel count and diff styles are",
-        (false, Some(_)) => "diff images are",
-        (false, None) => return Ok(()),
+        (false, true) => "diff images are",
+        (false, false) => return Ok(()),
     };
     Err(Error::decode(
         names[i],

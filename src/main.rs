@@ -164,7 +164,10 @@ fn main() -> ExitCode {
     // rest below; the default hook would print several lines first.
     std::panic::set_hook(Box::new(|_| {}));
     #[cfg(unix)]
-    remove_unfinished_on_signals();
+    {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        remove_unfinished_on_signals(&[SIGINT, SIGTERM, SIGHUP]);
+    }
     let outcome = std::panic::catch_unwind(|| run(&args)).unwrap_or_else(|panic| {
         let message = panic
             .downcast_ref::<&str>()
@@ -238,12 +241,11 @@ fn gate(value: &str) -> Result<f64, String> {
     }
 }
 
-/// On SIGINT, SIGTERM or SIGHUP: removes the temporary file of a diff image being written,
-/// then ends as the signal would have. SIGKILL cannot be caught, and leaves it.
+/// On any of `signals`: removes the temporary files of diff images (and of a batch report)
+/// being written, then ends as the signal would have. SIGKILL cannot be caught, and leaves them.
 #[cfg(unix)]
-fn remove_unfinished_on_signals() {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+fn remove_unfinished_on_signals(signals: &[i32]) {
+    let Ok(mut signals) = signal_hook::iterator::Signals::new(signals) else {
         return;
     };
     std::thread::spawn(move || {

@@ -2,6 +2,9 @@
 //! pair lists, the diff folder, and bad input.
 
 mod common;
+#[path = "fixtures/bad/generate.rs"]
+#[allow(dead_code)]
+mod generate;
 
 use std::ffi::OsStr;
 use std::path::Path;
@@ -230,6 +233,11 @@ fn gate_and_errors_set_the_exit_status() {
     );
     assert_eq!(records["big.png"]["status"], "changed");
     assert_eq!(summary["errors"], 1);
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("error: 1 pair failed") && err.lines().count() == 1,
+        "{err}"
+    );
 }
 
 /// The changed-pixel count in every pair: its figures in the records (zero for identical
@@ -280,30 +288,60 @@ fn changed_pixels_gate_every_pair() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
+/// Byte-identical files skip the comparison but not the header checks: `--max-pixels` holds
+/// for them, and their figures are those decoding gives.
 #[test]
-fn identical_files_are_not_decoded() {
+fn identical_files_obey_the_pixel_limit() {
     let dir = tempfile::tempdir().unwrap();
     let tree = Tree::new(dir.path());
     tree.same("same.png", 11);
     tree.reencoded("reencoded.png", 12);
-    // Decoding would refuse both images: they have more than one pixel.
-    let out = run(&[
-        tree.a.as_os_str(),
-        tree.b.as_os_str(),
-        os("--max-pixels"),
-        os("1"),
-    ]);
+    let forged = generate::header_only_png(1, i32::MAX as u32, 0, 8, false);
+    for side in [&tree.a, &tree.b] {
+        std::fs::write(side.join("forged.png"), &forged).unwrap();
+        std::fs::copy(common::fixture("jpeg/cmyk-a.jpg"), side.join("cmyk.jpg")).unwrap();
+    }
+    let mut command = common::command();
+    command.args([&tree.a, &tree.b]).args(["--max-pixels", "1"]);
+    // Going through the forged image's rows would take many seconds of CPU time.
+    let limit = libc::rlimit {
+        rlim_cur: 5,
+        rlim_max: 5,
+    };
+    // SAFETY: setrlimit is async-signal-safe, and the closure touches nothing else.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
+            match libc::setrlimit(libc::RLIMIT_CPU, &limit) {
+                0 => Ok(()),
+                _ => Err(std::io::Error::last_os_error()),
+            }
+        });
+    }
+    let out = command.output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let (records, _) = lines(&out.stdout);
+    let records = by_name(&records);
+    for name in ["same.png", "reencoded.png", "forged.png", "cmyk.jpg"] {
+        assert_eq!(records[name]["status"], "error", "{name}");
+        let error = records[name]["error"].as_str().unwrap();
+        assert!(error.contains("exceeds the limit"), "{name}: {error}");
+    }
+
+    let out = run(&[tree.a.as_os_str(), tree.b.as_os_str()]);
     let (records, _) = lines(&out.stdout);
     let records = by_name(&records);
     assert_eq!(records["same.png"]["status"], "equal");
     assert_eq!(records["same.png"]["identical_files"], true);
-    assert_eq!(records["reencoded.png"]["status"], "error");
-    assert!(
-        records["reencoded.png"]["error"]
-            .as_str()
-            .unwrap()
-            .contains("exceeds the limit")
-    );
+    assert_eq!(records["cmyk.jpg"]["identical_files"], true);
+    let single = diffimg([
+        common::fixture("jpeg/cmyk-a.jpg").as_os_str(),
+        tree.a.join("cmyk.jpg").as_os_str(),
+        os("--json"),
+    ]);
+    let single: serde_json::Value = serde_json::from_str(&stdout(&single)).unwrap();
+    for key in ["channels", "bit_depth", "mean_abs_diff", "psnr", "width"] {
+        assert_eq!(records["cmyk.jpg"][key], single[key], "{key}");
+    }
 }
 
 #[test]

@@ -232,6 +232,26 @@ mod output {
         let diff = image::open(&out).unwrap().to_rgb8();
         assert!(diff.pixels().all(|p| p.0 == [255, 255, 255]));
     }
+
+    #[test]
+    fn diff_image_over_the_mask_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mask = dir.path().join("mask.png");
+        write_png(&mask, 10, 10, Layout::L8, &Samples::U8(vec![0; 100]));
+        let before = std::fs::read(&mask).unwrap();
+        let (a, b) = (fixture("black.png"), fixture("white.png"));
+        let out = diffimg([
+            a.as_os_str(),
+            b.as_os_str(),
+            "--mask".as_ref(),
+            mask.as_os_str(),
+            "-f".as_ref(),
+            mask.as_os_str(),
+        ]);
+        assert_error(&out, "mask.png: is one of the input images");
+        assert_eq!(std::fs::read(&mask).unwrap(), before);
+        assert_eq!(common::files_in(dir.path()), ["mask.png"]);
+    }
 }
 
 /// Small images with sums worked out by hand, per colour type.

@@ -123,3 +123,77 @@ fn ctrl_c_while_the_report_is_written_leaves_no_report() {
     assert_eq!(lines.len(), PAIRS);
     assert_clean(child, &out, &lines);
 }
+
+/// Waits until a file or folder whose name starts with `prefix` appears in `dir` (or the run
+/// ends), then sends `signals` to the run, one after the other.
+fn signal_when_present(child: &mut Child, dir: &Path, prefix: &str, signals: &[i32]) {
+    let present = || {
+        std::fs::read_dir(dir).is_ok_and(|mut entries| {
+            entries.any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().starts_with(prefix)))
+        })
+    };
+    while !present() && child.try_wait().unwrap().is_none() {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    for &signal in signals {
+        assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+        // Apart, so that they are not merged; close, so that the second comes mid-report.
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
+/// Asserts that nothing temporary is left under `out`, nor a report.
+fn assert_nothing_temporary(out: &Path) {
+    let leftovers: Vec<_> = walk(out)
+        .into_iter()
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(".diffimg")
+        })
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert!(!out.join("report.html").exists());
+    assert!(!out.join("report_files").exists());
+}
+
+#[test]
+fn sigterm_and_sighup_leave_no_temporary_file() {
+    use std::os::unix::process::ExitStatusExt;
+    for signal in [libc::SIGTERM, libc::SIGHUP] {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = big_tree(dir.path());
+        let out = dir.path().join("out");
+        // While a diff image is written.
+        let mut child = start(&tree, &out);
+        signal_when_present(&mut child, &out.join("diffs"), ".diffimg-", &[signal]);
+        let status = child.wait().unwrap();
+        assert_eq!(status.signal(), Some(signal), "{status:?}");
+        assert_nothing_temporary(&out);
+        // While the report is written.
+        std::fs::remove_dir_all(&out).unwrap();
+        let mut child = start(&tree, &out);
+        signal_when_present(&mut child, &out, ".diffimg-report-", &[signal]);
+        let status = child.wait().unwrap();
+        assert_eq!(status.signal(), Some(signal), "{status:?}");
+        assert_nothing_temporary(&out);
+    }
+}
+
+#[test]
+fn second_ctrl_c_during_the_report_leaves_no_temporary_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = big_tree(dir.path());
+    let out = dir.path().join("out");
+    let mut child = start(&tree, &out);
+    signal_when_present(&mut child, &out, ".diffimg-report-", &[libc::SIGINT; 2]);
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(130),
+        "{}",
+        common::stderr(&output)
+    );
+    assert_nothing_temporary(&out);
+}

@@ -2,6 +2,7 @@
 //! concurrently with every single-pair option, one record per pair, a summary, an HTML report,
 //! and shards that spread a run over machines.
 
+mod diff_folder;
 mod lines;
 pub mod merge;
 pub mod name;

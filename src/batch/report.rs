@@ -14,6 +14,7 @@ use serde::Serialize;
 use super::preview::{Images, previews};
 use super::record::{Record, Status, Summary};
 use crate::error::Error;
+use crate::output::{Listed, unfinished};
 
 const PAGE: &str = include_str!("page.html");
 
@@ -48,6 +49,7 @@ pub fn write(
         .prefix(".diffimg-report-")
         .tempdir_in(folder)
         .map_err(|e| fail(&format!("cannot write in {}: {e}", folder.display())))?;
+    let _staging = Listed::new(staging.path());
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs.max(1))
         .build()
@@ -73,6 +75,7 @@ pub fn write(
         .suffix(".tmp")
         .tempfile_in(folder)
         .map_err(|e| fail(&e))?;
+    let _html = Listed::new(html.path());
     html.write_all(page.as_bytes()).map_err(|e| fail(&e))?;
     #[cfg(unix)]
     {
@@ -87,12 +90,16 @@ pub fn write(
         .prefix(".diffimg-old-")
         .tempdir_in(folder)
         .map_err(|e| fail(&e))?;
+    let _old = Listed::new(old.path());
+    // A signal waits for the three renames: the old report stays whole, or the new one is.
+    let swapping = unfinished();
     if files_dir.is_dir() {
         std::fs::rename(&files_dir, old.path().join("files")).map_err(|e| fail(&e))?;
     }
     let staging = staging.keep();
     std::fs::rename(&staging, &files_dir).map_err(|e| fail(&e))?;
     html.persist(path).map_err(|e| fail(&e.error))?;
+    drop(swapping);
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! Running the pairs: a few pairs at a time, each compared as a single pair would be (band by
-//! band, in little memory), files equal byte for byte settled without decoding, and a record
-//! handed back for each pair as soon as it completes.
+//! band, in little memory), files equal byte for byte settled from their headers (limits and
+//! checks applied, pixels not compared), and a record handed back for each pair as soon as it
+//! completes.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -12,16 +13,13 @@ use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::Instant;
 
-use image::ImageReader;
-
+use super::diff_folder;
 use super::name::Name;
 use super::pairs::Pair;
 use super::record::{Record, Status};
-use crate::compare::{Options, compare};
+use crate::compare::{Options, compare, identical};
 use crate::error::Error;
-use crate::ignore::Ignored;
-use crate::regions::RegionSummary;
-use crate::report::{ChangedGate, Figures, Perceptual};
+use crate::report::{ChangedGate, Figures};
 
 /// How to run a batch.
 #[derive(Clone)]
@@ -36,6 +34,9 @@ pub struct RunOptions {
     pub max_diff: Option<f64>,
     /// Where diff images of the pairs that differ go, at their names' relative paths.
     pub diff_dir: Option<PathBuf>,
+    /// The folders the pairs were found in: the diff folder may not be, hold or lie in one of
+    /// them, nor in the folder of any pair's file.
+    pub input_folders: Vec<PathBuf>,
     /// Pairs compared at once.
     pub jobs: usize,
     /// Set it to stop starting pairs; those under way finish.
@@ -50,6 +51,7 @@ impl Default for RunOptions {
             max_changed: None,
             max_diff: None,
             diff_dir: None,
+            input_folders: Vec::new(),
             jobs: thread::available_parallelism().map_or(1, |n| n.get()),
             cancel: Arc::default(),
         }
@@ -58,14 +60,18 @@ impl Default for RunOptions {
 
 /// Compares `pairs`, calling `on_record` on the calling thread with each record as it
 /// completes, and returns the records in the order of `pairs` (fewer when cancelled). Fails
-/// only when the diff folder cannot be made, or two pairs' diff images would take one path.
+/// only when the diff folder overlaps the inputs or cannot be made, or two pairs' diff images
+/// would take one path.
 pub fn run(
     pairs: &[Pair],
     options: &RunOptions,
     mut on_record: impl FnMut(&Record),
 ) -> Result<Vec<Record>, Error> {
     let diff_dir = match &options.diff_dir {
-        Some(dir) => Some(check_diff_names(pairs).and_then(|()| prepare_folder(dir))?),
+        Some(dir) => Some(
+            check_diff_names(pairs)
+                .and_then(|()| diff_folder::prepare(dir, &options.input_folders, pairs))?,
+        ),
         None => None,
     };
     let next = AtomicUsize::new(0);
@@ -99,13 +105,6 @@ pub fn run(
     Ok(done.into_iter().flatten().collect())
 }
 
-/// Makes the diff folder and returns its real path.
-fn prepare_folder(dir: &Path) -> Result<PathBuf, Error> {
-    std::fs::create_dir_all(dir)
-        .and_then(|()| dir.canonicalize())
-        .map_err(|e| Error::input(dir.display(), e))
-}
-
 fn compare_pair(pair: &Pair, options: &RunOptions, diff_dir: Option<&PathBuf>) -> Record {
     let (a, b) = match (&pair.a, &pair.b) {
         (Some(a), Some(b)) => (a, b),
@@ -119,9 +118,13 @@ fn compare_pair(pair: &Pair, options: &RunOptions, diff_dir: Option<&PathBuf>) -
     };
     let mut record = new_record(pair, Status::Equal);
     if same_bytes(a, b) {
-        return match header_figures(a, &options.compare) {
-            Ok(mut figures) => {
-                figures.elapsed_ms = start.elapsed().as_secs_f64() * 1000.0;
+        return match identical(a, &options.compare) {
+            Ok(report) => {
+                let figures = Figures {
+                    engine: None,
+                    elapsed_ms: start.elapsed().as_secs_f64() * 1000.0,
+                    ..report.figures()
+                };
                 if let (Some(dir), Some(name)) = (diff_dir, &diff_name) {
                     remove_stale(dir, name);
                 }
@@ -276,14 +279,14 @@ fn diff_target(dir: &Path, relative: &Path, name: &Name) -> Result<PathBuf, Stri
 }
 
 /// Removes the diff image an earlier run left under `dir` for a pair that is now equal, unless
-/// its folder leads out of `dir`.
+/// its folder leads out of `dir` or the file there is not a diff image (has no marker).
 fn remove_stale(dir: &Path, relative: &Path) {
     let target = dir.join(relative);
     let inside = target
         .parent()
         .and_then(|p| p.canonicalize().ok())
         .is_some_and(|p| p.starts_with(dir));
-    if inside {
+    if inside && crate::output::marked(&target) {
         let _ = std::fs::remove_file(&target);
     }
 }
@@ -331,51 +334,4 @@ fn read_full(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
         }
     }
     Ok(filled)
-}
-
-/// The figures of an image compared with an identical copy, from its header alone (and the
-/// rectangles `options` leave out).
-fn header_figures(path: &Path, options: &Options) -> Result<Figures, Error> {
-    let ignore_alpha = options.ignore_alpha;
-    let decoder = ImageReader::open(path)
-        .and_then(|r| r.with_guessed_format())
-        .map_err(|e| Error::read(path, e))?
-        .into_decoder()
-        .map_err(|e| Error::decode(path, e))?;
-    let (width, height) = image::ImageDecoder::dimensions(&decoder);
-    let colour = image::ImageDecoder::color_type(&decoder);
-    let all = usize::from(colour.channel_count());
-    let channels = all - usize::from(ignore_alpha && colour.has_alpha());
-    let bit_depth = u32::from(colour.bytes_per_pixel()) * 8 / all as u32;
-    Ok(Figures {
-        ratio: 0.0,
-        percent: 0.0,
-        width,
-        height,
-        channels,
-        bit_depth,
-        mean_abs_diff: vec![0.0; channels],
-        sum: 0.into(),
-        differing_pixels: 0,
-        max_diff: 0.into(),
-        nan: None,
-        inf: None,
-        max_diff_at: None,
-        rms: 0.0,
-        psnr: None,
-        bbox: None,
-        ignored_pixels: Ignored::new(&options.ignore, None, width, height, options.max_pixels)?
-            .count(),
-        canvas: None,
-        perceptual: options.perceptual.map(|p| Perceptual {
-            threshold: p.threshold,
-            changed_pixels: 0,
-            changed_percent: 0.0,
-            aa_pixels: p.aa.then_some(0),
-            changed_bbox: None,
-            regions: RegionSummary::default(),
-        }),
-        engine: None,
-        elapsed_ms: 0.0,
-    })
 }

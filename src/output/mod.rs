@@ -17,8 +17,10 @@ use crate::pixel::{Depth, Layout, Samples};
 
 use format::Format;
 use png::PngSink;
+pub(crate) use png::marked;
 use target::Target;
 pub use target::remove_unfinished;
+pub(crate) use target::{Listed, unfinished};
 
 /// How hard the PNG encoder works on the diff image.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -62,13 +64,14 @@ enum Sink {
 
 impl DiffWriter {
     /// Checks that a diff image of `header`'s size and layout can be written to `target` and
-    /// opens its temporary file. Refuses a target that is one of `inputs`. With `palette` (at
-    /// most 256 colours, in `header`'s 8-bit layout), the rows written are one index a pixel.
+    /// opens its temporary file. Refuses a target that is one of `inputs` (the images, a mask).
+    /// With `palette` (at most 256 colours, in `header`'s 8-bit layout), the rows written are
+    /// one index a pixel.
     pub fn create(
         target: &Path,
         header: Header,
         options: OutputOptions,
-        inputs: [&Path; 2],
+        inputs: &[&Path],
         palette: Option<Vec<[u8; 4]>>,
     ) -> Result<DiffWriter, Error> {
         let format = Format::of(target).map_err(|cause| Error::output(target, cause))?;

@@ -1,6 +1,9 @@
-//! The diff image as a PNG stream, encoded band by band as the rows arrive.
+//! The diff image as a PNG stream, encoded band by band as the rows arrive, marked as a diff
+//! image by a text chunk.
 
-use std::io::{BufWriter, Write};
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Write};
+use std::path::Path;
 
 use crate::decode::Header;
 use crate::output::Compression;
@@ -136,9 +139,28 @@ fn png_stream(
         Compression::Fast => png::Compression::Fastest,
         Compression::Best => png::Compression::High,
     });
+    encoder.add_text_chunk(MARKER.0.into(), MARKER.1.into())?;
     encoder
         .write_header()?
         .into_stream_writer_with_size(1 << 18)
+}
+
+/// The text chunk every diff image carries: batch runs remove only files that have it.
+const MARKER: (&str, &str) = ("Software", "diffimg");
+
+/// Whether the file at `path` is a PNG that carries the diff image marker.
+pub(crate) fn marked(path: &Path) -> bool {
+    let Ok(file) = File::open(path) else {
+        return false;
+    };
+    let Ok(reader) = png::Decoder::new(BufReader::new(file)).read_info() else {
+        return false;
+    };
+    reader
+        .info()
+        .uncompressed_latin1_text
+        .iter()
+        .any(|chunk| (chunk.keyword.as_str(), chunk.text.as_str()) == MARKER)
 }
 
 /// Whether `bytes` barely compress: the fastest deflate saves less than a twentieth.

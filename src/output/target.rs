@@ -4,7 +4,8 @@
 //! image is written to a temporary file in that file's folder, through a writer that keeps the
 //! first write error (encoders that finish in destructors drop theirs), synced, given the mode
 //! of the file it replaces (or the umask's), renamed over it, and the folder synced. Temporary
-//! files not yet renamed are listed, so that a signal handler can remove them.
+//! files (and the batch report's folders) not yet renamed are listed, so that a signal handler
+//! can remove them.
 
 use std::fs::{File, Permissions};
 use std::io::{self, Write};
@@ -15,19 +16,25 @@ use tempfile::NamedTempFile;
 
 use crate::error::Error;
 
-/// Temporary files of diff images not yet in place, for `remove_unfinished`.
+/// Temporary files and folders not yet in place (of diff images, of a batch report), for
+/// `remove_unfinished`.
 static UNFINISHED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
-fn unfinished() -> MutexGuard<'static, Vec<PathBuf>> {
+/// The list of unfinished files. Holding it holds off `remove_unfinished`, so that files being
+/// put in place are either all in place or all removed.
+pub(crate) fn unfinished() -> MutexGuard<'static, Vec<PathBuf>> {
     UNFINISHED.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Removes the temporary files of every diff image still being written, and keeps any other
-/// from being put in place: for a signal handler, just before the process ends.
+/// Removes the temporary files and folders of everything still being written, and keeps any
+/// other from being put in place: for a signal handler, just before the process ends.
 pub fn remove_unfinished() {
     let mut files = unfinished();
     for path in files.drain(..) {
-        let _ = std::fs::remove_file(path);
+        let _ = match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(path),
+            _ => std::fs::remove_file(path),
+        };
     }
     // Held until the process ends, so no diff image is renamed into place after this.
     std::mem::forget(files);
@@ -50,7 +57,7 @@ impl Target {
     /// Resolves `shown` and opens a temporary file beside the file it names. Refuses folders,
     /// devices and other files that are not regular, dangling links, links into device or
     /// process file systems, missing folders, and any of `inputs`.
-    pub(crate) fn open(shown: &Path, inputs: [&Path; 2]) -> Result<Target, Error> {
+    pub(crate) fn open(shown: &Path, inputs: &[&Path]) -> Result<Target, Error> {
         let refuse = |cause: &dyn std::fmt::Display| Error::output(shown, cause);
         let (path, existing) = resolve(shown).map_err(|cause| refuse(&cause))?;
         if inputs
@@ -134,11 +141,11 @@ impl Target {
     }
 }
 
-/// A temporary file's place in `UNFINISHED`, given up when it is dropped.
-struct Listed(PathBuf);
+/// A temporary file's or folder's place in `UNFINISHED`, given up when it is dropped.
+pub(crate) struct Listed(PathBuf);
 
 impl Listed {
-    fn new(path: &Path) -> Listed {
+    pub(crate) fn new(path: &Path) -> Listed {
         unfinished().push(path.to_owned());
         Listed(path.to_owned())
     }
