@@ -13,11 +13,14 @@ use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::Instant;
 
+use same_file::Handle;
+
 use super::diff_folder;
 use super::name::Name;
 use super::pairs::Pair;
 use super::record::{Record, Status};
 use crate::compare::{Options, compare, identical};
+use crate::decode::open_regular;
 use crate::error::Error;
 use crate::report::{ChangedGate, Figures};
 
@@ -292,29 +295,29 @@ fn remove_stale(dir: &Path, relative: &Path) {
 }
 
 /// Whether `a` and `b` are the same file or hold the same bytes. Only regular files are
-/// opened: opening a named pipe would wait for a writer.
+/// read (`open_regular`: a named pipe is never waited on).
 fn same_bytes(a: &Path, b: &Path) -> bool {
-    let (Ok(meta_a), Ok(meta_b)) = (std::fs::metadata(a), std::fs::metadata(b)) else {
+    let handle = |path| {
+        open_regular(path)
+            .ok()
+            .and_then(|f| Handle::from_file(f).ok())
+    };
+    let (Some(mut handle_a), Some(mut handle_b)) = (handle(a), handle(b)) else {
         return false;
     };
-    if !meta_a.is_file() || !meta_b.is_file() {
-        return false;
-    }
-    if same_file::is_same_file(a, b).unwrap_or(false) {
+    if handle_a == handle_b {
         return true;
     }
-    if meta_a.len() != meta_b.len() {
+    let (file_a, file_b) = (handle_a.as_file_mut(), handle_b.as_file_mut());
+    if file_a.metadata().ok().map(|m| m.len()) != file_b.metadata().ok().map(|m| m.len()) {
         return false;
     }
-    let (Ok(mut file_a), Ok(mut file_b)) = (File::open(a), File::open(b)) else {
-        return false;
-    };
     let (mut chunk_a, mut chunk_b) = (vec![0; 1 << 16], vec![0; 1 << 16]);
     loop {
-        let Ok(n) = read_full(&mut file_a, &mut chunk_a) else {
+        let Ok(n) = read_full(file_a, &mut chunk_a) else {
             return false;
         };
-        match read_full(&mut file_b, &mut chunk_b) {
+        match read_full(file_b, &mut chunk_b) {
             Ok(m) if m == n && chunk_a[..n] == chunk_b[..n] => {}
             _ => return false,
         }

@@ -112,24 +112,51 @@ pub trait Stream: BufRead + Seek + Send {}
 impl<T: BufRead + Seek + Send> Stream for T {}
 
 /// Opens the image at `path`, refusing headers that claim more pixels than `limits` allow.
-/// Only regular files are opened: opening a named pipe would wait for a writer, and decoders
-/// seek.
 pub fn open(path: &Path, limits: PixelLimits) -> Result<Box<dyn RowSource>, Error> {
-    let read_error = |cause| Error::read(path, cause);
-    let kind = std::fs::metadata(path).map_err(read_error)?.file_type();
-    if kind.is_dir() {
-        return Err(Error::decode(path, "is a directory, not an image"));
-    }
-    if !kind.is_file() {
-        return Err(Error::decode(path, "is not a regular file"));
-    }
-    let file = File::open(path).map_err(read_error)?;
+    let file = open_regular(path).map_err(|e| e.naming(path))?;
     // TGA has no signature to recognise it by: its extension has to do.
     let by_name = ImageFormat::from_path(path)
         .ok()
         .filter(|&format| format == ImageFormat::Tga);
     let stream = BufReader::with_capacity(1 << 18, file);
     read(path, Some(path), stream, limits, by_name)
+}
+
+/// Why `open_regular` gave no file.
+pub(crate) enum NotRegular {
+    Io(std::io::Error),
+    Directory,
+    Other,
+}
+
+impl NotRegular {
+    /// The error for the image called `name`.
+    pub(crate) fn naming(self, name: &Path) -> Error {
+        match self {
+            NotRegular::Io(cause) => Error::read(name, cause),
+            NotRegular::Directory => Error::decode(name, "is a directory, not an image"),
+            NotRegular::Other => Error::decode(name, "is not a regular file"),
+        }
+    }
+}
+
+/// Opens `path` for reading when it is a regular file. It is opened without waiting (opening a
+/// named pipe would wait for a writer) and its type is taken from the open file, so a file
+/// swapped for a pipe between a check and the open is refused too.
+pub(crate) fn open_regular(path: &Path) -> Result<File, NotRegular> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    let file = options.open(path).map_err(NotRegular::Io)?;
+    let kind = file.metadata().map_err(NotRegular::Io)?.file_type();
+    if kind.is_dir() {
+        Err(NotRegular::Directory)
+    } else if kind.is_file() {
+        Ok(file)
+    } else {
+        Err(NotRegular::Other)
+    }
 }
 
 /// Reads an image from `stream`; `name` is what errors call it.

@@ -384,7 +384,7 @@ impl RowSource for TiffRows {
 
 /// A decoder of the TIFF at `path`, reading it through a `ChunkFile`.
 fn file_decoder(name: &Path, path: &Path) -> Result<Decoder<Box<dyn Stream>>, Error> {
-    let file = File::open(path).map_err(|e| Error::read(name, e))?;
+    let file = super::open_regular(path).map_err(|e| e.naming(name))?;
     let stream: Box<dyn Stream> = Box::new(ChunkFile {
         file: BufReader::with_capacity(1 << 16, file),
         position: 0,

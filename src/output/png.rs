@@ -1,7 +1,6 @@
 //! The diff image as a PNG stream, encoded band by band as the rows arrive, marked as a diff
 //! image by a text chunk.
 
-use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
 use std::path::Path;
 
@@ -150,7 +149,7 @@ const MARKER: (&str, &str) = ("Software", "diffimg");
 
 /// Whether the file at `path` is a PNG that carries the diff image marker.
 pub(crate) fn marked(path: &Path) -> bool {
-    let Ok(file) = File::open(path) else {
+    let Ok(file) = crate::decode::open_regular(path) else {
         return false;
     };
     let Ok(reader) = png::Decoder::new(BufReader::new(file)).read_info() else {
