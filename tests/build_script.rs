@@ -51,7 +51,8 @@ fn warns_without_nasm_on_x86() {
         for arch in ["x86_64", "x86"] {
             let out = run(&script, arch, empty.path());
             assert!(
-                out.lines().any(|l| l.starts_with("cargo:warning=nasm (2.x or later) not found")),
+                out.lines()
+                    .any(|l| l.starts_with("cargo:warning=nasm (2.x or later) not found")),
                 "{arch}: {out}"
             );
         }
