@@ -4,8 +4,8 @@
 // or 16 bits per pixel, packed into u32 words (little-endian, as the host holds them); the
 // band's halo rows come with them. Each invocation writes its pixel's class (0 same, 1 changed,
 // 2 anti-aliased) and heat (bits 8-15) to `results`. The engine sets GROUP, the invocations
-// per workgroup; `Params` is laid out as the host's struct of that name
-// (src/engine/gpu/layout.rs checks that they agree). The host puts wide.wgsl (`mul_wide`)
+// per workgroup; `Params` is laid out as the host's struct of that name (a test in
+// src/engine/gpu/perceptual.rs checks that they agree). The host puts wide.wgsl (`mul_wide`)
 // before this file.
 
 override GROUP: u32;

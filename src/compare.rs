@@ -16,6 +16,7 @@ use crate::engine::gpu::GpuOptions;
 use crate::engine::perceptual::Rule;
 use crate::engine::{Engine, EngineInfo, Stats};
 use crate::error::Error;
+use crate::hooks::{self, Hook};
 use crate::ignore::{Ignored, Rect};
 use crate::output::{Compression, DiffWriter, OutputOptions};
 use crate::perception::{Perception, PerceptualOptions, PerceptualReport};
@@ -386,7 +387,7 @@ fn resized_to_first(
         });
     }
     guarded(names[1], || {
-        decode::panic_for_test("rows", names[1]);
+        hooks::fire(Hook::Rows(names[1]));
         resize::resized(source_b, ha.width, ha.height, names[1], options.max_pixels)
     })
 }

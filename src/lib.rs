@@ -14,6 +14,7 @@ pub mod compare;
 pub mod decode;
 pub mod engine;
 pub mod error;
+mod hooks;
 pub mod ignore;
 pub mod output;
 pub mod perception;

@@ -15,6 +15,7 @@ use std::path::Path;
 use image::{ImageFormat, ImageReader};
 
 use crate::error::Error;
+use crate::hooks::{self, Hook};
 use crate::pixel::{Layout, Samples};
 use png::PngRows;
 pub use whole::WholeRows;
@@ -168,20 +169,6 @@ pub fn from_stream<R: Stream + 'static>(
     read(name, None, stream, limits, None)
 }
 
-/// Test hook: `DIFFIMG_TEST_PANIC=STAGE:NAME` panics at `stage` (`open`, or `rows` for reading
-/// rows) of the image whose file name is NAME, as a decoder bug would.
-#[cfg(feature = "test-hooks")]
-pub(crate) fn panic_for_test(stage: &str, name: &Path) {
-    let wanted = std::env::var("DIFFIMG_TEST_PANIC").unwrap_or_default();
-    let file = name.file_name().unwrap_or_default().to_string_lossy();
-    if wanted.split_once(':') == Some((stage, file.as_ref())) {
-        panic!("test panic at {stage} of {file}");
-    }
-}
-
-#[cfg(not(feature = "test-hooks"))]
-pub(crate) fn panic_for_test(_: &str, _: &Path) {}
-
 /// Reads an image from `stream` in the format its content shows, or else `by_name`; `path`,
 /// when the image is a file, lets TIFF chunks be read by several workers at once.
 fn read<R: Stream + 'static>(
@@ -191,7 +178,7 @@ fn read<R: Stream + 'static>(
     limits: PixelLimits,
     by_name: Option<ImageFormat>,
 ) -> Result<Box<dyn RowSource>, Error> {
-    panic_for_test("open", name);
+    hooks::fire(Hook::Open(name));
     let mut reader = ImageReader::new(stream)
         .with_guessed_format()
         .map_err(|cause| Error::read(name, cause))?;

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tempfile::NamedTempFile;
 
 use crate::error::Error;
+use crate::hooks::{self, Hook};
 
 /// Temporary files and folders not yet in place (of diff images, of a batch report), for
 /// `remove_unfinished`.
@@ -223,7 +224,6 @@ pub(crate) struct Checked {
     file: File,
     error: Arc<Mutex<Option<io::Error>>>,
     /// Bytes written, for the test hook that fails writes past a size.
-    #[cfg(feature = "test-hooks")]
     written: u64,
 }
 
@@ -232,7 +232,6 @@ impl Checked {
         Checked {
             file,
             error,
-            #[cfg(feature = "test-hooks")]
             written: 0,
         }
     }
@@ -244,37 +243,18 @@ impl Checked {
         }
         result
     }
-
-    /// Test hook: `DIFFIMG_TEST_DISK_FULL_AT=N` fails writes past byte N of the file, as a
-    /// disk that fills up does.
-    #[cfg(feature = "test-hooks")]
-    fn room(&mut self, len: usize) -> io::Result<usize> {
-        let limit = std::env::var("DIFFIMG_TEST_DISK_FULL_AT")
-            .ok()
-            .and_then(|v| v.parse::<u64>().ok());
-        let Some(limit) = limit else {
-            return Ok(len);
-        };
-        let room = limit.saturating_sub(self.written).min(len as u64) as usize;
-        if room == 0 && len > 0 {
-            return Err(io::Error::from(io::ErrorKind::StorageFull));
-        }
-        self.written += room as u64;
-        Ok(room)
-    }
-
-    #[cfg(not(feature = "test-hooks"))]
-    fn room(&mut self, len: usize) -> io::Result<usize> {
-        Ok(len)
-    }
 }
 
 impl Write for Checked {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        let written = match self.room(bytes.len()) {
-            Ok(room) => self.file.write(&bytes[..room]),
-            Err(e) => Err(e),
+        let written = if hooks::fire(Hook::Write(self.written + bytes.len() as u64)) {
+            Err(io::Error::from(io::ErrorKind::StorageFull))
+        } else {
+            self.file.write(bytes)
         };
+        if let Ok(len) = written {
+            self.written += len as u64;
+        }
         self.keep(written)
     }
 

@@ -16,9 +16,10 @@ use std::thread;
 
 use crate::canvas::only_one_stats;
 use crate::compare::Options;
-use crate::decode::{self, Header, RowSource};
+use crate::decode::{Header, RowSource};
 use crate::engine::{Band, Bounds, Engine, Stats};
 use crate::error::Error;
+use crate::hooks::{self, Hook};
 use crate::ignore::Ignored;
 use crate::output::DiffWriter;
 use crate::perception::Perception;
@@ -277,7 +278,7 @@ impl<'e> Pipeline<'_, 'e> {
                     drop(shared);
                     let rows = self.rows_per_band.min(self.header.height - y);
                     let layout = source.header().layout;
-                    decode::panic_for_test("rows", name);
+                    hooks::fire(Hook::Rows(name));
                     let read = source.read_rows(rows, &mut samples).map(|()| {
                         if layout != self.header.layout {
                             promote(&samples, layout, self.header.layout, &mut scratch);

@@ -1,14 +1,15 @@
 //! The GPU context every kernel shares: instance, adapter and device with the adapter's own
 //! limits, kept for the process while they work and opened again after a loss (a failed open is
 //! retried after a growing back-off); the device's health (errors reported outside any scope,
-//! and its loss); and the helpers every kernel uses to allocate, run and wait inside error
-//! scopes.
+//! and its loss); what each kernel keeps for the device's lifetime (its pipelines, which the
+//! context holds without knowing them); and the helpers every kernel uses to allocate, run and
+//! wait inside error scopes.
 
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, mpsc};
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::time::{Duration, Instant};
 
-use super::frame::Pipeline;
-use super::perceptual;
 use crate::engine::EngineInfo;
 use crate::error::Error;
 
@@ -220,11 +221,22 @@ pub(super) struct Gpu {
     pub(super) info: EngineInfo,
     pub(super) max_texture: u32,
     pub(super) max_groups: u32,
-    /// The ratio kernel's pipelines, one per layout (`Gpu::pipeline`), built when first needed.
-    pub(super) ratio: [OnceLock<Result<Pipeline, String>>; 12],
-    /// The perceptual kernel's pipeline, built when first needed.
-    pub(super) perceptual: OnceLock<Result<perceptual::Pipeline, String>>,
     pub(super) health: Arc<Health>,
+    /// What each kernel keeps for the device's lifetime, by its type (`Gpu::kept`).
+    kept: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+}
+
+impl Gpu {
+    /// The device's one value of type `T`, made the first time a kernel asks for it: where a
+    /// kernel keeps its pipelines, so that every engine on the device shares them.
+    pub(super) fn kept<T: Default + Send + Sync + 'static>(&self) -> Result<Arc<T>, Error> {
+        let kept = Arc::clone(
+            lock(&self.kept)?
+                .entry(TypeId::of::<T>())
+                .or_insert_with(|| Arc::new(T::default())),
+        );
+        Arc::downcast(kept).map_err(|_| Error::Gpu("a kernel's state has another type".into()))
+    }
 }
 
 fn open_device(host: Arc<Host>) -> Result<Gpu, String> {
@@ -258,9 +270,8 @@ fn open_device(host: Arc<Host>) -> Result<Gpu, String> {
         queue,
         max_texture: limits.max_texture_dimension_2d.max(1),
         max_groups: limits.max_compute_workgroups_per_dimension.max(1),
-        ratio: std::array::from_fn(|_| OnceLock::new()),
-        perceptual: OnceLock::new(),
         health,
+        kept: Mutex::default(),
     })
 }
 

@@ -1,7 +1,7 @@
 //! The memory the host shares with the shaders, defined once: each block is a Rust struct of
 //! `u32` words made by `shared_layout!`, which also lists its fields' names and byte offsets
-//! for the test below, which reads the WGSL and checks that the shader lays every member out
-//! where the host puts it.
+//! for each kernel's test, which reads its WGSL (with `check`) and checks that the shader lays
+//! every member out where the host puts it.
 
 /// Defines a `#[repr(C)]` block of `u32` words that a shader declares under the same name,
 /// with `FIELDS`, the name and byte offset of each field, for the test that the two agree.
@@ -24,11 +24,13 @@ macro_rules! shared_layout {
 }
 pub(super) use shared_layout;
 
+/// What the tests of each kernel use to check that its shader lays every shared block out as
+/// the host does.
 #[cfg(test)]
-mod tests {
+pub(super) mod check {
     use naga::{Module, TypeInner};
 
-    fn parse(source: &str) -> Module {
+    pub(in super::super) fn parse(source: &str) -> Module {
         naga::front::wgsl::parse_str(source).expect("the shader parses")
     }
 
@@ -50,7 +52,12 @@ mod tests {
     }
 
     /// Checks that the shader's struct `name` has `fields` at their offsets, and `size` bytes.
-    fn assert_agree(module: &Module, name: &str, fields: &[(&str, usize)], size: usize) {
+    pub(in super::super) fn agree(
+        module: &Module,
+        name: &str,
+        fields: &[(&str, usize)],
+        size: usize,
+    ) {
         let (members, span) = members(module, name);
         let host: Vec<(String, usize)> = fields.iter().map(|&(f, o)| (f.to_owned(), o)).collect();
         assert_eq!(members, host, "{name}: members differ");
@@ -58,7 +65,7 @@ mod tests {
     }
 
     /// The stride of the array the global `name` holds.
-    fn array_stride(module: &Module, name: &str) -> usize {
+    pub(in super::super) fn array_stride(module: &Module, name: &str) -> usize {
         let (_, global) = module
             .global_variables
             .iter()
@@ -71,26 +78,10 @@ mod tests {
     }
 
     #[test]
-    fn ratio_shader_and_host_agree() {
-        use super::super::ratio::{Params, Record, SHADER};
-        let module = parse(SHADER);
-        assert_agree(&module, "Params", Params::FIELDS, size_of::<Params>());
-        assert_agree(&module, "Record", Record::FIELDS, size_of::<Record>());
-        assert_eq!(array_stride(&module, "records"), size_of::<Record>());
-    }
-
-    #[test]
-    fn perceptual_shader_and_host_agree() {
-        use super::super::perceptual::{Params, SHADER};
-        let module = parse(SHADER);
-        assert_agree(&module, "Params", Params::FIELDS, size_of::<Params>());
-    }
-
-    #[test]
     fn a_difference_is_found() {
         let module = parse("struct Params { a: u32, b: u32, }");
         let result = std::panic::catch_unwind(|| {
-            assert_agree(&module, "Params", &[("a", 0), ("c", 4)], 8);
+            agree(&module, "Params", &[("a", 0), ("c", 4)], 8);
         });
         assert!(result.is_err());
     }

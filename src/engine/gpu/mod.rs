@@ -1,18 +1,16 @@
-//! The GPU engine: the context every kernel shares (`context`), the memory layouts host and
-//! shaders share (`layout`), the upload buffers kept from batch to batch (`staging`), the ratio
-//! kernel (`ratio`, with its pipelines and buffers in `frame` and its tiles in `tiles`) and the
-//! perceptual kernel (`perceptual`), each kernel with one shader in `shaders/`. Results equal
-//! the CPU engine's bit for bit.
+//! The GPU engine: the context every kernel shares (`context`: the device, its limits and
+//! health), the memory layouts host and shaders share (`layout`), the upload buffers kept from
+//! batch to batch (`staging`), and one module per kernel, each with its own pipelines, buffers
+//! and shader in `shaders/` of the same name: the ratio kernel (`ratio`) and the perceptual
+//! kernel (`perceptual`). A new kernel is one more module and one more shader: its pipelines
+//! kept for the device (`Gpu::kept`), its buffers in a struct the engine holds, its fault
+//! points asked through `Run::fails_at`. Results equal the CPU engine's bit for bit.
 
 mod context;
-#[cfg(feature = "test-hooks")]
-mod fault;
-mod frame;
 mod layout;
 mod perceptual;
 mod ratio;
 mod staging;
-mod tiles;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,13 +18,14 @@ use std::time::Duration;
 use super::perceptual::{Planes, Rule};
 use super::{Band, Engine, EngineInfo, Stats};
 use crate::error::Error;
+use crate::hooks::{self, Hook};
 use crate::pixel::Samples;
 pub use context::{AdapterSummary, DEFAULT_TIMEOUT, hardware_possible, probe};
-use context::{Gpu, gpu, make_buffer, scoped};
+use context::{Gpu, gpu};
 #[cfg(feature = "test-hooks")]
-pub use fault::Fault;
-use frame::Frame;
-use ratio::{Kernel, Params, SLOTS};
+pub use hooks::Fault;
+use perceptual::Perceptual;
+use ratio::Ratio;
 
 /// Options of the GPU engine.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,106 +59,96 @@ impl Default for GpuOptions {
     }
 }
 
+impl GpuOptions {
+    /// What the test hooks ask of the engine: the fault to cause and the largest tile.
+    fn hooks(&self) -> (Option<hooks::Fault>, (u32, u32)) {
+        #[cfg(feature = "test-hooks")]
+        return (self.fault, self.max_tile.unwrap_or((u32::MAX, u32::MAX)));
+        #[cfg(not(feature = "test-hooks"))]
+        return (None, (u32::MAX, u32::MAX));
+    }
+}
+
 /// Bytes of one image's pixels in a band handed to the GPU engine, by default: 8 MiB, which
 /// takes a 10000x10000 RGBA pair in 48 submissions instead of 763 bands of 2^17 pixels, within
-/// one tile (`ratio::TEXTURE_BUDGET`), while the pipeline holds a few such bands per image.
+/// one tile (the ratio kernel's budget of 64 MiB per texture), while the pipeline holds a few
+/// such bands per image.
 pub const BATCH_BYTES: u64 = 8 << 20;
 
-/// Diffs bands on the GPU. Holds textures and buffers for the largest tile seen so far.
-pub struct GpuEngine {
+/// What every kernel of an engine runs with.
+struct Run {
     gpu: Arc<Gpu>,
-    /// Largest tile, within the device's texture limit.
-    max_tile: (u32, u32),
-    /// Workgroups per dispatch dimension: the device's limit.
-    max_groups: u32,
+    /// How long one submission may take.
     timeout: Duration,
+    /// The failure a test asks for (none without the `test-hooks` feature).
+    fault: Option<hooks::Fault>,
+}
+
+impl Run {
+    /// Whether a test asks the engine to fail at `stage`.
+    fn fails_at(&self, stage: hooks::Fault) -> bool {
+        hooks::fire(Hook::Gpu(self.fault, stage))
+    }
+
+    /// `Fault::Hang`: the wait for the first submission runs out, as on a hung device.
+    fn hang(&self) -> Result<(), Error> {
+        if self.fails_at(hooks::Fault::Hang) {
+            std::thread::sleep(self.timeout);
+            return Err(context::hung(self.timeout));
+        }
+        Ok(())
+    }
+}
+
+/// Diffs bands on the GPU, with one module per kernel.
+pub struct GpuEngine {
+    run: Run,
     batch_bytes: u64,
-    params: wgpu::Buffer,
-    /// The ratio kernel's frames, one per tile in flight.
-    frames: Vec<Frame>,
-    #[cfg(feature = "test-hooks")]
-    fault: Option<Fault>,
-    /// Buffers of the perceptual kernel, once it has run.
-    perceptual: Option<perceptual::Buffers>,
+    ratio: Ratio,
+    perceptual: Perceptual,
 }
 
 impl GpuEngine {
     /// Opens the device (or takes the one this process has open) and makes an engine on it.
     pub fn new(options: GpuOptions) -> Result<GpuEngine, Error> {
-        #[cfg(feature = "test-hooks")]
-        match options.fault {
-            Some(Fault::Adapter) => {
-                return Err(Error::Gpu("no GPU adapter (injected fault)".into()));
-            }
-            Some(Fault::Device) => {
-                return Err(Error::Gpu(
-                    "cannot open the GPU device (injected fault)".into(),
-                ));
-            }
-            _ => {}
+        let (fault, max_tile) = options.hooks();
+        if hooks::fire(Hook::Gpu(fault, hooks::Fault::Adapter)) {
+            return Err(Error::Gpu("no GPU adapter (injected fault)".into()));
+        }
+        if hooks::fire(Hook::Gpu(fault, hooks::Fault::Device)) {
+            return Err(Error::Gpu(
+                "cannot open the GPU device (injected fault)".into(),
+            ));
         }
         let gpu = gpu()?;
         if let Err(e) = gpu.health.check() {
             context::forget(&gpu);
             return Err(e);
         }
-        let params = scoped(&gpu.device, "cannot allocate GPU buffers", || {
-            Ok(make_buffer(
-                &gpu.device,
-                "diffimg params",
-                size_of::<Params>() as u64,
-                wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            ))
-        })?;
-        #[cfg(feature = "test-hooks")]
-        let (width, height) = options.max_tile.unwrap_or((u32::MAX, u32::MAX));
-        #[cfg(not(feature = "test-hooks"))]
-        let (width, height) = (u32::MAX, u32::MAX);
         Ok(GpuEngine {
-            max_tile: (
-                width.clamp(1, gpu.max_texture),
-                height.clamp(1, gpu.max_texture),
-            ),
-            max_groups: gpu.max_groups,
-            gpu,
-            timeout: options.timeout,
+            ratio: Ratio::new(&gpu, max_tile)?,
+            perceptual: Perceptual::new(&gpu)?,
+            run: Run {
+                gpu,
+                timeout: options.timeout,
+                fault,
+            },
             batch_bytes: options.batch_bytes,
-            params,
-            frames: Vec::new(),
-            #[cfg(feature = "test-hooks")]
-            fault: options.fault,
-            perceptual: None,
         })
-    }
-
-    /// Whether the test hook asks for `fault`.
-    #[cfg(feature = "test-hooks")]
-    fn injected(&self, fault: Fault) -> bool {
-        self.fault == Some(fault)
-    }
-
-    /// `Fault::Hang`: the wait for the first submission runs out, as on a hung device.
-    #[cfg(feature = "test-hooks")]
-    fn inject_hang(&self) -> Result<(), Error> {
-        if self.injected(Fault::Hang) {
-            std::thread::sleep(self.timeout);
-            return Err(context::hung(self.timeout));
-        }
-        Ok(())
     }
 
     /// After a failure: buffers may still be mapped or in an unknown state, and the device
     /// lost or hung, so this engine starts afresh and the next one opens a new device.
     fn give_up(&mut self) {
-        self.frames.clear();
-        self.perceptual = None;
-        context::forget(&self.gpu);
+        self.ratio.clear();
+        self.perceptual.clear();
+        context::forget(&self.run.gpu);
     }
 }
 
 impl Engine for GpuEngine {
     fn info(&self) -> EngineInfo {
-        self.gpu.info.clone()
+        self.run.gpu.info.clone()
     }
 
     fn waits_on_device(&self) -> bool {
@@ -180,30 +169,12 @@ impl Engine for GpuEngine {
         if let Some(out) = diff.as_deref_mut() {
             out.reset(band.layout.depth, band.counted().len());
         }
-        let slots = SLOTS[usize::from(band.layout.channels)];
-        let mask = band.layout.counted_mask(ignore_alpha);
-        let counted_mask = slots
-            .iter()
-            .enumerate()
-            .filter(|&(c, _)| mask >> c & 1 == 1)
-            .fold(0, |bits, (_, &slot)| bits | 1 << slot);
-        let alpha_max = ignore_alpha && band.layout.has_alpha();
-        let (width, height) = self.tile_size(band);
-        let result = self.gpu.health.check().and_then(|()| {
-            if band.width == 0 || band.rows == 0 {
-                return Ok(Stats::default());
-            }
-            self.prepare(band.layout, width, height, diff.is_some())?;
-            let kernel = Kernel {
-                counted_mask,
-                mask,
-                alpha_max,
-            };
-            let stats = self.diff_tiles(band, (width, height), kernel, diff)?;
-            self.gpu.health.check()?;
-            #[cfg(feature = "test-hooks")]
-            if self.injected(Fault::DeviceLost) {
-                self.gpu.device.destroy();
+        let run = &self.run;
+        let result = run.gpu.health.check().and_then(|()| {
+            let stats = self.ratio.diff_band(run, band, ignore_alpha, diff)?;
+            run.gpu.health.check()?;
+            if run.fails_at(hooks::Fault::DeviceLost) {
+                run.gpu.device.destroy();
             }
             Ok(stats)
         });
@@ -215,16 +186,12 @@ impl Engine for GpuEngine {
 
     fn perceive_band(&mut self, band: &Band, rule: &Rule, out: &mut Planes) -> Result<(), Error> {
         check_band(band)?;
-        let result = self.gpu.health.check().and_then(|()| {
-            perceptual::perceive(
-                &self.gpu,
-                &mut self.perceptual,
-                band,
-                rule,
-                out,
-                self.timeout,
-            )
-        });
+        let run = &self.run;
+        let result = run
+            .gpu
+            .health
+            .check()
+            .and_then(|()| self.perceptual.perceive_band(run, band, rule, out));
         if result.is_err() {
             self.give_up();
         }

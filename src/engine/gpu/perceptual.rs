@@ -1,10 +1,12 @@
 //! The perceptual kernel on the GPU (`shaders/perceptual.wgsl`, the twin of
 //! `engine/cpu/perceptual.rs`): both images of a band, halo rows included, go to the device as
 //! storage buffers in their own layout (no expansion to RGBA), one invocation per counted pixel
-//! classifies it, and the classes and heats come back in one word per pixel.
+//! classifies it, and the classes and heats come back in one word per pixel. Its pipeline is
+//! kept for the device, its buffers for the engine.
 
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
 
+use super::Run;
 use super::context::{Gpu, cast_error, make_buffer, map_error, scoped, wait};
 use super::layout::shared_layout;
 use super::staging::Staging;
@@ -13,7 +15,7 @@ use crate::engine::perceptual::{Planes, Rule};
 use crate::error::Error;
 use crate::pixel::Depth;
 
-pub(super) const SHADER: &str = concat!(
+const SHADER: &str = concat!(
     include_str!("../../../shaders/wide.wgsl"),
     include_str!("../../../shaders/perceptual.wgsl")
 );
@@ -38,22 +40,58 @@ shared_layout! {
     }
 }
 
-pub(super) struct Pipeline {
+struct Pipeline {
     pipeline: wgpu::ComputePipeline,
     layout: wgpu::BindGroupLayout,
 }
 
-/// The device's perceptual pipeline, built the first time it is needed.
-fn pipeline(gpu: &Gpu) -> Result<&Pipeline, Error> {
-    gpu.perceptual
-        .get_or_init(|| {
-            scoped(&gpu.device, "cannot build the perceptual shader", || {
-                Ok(make_pipeline(&gpu.device))
+/// The device's pipeline, built the first time it is needed.
+#[derive(Default)]
+struct Kept(OnceLock<Result<Pipeline, String>>);
+
+impl Kept {
+    fn get(&self, device: &wgpu::Device) -> Result<&Pipeline, Error> {
+        self.0
+            .get_or_init(|| {
+                scoped(device, "cannot build the perceptual shader", || {
+                    Ok(make_pipeline(device))
+                })
+                .map_err(|e| e.to_string())
             })
-            .map_err(|e| e.to_string())
+            .as_ref()
+            .map_err(|cause| Error::Gpu(cause.clone()))
+    }
+}
+
+/// The perceptual kernel of one engine: the device's pipeline, and buffers kept between bands.
+pub(super) struct Perceptual {
+    pipeline: Arc<Kept>,
+    buffers: Option<Buffers>,
+}
+
+impl Perceptual {
+    pub(super) fn new(gpu: &Gpu) -> Result<Perceptual, Error> {
+        Ok(Perceptual {
+            pipeline: gpu.kept()?,
+            buffers: None,
         })
-        .as_ref()
-        .map_err(|cause| Error::Gpu(cause.clone()))
+    }
+
+    /// Drops the buffers, after a failure that may have left them mapped.
+    pub(super) fn clear(&mut self) {
+        self.buffers = None;
+    }
+
+    /// Fills `out` for `band` under `rule` (see `Engine::perceive_band`).
+    pub(super) fn perceive_band(
+        &mut self,
+        run: &Run,
+        band: &Band,
+        rule: &Rule,
+        out: &mut Planes,
+    ) -> Result<(), Error> {
+        perceive(run, &self.pipeline, &mut self.buffers, band, rule, out)
+    }
 }
 
 fn make_pipeline(device: &wgpu::Device) -> Pipeline {
@@ -111,7 +149,7 @@ fn make_pipeline(device: &wgpu::Device) -> Pipeline {
 }
 
 /// Buffers for bands of up to `input` bytes per image and `pixels` counted pixels.
-pub(super) struct Buffers {
+struct Buffers {
     input: u64,
     pixels: u64,
     params: wgpu::Buffer,
@@ -174,15 +212,16 @@ impl Buffers {
     }
 }
 
-/// Fills `out` for `band` under `rule` on the device; `buffers` are kept between bands.
-pub(super) fn perceive(
-    gpu: &Gpu,
+/// Fills `out` for `band` under `rule` with `pipeline`; `buffers` are kept between bands.
+fn perceive(
+    run: &Run,
+    pipeline: &Kept,
     buffers: &mut Option<Buffers>,
     band: &Band,
     rule: &Rule,
     out: &mut Planes,
-    timeout: Duration,
 ) -> Result<(), Error> {
+    let gpu = &*run.gpu;
     let pixels = u64::from(band.rows) * u64::from(band.width);
     out.reset(pixels as usize, rule);
     if pixels == 0 {
@@ -197,7 +236,7 @@ pub(super) fn perceive(
             band.rows, band.width
         )));
     }
-    let pipeline = pipeline(gpu)?;
+    let pipeline = pipeline.get(&gpu.device)?;
     if !buffers
         .as_ref()
         .is_some_and(|f| f.input >= input && f.pixels >= pixels)
@@ -277,7 +316,7 @@ pub(super) fn perceive(
             // The send fails only when the band was given up on: nothing left to tell.
             let _ = sender.send(mapped);
         });
-        wait(&gpu.device, submission, &receiver, 2, timeout)?;
+        wait(&gpu.device, submission, &receiver, 2, run.timeout)?;
         {
             let view = slice.get_mapped_range().map_err(map_error)?;
             let words: &[u32] = bytemuck::try_cast_slice(&view).map_err(cast_error)?;
@@ -298,5 +337,17 @@ fn entry(binding: u32, buffer: &wgpu::Buffer) -> wgpu::BindGroupEntry<'_> {
     wgpu::BindGroupEntry {
         binding,
         resource: buffer.as_entire_binding(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::layout::check;
+    use super::*;
+
+    #[test]
+    fn shader_and_host_agree() {
+        let module = check::parse(SHADER);
+        check::agree(&module, "Params", Params::FIELDS, size_of::<Params>());
     }
 }

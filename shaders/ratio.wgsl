@@ -1,8 +1,8 @@
 // Per-pixel difference of two images, one tile at a time. The host puts wide.wgsl (`mul_wide`)
 // before this file.
 //
-// The engine (src/engine/gpu/frame.rs) sets the overridable constants: STRIP (pixels one
-// invocation handles), GROUP (invocations per workgroup), SIXTEEN (16-bit samples), FLOAT
+// The engine (src/engine/gpu/ratio/pipeline.rs) sets the overridable constants: STRIP (pixels
+// one invocation handles), GROUP (invocations per workgroup), SIXTEEN (16-bit samples), FLOAT
 // (32-bit floating-point samples, loaded as their bits) and CHANNELS (samples per pixel). The
 // images come in their own layout: grey in an r texture, grey and alpha in rg, RGBA in rgba,
 // and RGB (which has no texture format) in an r texture three texels a pixel. `load` puts each
@@ -10,7 +10,8 @@
 // layout too: the tile's samples in row-major order, packed four 8-bit or two 16-bit samples
 // (or one float) to a word, word w at texel (w % width, w / width) of an r32uint texture, so
 // that the host reads it back as the band stores it. `Params` and `Record` are laid out as the
-// host's structs of the same names (src/engine/gpu/layout.rs checks that they agree).
+// host's structs of the same names (a test in src/engine/gpu/ratio/mod.rs checks that they
+// agree).
 //
 // A workgroup takes GROUP * STRIP consecutive pixels of the tile in row-major order;
 // invocation `local` takes the pixels local, local + GROUP, local + 2 * GROUP, ... of them, so

@@ -1,46 +1,49 @@
-//! The ratio kernel on the GPU (`shaders/diff.wgsl`): a band is diffed tile by tile, both images
-//! uploaded as textures in the band's own layout (nothing expanded on the host), with up to
-//! `IN_FLIGHT` tiles submitted before the first is read back, each in a frame of its own, so that
-//! the host uploads one tile and reads back another while the device computes; each workgroup
-//! writes one record (per-channel sums, count, maximum, bounds) that the host adds up in order
-//! as `u128`, so results equal the CPU engine's bit for bit.
+//! The ratio kernel on the GPU (`shaders/ratio.wgsl`): a band is diffed tile by tile (`tiles`),
+//! both images uploaded as textures in the band's own layout (nothing expanded on the host),
+//! with up to `IN_FLIGHT` tiles submitted before the first is read back, each in a frame of its
+//! own (`frame`), so that the host uploads one tile and reads back another while the device
+//! computes; each workgroup writes one record (per-channel sums, count, maximum, bounds) that
+//! the host adds up in order as `u128`, so results equal the CPU engine's bit for bit. The
+//! pipelines, one per layout, are kept for the device (`pipeline`).
+
+mod frame;
+mod pipeline;
+mod tiles;
 
 use std::collections::VecDeque;
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 
-#[cfg(feature = "test-hooks")]
-use super::Fault;
-use super::GpuEngine;
-use super::context::{cast_error, map_error, scoped, wait};
-use super::frame::{Frame, diff_words_per_pixel, records_bytes, texels_per_pixel};
+use super::Run;
+use super::context::{Gpu, cast_error, make_buffer, map_error, scoped, wait};
 use super::layout::shared_layout;
-use super::staging::{Rows, texture_pitch};
-use super::tiles::{Tile, diff_bytes, place_tile};
-use crate::engine::float;
-use crate::engine::{Band, Bounds, MaxAt, Stats};
+use crate::engine::{Band, Stats};
 use crate::error::Error;
+use crate::hooks::Fault;
 use crate::pixel::{Depth, Layout, Samples};
+use frame::{Frame, records_bytes, upload};
+use pipeline::{Pipelines, diff_words_per_pixel, texels_per_pixel};
+use tiles::{Tile, diff_bytes, place_tile, tile_stats};
 
-pub(super) const SHADER: &str = concat!(
-    include_str!("../../../shaders/wide.wgsl"),
-    include_str!("../../../shaders/diff.wgsl")
+const SHADER: &str = concat!(
+    include_str!("../../../../shaders/wide.wgsl"),
+    include_str!("../../../../shaders/ratio.wgsl")
 );
 
 /// Pixels of one row that one invocation handles.
-pub(super) const STRIP: u32 = 16;
+const STRIP: u32 = 16;
 /// Invocations per workgroup.
-pub(super) const GROUP: u32 = 64;
+const GROUP: u32 = 64;
 const _: () = assert!(
     (STRIP as u64) * (GROUP as u64) * 65535 < 1 << 32,
     "a workgroup's partial sum must fit a u32"
 );
 
 /// Bytes one input texture may take: bounds the rows of a tile.
-pub(super) const TEXTURE_BUDGET: u64 = 64 << 20;
+const TEXTURE_BUDGET: u64 = 64 << 20;
 
 /// Tiles submitted and not yet read back, at most; a band is cut into at least this many tiles
 /// (when it has the rows) so that they overlap.
-pub(super) const IN_FLIGHT: usize = 3;
+const IN_FLIGHT: usize = 3;
 
 shared_layout! {
     /// The uniform block of the shader.
@@ -80,10 +83,10 @@ shared_layout! {
 
 /// Where in an RGBA texel each channel of a 1- to 4-channel pixel goes: grey in red, alpha in
 /// alpha, so that channels keep their identity.
-pub(super) const SLOTS: [&[usize]; 5] = [&[], &[0], &[0, 3], &[0, 1, 2], &[0, 1, 2, 3]];
+const SLOTS: [&[usize]; 5] = [&[], &[0], &[0, 3], &[0, 1, 2], &[0, 1, 2, 3]];
 
 /// Workgroups of a tile, laid out within the per-dimension limit: (x, y).
-pub(super) fn dispatch_size(width: u32, height: u32, max_groups: u32) -> (u32, u32) {
+fn dispatch_size(width: u32, height: u32, max_groups: u32) -> (u32, u32) {
     let pixels = u64::from(width) * u64::from(height);
     let groups = pixels.div_ceil(u64::from(STRIP * GROUP)).max(1);
     let x = groups.min(u64::from(max_groups));
@@ -91,15 +94,84 @@ pub(super) fn dispatch_size(width: u32, height: u32, max_groups: u32) -> (u32, u
     (x as u32, groups.div_ceil(x) as u32)
 }
 
-impl GpuEngine {
+/// The ratio kernel of one engine: the device's pipelines, and the frames and uniform buffer
+/// for the largest tile seen so far.
+pub(super) struct Ratio {
+    pipelines: Arc<Pipelines>,
+    params: wgpu::Buffer,
+    /// One frame per tile in flight.
+    frames: Vec<Frame>,
+    /// Largest tile, within the device's texture limit.
+    max_tile: (u32, u32),
+    /// Workgroups per dispatch dimension: the device's limit.
+    max_groups: u32,
+}
+
+impl Ratio {
+    /// The kernel on `gpu`, with tiles of at most `max_tile` (below what the device allows).
+    pub(super) fn new(gpu: &Gpu, (width, height): (u32, u32)) -> Result<Ratio, Error> {
+        let params = scoped(&gpu.device, "cannot allocate GPU buffers", || {
+            Ok(make_buffer(
+                &gpu.device,
+                "diffimg params",
+                size_of::<Params>() as u64,
+                wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            ))
+        })?;
+        Ok(Ratio {
+            pipelines: gpu.kept()?,
+            params,
+            frames: Vec::new(),
+            max_tile: (
+                width.clamp(1, gpu.max_texture),
+                height.clamp(1, gpu.max_texture),
+            ),
+            max_groups: gpu.max_groups,
+        })
+    }
+
+    /// Drops the frames, after a failure that may have left them mapped or in an unknown state.
+    pub(super) fn clear(&mut self) {
+        self.frames.clear();
+    }
+
+    /// Diffs `band` (see `Engine::diff_band`).
+    pub(super) fn diff_band(
+        &mut self,
+        run: &Run,
+        band: &Band,
+        ignore_alpha: bool,
+        diff: Option<&mut Samples>,
+    ) -> Result<Stats, Error> {
+        let slots = SLOTS[usize::from(band.layout.channels)];
+        let mask = band.layout.counted_mask(ignore_alpha);
+        let counted_mask = slots
+            .iter()
+            .enumerate()
+            .filter(|&(c, _)| mask >> c & 1 == 1)
+            .fold(0, |bits, (_, &slot)| bits | 1 << slot);
+        let alpha_max = ignore_alpha && band.layout.has_alpha();
+        if band.width == 0 || band.rows == 0 {
+            return Ok(Stats::default());
+        }
+        let (width, height) = self.tile_size(&run.gpu, band);
+        self.prepare(run, band.layout, width, height, diff.is_some())?;
+        let kernel = Kernel {
+            counted_mask,
+            mask,
+            alpha_max,
+        };
+        self.diff_tiles(run, band, (width, height), kernel, diff)
+    }
+
     /// The largest tile for `band`: within `max_tile`, one input texture within
     /// `TEXTURE_BUDGET`, and at most a share of the band's rows (`IN_FLIGHT` tiles of it).
-    pub(super) fn tile_size(&self, band: &Band) -> (u32, u32) {
+    fn tile_size(&self, gpu: &Gpu, band: &Band) -> (u32, u32) {
         let per_pixel = texels_per_pixel(band.layout).max(diff_words_per_pixel(band.layout));
         let width = band
             .width
             .min(self.max_tile.0)
-            .min(self.gpu.max_texture / per_pixel);
+            .min(gpu.max_texture / per_pixel);
         let row_bytes = u64::from(width) * band.layout.bytes_per_pixel() as u64;
         let budget_rows = (TEXTURE_BUDGET / row_bytes).max(1);
         let share = band.rows.div_ceil(IN_FLIGHT as u32);
@@ -110,29 +182,28 @@ impl GpuEngine {
     /// Makes sure each of the `IN_FLIGHT` frames holds tiles of `width` x `height` in `layout`,
     /// with a diff target when `diff`. Grows them to cover both the old and the new tile when
     /// that stays within budget.
-    pub(super) fn prepare(
+    fn prepare(
         &mut self,
+        run: &Run,
         layout: Layout,
         width: u32,
         height: u32,
         diff: bool,
     ) -> Result<(), Error> {
-        let gpu = &*self.gpu;
+        let gpu = &*run.gpu;
         let (params, max_groups) = (&self.params, self.max_groups);
-        #[cfg(feature = "test-hooks")]
-        let oversized = self.injected(Fault::Allocation);
         let frames = &mut self.frames;
         scoped(&gpu.device, "cannot allocate GPU memory", || {
-            #[cfg(feature = "test-hooks")]
-            if oversized {
+            if run.fails_at(Fault::Allocation) {
                 let too_big = gpu.device.limits().max_buffer_size.saturating_add(4);
-                super::context::make_buffer(
+                make_buffer(
                     &gpu.device,
                     "diffimg oversized",
                     too_big,
                     wgpu::BufferUsages::STORAGE,
                 );
             }
+            let pipeline = self.pipelines.get(&gpu.device, layout)?;
             let fits = |f: &Frame| f.fits(layout, width, height);
             if frames.len() < IN_FLIGHT || !frames.iter().all(fits) {
                 let (mut w, mut h) = (width, height);
@@ -145,11 +216,11 @@ impl GpuEngine {
                 }
                 frames.clear();
                 for _ in 0..IN_FLIGHT {
-                    frames.push(Frame::new(gpu, params, max_groups, layout, w, h)?);
+                    frames.push(Frame::new(gpu, pipeline, params, max_groups, layout, w, h));
                 }
             }
             for frame in frames.iter_mut().filter(|f| diff && f.diff.is_none()) {
-                frame.add_diff_target(gpu, params)?;
+                frame.add_diff_target(gpu, pipeline, params);
             }
             Ok(())
         })
@@ -157,8 +228,9 @@ impl GpuEngine {
 
     /// Diffs `band`'s tiles of `width` x `height`, submitting each into the next frame and
     /// reading a frame back only when it is needed again or at the end.
-    pub(super) fn diff_tiles(
+    fn diff_tiles(
         &mut self,
+        run: &Run,
         band: &Band,
         (width, height): (u32, u32),
         kernel: Kernel,
@@ -178,16 +250,15 @@ impl GpuEngine {
             if in_flight.len() == IN_FLIGHT
                 && let Some(pending) = in_flight.pop_front()
             {
-                stats = stats.merge(self.read_back(band, pending, diff.as_deref_mut())?);
+                stats = stats.merge(self.read_back(run, band, pending, diff.as_deref_mut())?);
             }
-            let gpu = std::sync::Arc::clone(&self.gpu);
-            let pending = scoped(&gpu.device, "diffing a tile", || {
-                self.submit_tile(k % IN_FLIGHT, band, tile, kernel, diff.is_some())
+            let pending = scoped(&run.gpu.device, "diffing a tile", || {
+                self.submit_tile(run, k % IN_FLIGHT, band, tile, kernel, diff.is_some())
             })?;
             in_flight.push_back(pending);
         }
         while let Some(pending) = in_flight.pop_front() {
-            stats = stats.merge(self.read_back(band, pending, diff.as_deref_mut())?);
+            stats = stats.merge(self.read_back(run, band, pending, diff.as_deref_mut())?);
         }
         Ok(stats)
     }
@@ -196,13 +267,14 @@ impl GpuEngine {
     /// `diff`, the diff pixels back, without waiting.
     fn submit_tile(
         &self,
+        run: &Run,
         slot: usize,
         band: &Band,
         tile: Tile,
         kernel: Kernel,
         diff: bool,
     ) -> Result<Pending, Error> {
-        let gpu = &*self.gpu;
+        let gpu = &*run.gpu;
         let depth = band.layout.depth;
         let Some(frame) = self.frames.get(slot) else {
             return Err(Error::Gpu("no GPU memory for the tile".to_owned()));
@@ -245,10 +317,10 @@ impl GpuEngine {
                 label: Some("diffimg diff pass"),
                 timestamp_writes: None,
             });
-            pass.set_pipeline(&gpu.pipeline(band.layout)?.pipeline);
+            let pipeline = self.pipelines.get(&gpu.device, band.layout)?;
+            pass.set_pipeline(&pipeline.pipeline);
             pass.set_bind_group(0, target.map_or(&frame.plain, |t| &t.bindings), &[]);
-            #[cfg(feature = "test-hooks")]
-            let groups_x = match self.injected(Fault::Dispatch) {
+            let groups_x = match run.fails_at(Fault::Dispatch) {
                 true => self.max_groups + 1,
                 false => groups_x,
             };
@@ -306,13 +378,13 @@ impl GpuEngine {
     /// Waits for a submitted tile and reads its figures and, with `diff`, its diff pixels.
     fn read_back(
         &self,
+        run: &Run,
         band: &Band,
         pending: Pending,
         diff: Option<&mut Samples>,
     ) -> Result<Stats, Error> {
-        let gpu = &*self.gpu;
-        #[cfg(feature = "test-hooks")]
-        self.inject_hang()?;
+        let gpu = &*run.gpu;
+        run.hang()?;
         // The staging buffer and the records, and the diff when it is read.
         let maps = 2 + usize::from(pending.diff_size.is_some());
         wait(
@@ -320,10 +392,9 @@ impl GpuEngine {
             pending.submission,
             &pending.receiver,
             maps,
-            self.timeout,
+            run.timeout,
         )?;
-        #[cfg(feature = "test-hooks")]
-        if self.injected(Fault::ReadBack) {
+        if run.fails_at(Fault::ReadBack) {
             return Err(Error::Gpu(
                 "reading back the results: injected fault".into(),
             ));
@@ -356,13 +427,13 @@ impl GpuEngine {
 
 /// What the shader counts and writes, the same for every tile of a band.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct Kernel {
+struct Kernel {
     /// RGBA slots counted in `differing`, `max` and `bounds`.
-    pub(super) counted_mask: u32,
+    counted_mask: u32,
     /// The same channels, of the band's layout.
-    pub(super) mask: u8,
+    mask: u8,
     /// The diff's alpha at its maximum.
-    pub(super) alpha_max: bool,
+    alpha_max: bool,
 }
 
 /// A tile submitted and not yet read back.
@@ -378,152 +449,21 @@ struct Pending {
     mask: u8,
 }
 
-/// Writes the tile of both images of `band` into `frame`'s staging buffer, rows at the copy
-/// pitch, straight from the band (in its own layout, from the tile's column), and records the
-/// copies from there into the input textures.
-fn upload(
-    band: &Band,
-    tile: Tile,
-    frame: &Frame,
-    encoder: &mut wgpu::CommandEncoder,
-) -> Result<(), Error> {
-    let pixel = band.layout.bytes_per_pixel();
-    let stride = band.width as usize * pixel;
-    let start = (band.halo_above + tile.y) as usize * stride + tile.x as usize * pixel;
-    let row_bytes = tile.width as usize * pixel;
-    let pitch = texture_pitch(row_bytes as u64);
-    let bytes_per_row = u32::try_from(pitch)
-        .map_err(|_| Error::Gpu(format!("rows of {} pixels are too long", tile.width)))?;
-    let images = [(&band.a, &frame.a, 0), (&band.b, &frame.b, frame.upload_b)];
-    for (samples, _, offset) in images {
-        let rows = Rows {
-            bytes: &samples.as_bytes()[start..],
-            stride,
-            row_bytes,
-            rows: tile.height as usize,
-            pitch,
-        };
-        frame.upload.write_rows(offset, rows)?;
-    }
-    frame.upload.unmap();
-    for (_, texture, offset) in images {
-        encoder.copy_buffer_to_texture(
-            wgpu::TexelCopyBufferInfo {
-                buffer: frame.upload.buffer(),
-                layout: wgpu::TexelCopyBufferLayout {
-                    offset,
-                    bytes_per_row: Some(bytes_per_row),
-                    rows_per_image: Some(tile.height),
-                },
-            },
-            wgpu::TexelCopyTextureInfo {
-                texture,
-                mip_level: 0,
-                origin: wgpu::Origin3d::ZERO,
-                aspect: wgpu::TextureAspect::All,
-            },
-            wgpu::Extent3d {
-                width: tile.width * texels_per_pixel(band.layout),
-                height: tile.height,
-                depth_or_array_layers: 1,
-            },
-        );
-    }
-    Ok(())
-}
-
-/// A tile's figures from its workgroups' records, added up in order. The largest difference's
-/// place is a pixel; its channel is found in the band, under `counted_mask` (of the layout's
-/// channels).
-pub(super) fn tile_stats(records: &[Record], band: &Band, tile: Tile, counted_mask: u8) -> Stats {
-    let (mut rgba, mut squares) = ([0u128; 4], [0u128; 4]);
-    let (mut differing, mut max, mut nan, mut inf) = (0u64, 0u32, 0u64, 0u64);
-    let mut bounds: Option<Bounds> = None;
-    // The smallest index in the tile of a pixel with the largest difference.
-    let mut max_index = 0u32;
-    let y = band.y + tile.y;
-    for record in records {
-        for (slot, sum) in rgba.iter_mut().enumerate() {
-            let (low, high) = (record.sums[slot], record.sums_high[slot]);
-            *sum += u128::from(u64::from(high) << 32 | u64::from(low));
-        }
-        for (slot, sum) in squares.iter_mut().enumerate() {
-            let (low, high) = (record.squares_low[slot], record.squares_high[slot]);
-            let top = u128::from(record.squares_top[slot]) << 64;
-            *sum += top | u128::from(u64::from(high) << 32 | u64::from(low));
-        }
-        nan += u64::from(record.nan);
-        inf += u64::from(record.inf);
-        if record.differing == 0 {
-            continue;
-        }
-        differing += u64::from(record.differing);
-        // Records come in index order: the first with a larger maximum holds its first place.
-        if record.max > max {
-            max_index = !record.max_at_inv;
-        }
-        max = max.max(record.max);
-        let found = Bounds {
-            x0: tile.x + !record.x0_inv,
-            y0: y + !record.y0_inv,
-            x1: tile.x + record.x1,
-            y1: y + record.y1,
-        };
-        bounds = Some(bounds.map_or(found, |b| b.union(found)));
-    }
-    let slots = SLOTS[usize::from(band.layout.channels)];
-    let mut stats = Stats {
-        differing,
-        max,
-        bounds,
-        nan,
-        inf,
-        ..Stats::default()
-    };
-    for (c, &slot) in slots.iter().enumerate() {
-        stats.sums[c] = rgba[slot];
-        stats.squares[c] = squares[slot];
-    }
-    // Floats may differ by NaN or infinity alone, which has no largest finite difference.
-    if max > 0 {
-        let (x, row) = (max_index % tile.width, max_index / tile.width);
-        let channel = max_channel(band, tile.x + x, tile.y + row, counted_mask, max);
-        stats.max_at = Some(MaxAt {
-            x: tile.x + x,
-            y: y + row,
-            channel,
-        });
-    }
-    stats
-}
-
-/// The first counted channel of the pixel at column `x` of counted row `row` of `band` whose
-/// difference is `max`.
-fn max_channel(band: &Band, x: u32, row: u32, counted_mask: u8, max: u32) -> u8 {
-    let channels = usize::from(band.layout.channels);
-    let start = band.counted().start + row as usize * band.row_len() + x as usize * channels;
-    let differs = |c: usize| match (&band.a, &band.b) {
-        (Samples::U8(a), Samples::U8(b)) => u32::from(a[start + c].abs_diff(b[start + c])),
-        (Samples::U16(a), Samples::U16(b)) => u32::from(a[start + c].abs_diff(b[start + c])),
-        (Samples::F32(a), Samples::F32(b)) => {
-            match float::compare(a[start + c].to_bits(), b[start + c].to_bits()) {
-                float::Channel::Finite(bits) => bits,
-                _ => 0,
-            }
-        }
-        _ => 0,
-    };
-    (0..channels)
-        .find(|&c| counted_mask >> c & 1 == 1 && differs(c) == max)
-        .unwrap_or(0) as u8
-}
-
 #[cfg(test)]
 mod tests {
-    use super::super::GpuOptions;
+    use super::super::layout::check;
+    use super::super::{GpuEngine, GpuOptions};
     use super::*;
     use crate::engine::Engine;
     use crate::engine::cpu::CpuEngine;
+
+    #[test]
+    fn shader_and_host_agree() {
+        let module = check::parse(SHADER);
+        check::agree(&module, "Params", Params::FIELDS, size_of::<Params>());
+        check::agree(&module, "Record", Record::FIELDS, size_of::<Record>());
+        assert_eq!(check::array_stride(&module, "records"), size_of::<Record>());
+    }
 
     #[test]
     fn dispatch_stays_within_the_limit_per_dimension() {
@@ -551,7 +491,7 @@ mod tests {
             }
         };
         // Few workgroups per dimension force several rows of workgroups, some of them idle.
-        engine.max_groups = 3;
+        engine.ratio.max_groups = 3;
         let mut rng = fastrand::Rng::with_seed(11);
         let (width, rows) = (150u32, 70u32);
         let len = (width * rows * 4) as usize;
