@@ -6,8 +6,11 @@ use std::fmt;
 /// files are widened to it, exactly).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Depth {
+    /// 8-bit integer samples.
     Eight,
+    /// 16-bit integer samples.
     Sixteen,
+    /// 32-bit floating-point samples.
     Float,
 }
 
@@ -22,6 +25,7 @@ impl Depth {
         }
     }
 
+    /// Bits per sample.
     pub fn bits(self) -> u32 {
         match self {
             Depth::Eight => 8,
@@ -30,6 +34,7 @@ impl Depth {
         }
     }
 
+    /// Whether samples are floating point.
     pub fn is_float(self) -> bool {
         self == Depth::Float
     }
@@ -39,7 +44,9 @@ impl Depth {
 /// one depth. Alpha, when present, is the last sample; CMYK has none.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Layout {
+    /// Channels per pixel: 1 grey, 2 grey and alpha, 3 RGB, 4 RGBA or CMYK.
     pub channels: u8,
+    /// The sample type.
     pub depth: Depth,
     /// Four ink samples (cyan, magenta, yellow, black) rather than RGBA.
     pub cmyk: bool,
@@ -47,20 +54,32 @@ pub struct Layout {
 
 impl Layout {
     // Grey (L), grey + alpha (LA), RGB and RGBA, at 8 and 16 bits.
+    /// 8-bit grey.
     pub const L8: Layout = Layout::new(1, Depth::Eight);
+    /// 8-bit grey with alpha.
     pub const LA8: Layout = Layout::new(2, Depth::Eight);
+    /// 8-bit RGB.
     pub const RGB8: Layout = Layout::new(3, Depth::Eight);
+    /// 8-bit RGBA.
     pub const RGBA8: Layout = Layout::new(4, Depth::Eight);
+    /// 16-bit grey.
     pub const L16: Layout = Layout::new(1, Depth::Sixteen);
+    /// 16-bit grey with alpha.
     pub const LA16: Layout = Layout::new(2, Depth::Sixteen);
+    /// 16-bit RGB.
     pub const RGB16: Layout = Layout::new(3, Depth::Sixteen);
+    /// 16-bit RGBA.
     pub const RGBA16: Layout = Layout::new(4, Depth::Sixteen);
     // CMYK at 8 and 16 bits.
+    /// 8-bit CMYK.
     pub const CMYK8: Layout = Layout::cmyk(Depth::Eight);
+    /// 16-bit CMYK.
     pub const CMYK16: Layout = Layout::cmyk(Depth::Sixteen);
     // RGBA in floating point.
+    /// Floating-point RGBA.
     pub const RGBAF: Layout = Layout::new(4, Depth::Float);
 
+    /// `channels` of `depth`, not CMYK.
     pub const fn new(channels: u8, depth: Depth) -> Layout {
         Layout {
             channels,
@@ -69,6 +88,7 @@ impl Layout {
         }
     }
 
+    /// Four CMYK channels of `depth`.
     pub const fn cmyk(depth: Depth) -> Layout {
         Layout {
             channels: 4,
@@ -77,10 +97,12 @@ impl Layout {
         }
     }
 
+    /// Whether the last channel is alpha.
     pub fn has_alpha(self) -> bool {
         !self.cmyk && (self.channels == 2 || self.channels == 4)
     }
 
+    /// Whether the channels are colours, not grey.
     pub fn has_colour(self) -> bool {
         self.channels >= 3
     }
@@ -138,8 +160,11 @@ impl fmt::Display for Layout {
 /// Samples of whole rows, row-major and interleaved, at 8 or 16 bits or in floating point.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Samples {
+    /// 8-bit samples.
     U8(Vec<u8>),
+    /// 16-bit samples.
     U16(Vec<u16>),
+    /// Floating-point samples.
     F32(Vec<f32>),
 }
 
@@ -153,6 +178,7 @@ impl Samples {
         }
     }
 
+    /// The sample type held.
     pub fn depth(&self) -> Depth {
         match self {
             Samples::U8(_) => Depth::Eight,
@@ -161,6 +187,7 @@ impl Samples {
         }
     }
 
+    /// Samples held.
     pub fn len(&self) -> usize {
         match self {
             Samples::U8(v) => v.len(),
@@ -169,6 +196,7 @@ impl Samples {
         }
     }
 
+    /// Whether no sample is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

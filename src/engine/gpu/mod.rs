@@ -21,7 +21,7 @@ use super::perceptual::{Planes, Rule};
 use super::{Band, Engine, EngineInfo, Stats};
 use crate::error::Error;
 use crate::pixel::Samples;
-pub use context::{AdapterSummary, DEFAULT_TIMEOUT, hardware_possible, probe};
+pub use context::{DEFAULT_TIMEOUT, hardware_possible, probe};
 use context::{Gpu, gpu, make_buffer, scoped};
 #[cfg(feature = "test-hooks")]
 pub use fault::Fault;
