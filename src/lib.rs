@@ -2,14 +2,22 @@
 //! original Python diffimg to the last digit, a diff image, and the figures a CI gate needs,
 //! computed exactly by a GPU engine (wgpu) or a CPU engine.
 //!
-//! [`compare`] takes two image files, [`compare_bytes`] two encoded images in memory and
-//! [`compare_rows`] two images already decoded; each returns a [`Report`], whose
-//! [`figures`](Report::figures) are what `diffimg --json` prints. [`Options`] says how to
-//! compare; [`batch`] compares many pairs.
+//! - [`compare`] takes two image files, [`compare_bytes`] two encoded images in memory and
+//!   [`compare_rows`] two images already decoded (any [`RowSource`]).
+//! - [`Options`] says how to compare; every field has a default.
+//! - Each returns a [`Report`]: the ratio and the other figures as methods, and all of them in
+//!   their JSON form as [`Figures`] (what `diffimg --json` prints).
+//! - [`batch`] compares many pairs: from two folders or a pair list, in shards, with an HTML
+//!   report.
+//! - Every failure is an [`Error`] that names the file involved.
 //!
 //! ```no_run
-//! let report = diffimg::compare("a.png".as_ref(), "b.png".as_ref(), &Default::default())?;
-//! println!("{:?}", report.ratio());
+//! let options = diffimg::Options {
+//!     diff_image: Some("diff.png".into()),
+//!     ..Default::default()
+//! };
+//! let report = diffimg::compare("a.png".as_ref(), "b.png".as_ref(), &options)?;
+//! println!("{:?} of {} pixels", report.ratio(), report.pixels());
 //! # Ok::<(), diffimg::Error>(())
 //! ```
 
