@@ -3,8 +3,9 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-#[derive(Debug)]
 /// Why a comparison could not be made.
+#[derive(Debug)]
+#[non_exhaustive]
 pub enum Error {
     /// An input could not be opened or read.
     Read {

@@ -321,8 +321,8 @@ pub struct Figures {
     pub elapsed_ms: f64,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 /// A rectangle of pixels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bbox {
     /// Left column.
     pub x: u32,
@@ -345,8 +345,8 @@ impl From<Bounds> for Bbox {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 /// An image's size in pixels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Size {
     /// Width.
     pub width: u32,
@@ -390,8 +390,8 @@ pub struct Perceptual {
     pub regions: RegionSummary,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 /// The engine that diffed the images.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct FiguresEngine {
     /// `cpu` or `gpu`.
