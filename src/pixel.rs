@@ -115,7 +115,7 @@ impl Layout {
     /// The smallest layout both `self` and `other` convert to without loss: colour if either
     /// has colour, alpha if either has alpha, the deeper of the two depths. CMYK converts only
     /// to CMYK (the caller refuses CMYK against anything else).
-    pub fn common(self, other: Layout) -> Layout {
+    pub(crate) fn common(self, other: Layout) -> Layout {
         if self.cmyk || other.cmyk {
             return Layout::cmyk(Ord::max(self.depth, other.depth));
         }
@@ -131,7 +131,7 @@ impl Layout {
     }
 
     /// Which channels count towards the ratio: a bit per channel index.
-    pub fn counted_mask(self, ignore_alpha: bool) -> u8 {
+    pub(crate) fn counted_mask(self, ignore_alpha: bool) -> u8 {
         let all = (1u8 << self.channels) - 1;
         if ignore_alpha && self.has_alpha() {
             all >> 1
@@ -203,7 +203,7 @@ impl Samples {
 
     /// Makes this buffer hold `len` samples at `depth`, reusing its allocation when it can.
     /// The contents are unspecified afterwards.
-    pub fn reset(&mut self, depth: Depth, len: usize) {
+    pub(crate) fn reset(&mut self, depth: Depth, len: usize) {
         match (self, depth) {
             (Samples::U8(v), Depth::Eight) => v.resize(len, 0),
             (Samples::U16(v), Depth::Sixteen) => v.resize(len, 0),
@@ -223,7 +223,7 @@ impl Samples {
     }
 
     /// Copies the samples of `pixels` (indices of `channels`-sample pixels) from `src`.
-    pub fn copy_pixels(&mut self, src: &Samples, channels: usize, pixels: &[usize]) {
+    pub(crate) fn copy_pixels(&mut self, src: &Samples, channels: usize, pixels: &[usize]) {
         fn copy<T: Copy>(dst: &mut [T], src: &[T], c: usize, pixels: &[usize]) {
             for &p in pixels {
                 dst[p * c..p * c + c].copy_from_slice(&src[p * c..p * c + c]);
@@ -239,7 +239,7 @@ impl Samples {
 
     /// Sets every sample of `pixels` (indices of `channels`-sample pixels) to the depth's
     /// largest value (1.0 in floating point).
-    pub fn fill_max(&mut self, channels: usize, pixels: &[usize]) {
+    pub(crate) fn fill_max(&mut self, channels: usize, pixels: &[usize]) {
         for &p in pixels {
             let range = p * channels..p * channels + channels;
             match self {
@@ -260,7 +260,7 @@ impl Samples {
     }
 
     /// The samples as native-endian bytes, to write into.
-    pub fn as_bytes_mut(&mut self) -> &mut [u8] {
+    pub(crate) fn as_bytes_mut(&mut self) -> &mut [u8] {
         match self {
             Samples::U8(v) => v,
             Samples::U16(v) => bytemuck::cast_slice_mut(v),

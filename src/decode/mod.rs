@@ -37,7 +37,7 @@ impl Header {
     }
 
     /// Samples in one row.
-    pub fn row_len(&self) -> usize {
+    pub(crate) fn row_len(&self) -> usize {
         self.width as usize * self.layout.channels as usize
     }
 }
