@@ -39,7 +39,7 @@ const IMAGE_EXTENSIONS: &[&str] = &[
 ];
 
 /// Whether `name` has the extension of an image format diffimg reads.
-pub fn is_image_name(name: &Path) -> bool {
+fn is_image_name(name: &Path) -> bool {
     name.extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
