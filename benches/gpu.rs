@@ -19,11 +19,8 @@ use std::time::{Duration, Instant};
 
 use common::BoxError;
 use common::floor::{decode_pair, decode_rows};
-use diffimg::engine::choice::AutoOptions;
-use diffimg::engine::gpu::{GpuEngine, GpuOptions};
-use diffimg::engine::{Band, Engine};
-use diffimg::pixel::{Layout, Samples};
-use diffimg::{Backend, Options};
+use diffimg::internals::{AutoOptions, Band, Engine, GpuEngine, ReportInternals};
+use diffimg::{Backend, GpuOptions, Layout, Options, Samples};
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
@@ -153,9 +150,11 @@ fn run(full: bool) -> Result<(), BoxError> {
             let report = diffimg::compare(&a, &b, &options)?;
             engine = format!(
                 "{:?}, bands {} gpu {} cpu",
-                report.engine, report.gpu_bands, report.cpu_bands
+                report.engine(),
+                report.bands().0,
+                report.bands().1
             );
-            for m in &report.measured {
+            for m in report.measured() {
                 let rate = |r: Option<f64>| r.map_or("-".into(), |r| format!("{:.0}", r / 1e6));
                 engine += &format!(
                     "; measured {}: gpu {} cpu {} Mpixel/s, chose {}",

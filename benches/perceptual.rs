@@ -45,7 +45,7 @@ use common::peers::{Counts, PEERS, THRESHOLD, counts, find_peers, gap, json_coun
 use common::scene::{Noise, PngSpec, RowSource, hash3, screenshot_scene, write_png};
 use common::table::{Floors, file_size, megabytes, print_header, print_row, seconds};
 use common::{BoxError, data_dir, env_number, scratch_dir};
-use diffimg::regions::Regions;
+use diffimg::internals::Regions;
 
 /// Bumped whenever the generators change, so stale cached files are not reused.
 const DATA_VERSION: u32 = 1;

@@ -13,12 +13,12 @@ use std::time::Instant;
 use clap::Parser;
 use diffimg::batch::shard::Header;
 use diffimg::batch::{self, PairSet, Record, RunOptions, Shard, Summary};
-use diffimg::report::ChangedGate;
-use diffimg::style::parse_colour;
+use diffimg::internals::parse_colour;
 
 use crate::{gate, threshold};
 use diffimg::{
-    Backend, Canvas, Compression, Error, Options, PerceptualOptions, PixelLimits, Rect, Style,
+    Backend, Canvas, ChangedGate, Compression, Error, Options, PerceptualOptions, PixelLimits,
+    Rect, Style,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -210,7 +210,7 @@ fn interrupt_flag() -> Arc<AtomicBool> {
     let seen = flag.clone();
     let _ = ctrlc::set_handler(move || {
         if seen.swap(true, Ordering::SeqCst) {
-            diffimg::output::remove_unfinished();
+            diffimg::internals::remove_unfinished();
             std::process::exit(i32::from(INTERRUPTED));
         }
     });
@@ -221,7 +221,7 @@ fn run(args: &BatchArgs) -> Result<u8, Error> {
     let start = Instant::now();
     let mut set = pair_set(args)?;
     if args.diff_dir.is_some() {
-        batch::run::check_diff_names(&set.pairs)?;
+        batch::check_diff_names(&set.pairs)?;
     }
     // A shard's output opens with its header, written with the first record or the summary.
     let mut header = args

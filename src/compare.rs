@@ -3,112 +3,28 @@
 
 use std::cmp::Ordering;
 use std::io::Cursor;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::Path;
 use std::thread;
 use std::time::Instant;
 
 use crate::canvas::{self, Padded};
 use crate::decode::{self, Header, PixelLimits, RowSource};
-use crate::engine::choice::{AutoOptions, Backend, Choice};
+use crate::engine::choice::Choice;
 use crate::engine::cpu::CpuEngine;
-use crate::engine::gpu::GpuOptions;
 use crate::engine::perceptual::Rule;
 use crate::engine::{Engine, EngineInfo, Stats};
 use crate::error::Error;
 use crate::hooks::{self, Hook};
-use crate::ignore::{Ignored, Rect};
-use crate::output::{Compression, DiffWriter, OutputOptions};
+use crate::ignore::Ignored;
+use crate::options::{Canvas, Options};
+use crate::output::{DiffWriter, OutputOptions};
 use crate::perception::{Perception, PerceptualOptions, PerceptualReport};
-use crate::pipeline::{Extras, HALO, run_bands};
+use crate::pipeline::{Extras, HALO, Plan, run_bands};
 use crate::pixel::Layout;
 use crate::regions::RegionSummary;
 use crate::report::Report;
 use crate::resize;
 use crate::style::Style;
-
-/// Called with (rows done, rows in all) after each band.
-pub type Progress = Arc<dyn Fn(u64, u64) + Send + Sync>;
-
-/// How to compare.
-#[derive(Clone)]
-pub struct Options {
-    /// Leave alpha out of the ratio and make the diff image opaque.
-    pub ignore_alpha: bool,
-    /// Resize the second image to the first one's size as Pillow does (decodes it whole).
-    pub resize: bool,
-    pub backend: Backend,
-    /// Where to write the diff image, if anywhere.
-    pub diff_image: Option<PathBuf>,
-    pub compression: Compression,
-    /// Images whose header claims more pixels than this are refused.
-    pub max_pixels: PixelLimits,
-    /// Pixels per band (rounded to whole rows, at least one row).
-    pub band_pixels: u64,
-    pub gpu: GpuOptions,
-    pub auto: AutoOptions,
-    pub progress: Option<Progress>,
-    /// The perceptual count; a style other than `Raw` asks for it with the default threshold.
-    pub perceptual: Option<PerceptualOptions>,
-    /// What the diff image shows.
-    pub style: Style,
-    /// Changed pixels in the `highlight` and `mask` styles.
-    pub diff_colour: [u8; 3],
-    /// Rectangles left out of every figure.
-    pub ignore: Vec<Rect>,
-    /// An image of the same size whose pixels that are not black and not fully transparent are
-    /// left out.
-    pub mask: Option<PathBuf>,
-    /// Images of different sizes: an error, or compared on the union of both.
-    pub canvas: Canvas,
-}
-
-impl std::str::FromStr for Canvas {
-    type Err = String;
-
-    fn from_str(name: &str) -> Result<Canvas, String> {
-        match name {
-            "same" => Ok(Canvas::Same),
-            "union" => Ok(Canvas::Union),
-            _ => Err(format!("'{name}' is not same or union")),
-        }
-    }
-}
-
-/// What images of different sizes are compared on (without `resize`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Canvas {
-    /// They are not: different sizes are an error.
-    #[default]
-    Same,
-    /// Both at the top left of a canvas of the larger width and height; a pixel only one image
-    /// covers is changed, and in the ratio the largest difference on every channel; a pixel
-    /// neither covers is not compared.
-    Union,
-}
-
-impl Default for Options {
-    fn default() -> Options {
-        Options {
-            ignore_alpha: false,
-            resize: false,
-            backend: Backend::Auto,
-            diff_image: None,
-            compression: Compression::Fast,
-            max_pixels: PixelLimits::default(),
-            band_pixels: 1 << 17,
-            gpu: GpuOptions::default(),
-            auto: AutoOptions::default(),
-            progress: None,
-            perceptual: None,
-            style: Style::Raw,
-            diff_colour: [255, 0, 0],
-            ignore: Vec::new(),
-            mask: None,
-            canvas: Canvas::Same,
-        }
-    }
-}
 
 /// Compares the images at `a` and `b`.
 pub fn compare(a: &Path, b: &Path, options: &Options) -> Result<Report, Error> {
@@ -322,9 +238,14 @@ fn compare_sources(
         ignored: &ignored,
         covered,
         style,
-        colour: options.diff_colour,
     };
-    let mut found = run_bands(sources, names, header, options, &mut engine, writer, extras)?;
+    let plan = Plan {
+        band_pixels: options.band_pixels,
+        progress: options.progress.clone(),
+        ignore_alpha: options.ignore_alpha,
+        diff_image: options.diff_image.as_deref(),
+    };
+    let mut found = run_bands(sources, names, header, plan, &mut engine, writer, extras)?;
     if let Some((rows, width)) = below {
         let perception = found.perception.as_mut();
         let (stats, left_out) = canvas::below(rows, width, layout, &ignored, perception);

@@ -3,44 +3,76 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+/// Why a comparison could not be made.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Error {
     /// An input could not be opened or read.
     Read {
+        /// The file.
         path: PathBuf,
+        /// What the system said.
         cause: std::io::Error,
     },
     /// An input is not an image in a supported format, or its data is damaged.
-    Decode { path: PathBuf, cause: String },
+    Decode {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        cause: String,
+    },
     /// An input's header claims more pixels than allowed.
     TooLarge {
+        /// The file.
         path: PathBuf,
+        /// Width its header claims.
         width: u32,
+        /// Height its header claims.
         height: u32,
+        /// The pixel limit it is over.
         limit: u64,
     },
     /// The two images differ in size (and resizing was not asked for).
     SizeMismatch {
+        /// Image 1.
         a: PathBuf,
+        /// Image 1's (width, height).
         a_size: (u32, u32),
+        /// Image 2.
         b: PathBuf,
+        /// Image 2's (width, height).
         b_size: (u32, u32),
     },
     /// Resizing an image would hold more bytes than the pixel limit allows.
     ResizeBudget {
+        /// The image to resize.
         path: PathBuf,
+        /// Its (width, height).
         from: (u32, u32),
+        /// The (width, height) asked for.
         to: (u32, u32),
+        /// Bytes resizing would hold.
         bytes: u64,
+        /// Bytes allowed.
         budget: u64,
     },
     /// The diff image cannot be written there.
-    Output { path: PathBuf, cause: String },
+    Output {
+        /// The diff image's path.
+        path: PathBuf,
+        /// Why it cannot be written.
+        cause: String,
+    },
     /// The GPU engine failed, or no adapter was found.
     Gpu(String),
     /// A folder, pair list or shard output of a batch run cannot be used; `what` names it
     /// (and the line, for a list).
-    Input { what: String, cause: String },
+    Input {
+        /// The folder, list or file, and the line.
+        what: String,
+        /// What is wrong with it.
+        cause: String,
+    },
 }
 
 impl Error {

@@ -12,9 +12,13 @@ use crate::pixel::Samples;
 /// A rectangle of pixels: `X,Y,W,H`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rect {
+    /// Left column.
     pub x: u32,
+    /// Top row.
     pub y: u32,
+    /// Width in pixels.
     pub width: u32,
+    /// Height in pixels.
     pub height: u32,
 }
 

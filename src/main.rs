@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
-use diffimg::report::ChangedGate;
+use diffimg::internals::{EngineInfo, ReportInternals};
 use diffimg::{
-    Backend, Canvas, Compression, Options, PerceptualOptions, PixelLimits, Report, Style,
+    Backend, Canvas, ChangedGate, Compression, Options, PerceptualOptions, PixelLimits, Report,
+    Style,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -75,7 +76,7 @@ struct Args {
     #[arg(long, value_enum, default_value_t = StyleArg::Raw)]
     style: StyleArg,
     /// Changed pixels in the highlight and mask styles, as #rrggbb.
-    #[arg(long, value_name = "#RRGGBB", value_parser = diffimg::style::parse_colour, default_value = "#ff0000")]
+    #[arg(long, value_name = "#RRGGBB", value_parser = diffimg::internals::parse_colour, default_value = "#ff0000")]
     diff_color: [u8; 3],
     /// Leave a rectangle out of every figure: X,Y,W,H in pixels; repeatable.
     #[arg(long, value_name = "X,Y,W,H")]
@@ -250,7 +251,7 @@ fn remove_unfinished_on_signals(signals: &[i32]) {
     };
     std::thread::spawn(move || {
         if let Some(signal) = signals.forever().next() {
-            diffimg::output::remove_unfinished();
+            diffimg::internals::remove_unfinished();
             let _ = signal_hook::low_level::emulate_default_handler(signal);
             std::process::exit(128 + signal);
         }
@@ -317,7 +318,7 @@ fn run(args: &Args) -> Result<ExitCode, Failure> {
             .parse()
             .map_err(|e: String| diffimg::Error::Gpu(format!("{FAULT_VARIABLE}: {e}")))?;
         options.gpu.fault = Some(fault);
-        options.auto = diffimg::engine::choice::AutoOptions {
+        options.auto = diffimg::internals::AutoOptions {
             min_pixels: 0,
             any_adapter: true,
         };
@@ -328,7 +329,7 @@ fn run(args: &Args) -> Result<ExitCode, Failure> {
     }
     let report = report?;
     if !args.quiet {
-        for note in &report.notes {
+        for note in report.notes() {
             eprintln!("{note}");
         }
     }
@@ -362,19 +363,20 @@ fn run(args: &Args) -> Result<ExitCode, Failure> {
 }
 
 fn print_details(report: &Report) {
-    let engine = match &report.engine {
-        diffimg::engine::EngineInfo::Cpu => "cpu".to_string(),
-        diffimg::engine::EngineInfo::Gpu { adapter, backend } => {
+    let engine = match report.engine() {
+        EngineInfo::Cpu => "cpu".to_string(),
+        EngineInfo::Gpu { adapter, backend } => {
             format!("gpu ({adapter}, {backend})")
         }
     };
     eprintln!(
         "engine: {engine}; bands: {} gpu, {} cpu",
-        report.gpu_bands, report.cpu_bands
+        report.bands().0,
+        report.bands().1
     );
     let rate =
         |r: Option<f64>| r.map_or("not timed".into(), |r| format!("{:.1} Mpixel/s", r / 1e6));
-    for m in &report.measured {
+    for m in report.measured() {
         let chosen = m.chosen.map_or("none yet", |side| side.name());
         eprintln!(
             "auto, {} kernel: gpu {}, cpu {}; chosen: {chosen}",
@@ -385,9 +387,11 @@ fn print_details(report: &Report) {
     }
     eprintln!(
         "image: {}x{} {}",
-        report.width, report.height, report.layout
+        report.width(),
+        report.height(),
+        report.layout()
     );
-    eprintln!("elapsed: {:.1} ms", report.elapsed.as_secs_f64() * 1000.0);
+    eprintln!("elapsed: {:.1} ms", report.elapsed().as_secs_f64() * 1000.0);
 }
 
 /// A progress bar that stays hidden for the first second, so quick runs print nothing.
@@ -411,7 +415,7 @@ fn progress_bar() -> Bar {
 }
 
 impl Bar {
-    fn callback(self) -> diffimg::compare::Progress {
+    fn callback(self) -> diffimg::Progress {
         Arc::new(move |done, total| {
             if self.bar.is_hidden() && self.start.elapsed() > Duration::from_secs(1) {
                 self.bar.set_draw_target(ProgressDrawTarget::stderr());

@@ -28,13 +28,17 @@ impl Default for PerceptualOptions {
 /// The perceptual figures of a whole comparison.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PerceptualReport {
+    /// The threshold asked for.
     pub threshold: f64,
+    /// Whether anti-aliased pixels were counted apart.
     pub aa: bool,
     /// Pixels a person would see as changed.
     pub changed: u64,
     /// Changed pixels found to be anti-aliasing (counted only with `aa`).
     pub anti_aliased: u64,
+    /// The bounds of the changed pixels.
     pub changed_bounds: Option<Bounds>,
+    /// The changed pixels' connected regions.
     pub regions: RegionSummary,
 }
 

@@ -6,8 +6,11 @@ use std::fmt;
 /// files are widened to it, exactly).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Depth {
+    /// 8-bit integer samples.
     Eight,
+    /// 16-bit integer samples.
     Sixteen,
+    /// 32-bit floating-point samples.
     Float,
 }
 
@@ -22,6 +25,7 @@ impl Depth {
         }
     }
 
+    /// Bits per sample.
     pub fn bits(self) -> u32 {
         match self {
             Depth::Eight => 8,
@@ -30,6 +34,7 @@ impl Depth {
         }
     }
 
+    /// Whether samples are floating point.
     pub fn is_float(self) -> bool {
         self == Depth::Float
     }
@@ -39,7 +44,9 @@ impl Depth {
 /// one depth. Alpha, when present, is the last sample; CMYK has none.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Layout {
+    /// Channels per pixel: 1 grey, 2 grey and alpha, 3 RGB, 4 RGBA or CMYK.
     pub channels: u8,
+    /// The sample type.
     pub depth: Depth,
     /// Four ink samples (cyan, magenta, yellow, black) rather than RGBA.
     pub cmyk: bool,
@@ -47,20 +54,32 @@ pub struct Layout {
 
 impl Layout {
     // Grey (L), grey + alpha (LA), RGB and RGBA, at 8 and 16 bits.
+    /// 8-bit grey.
     pub const L8: Layout = Layout::new(1, Depth::Eight);
+    /// 8-bit grey with alpha.
     pub const LA8: Layout = Layout::new(2, Depth::Eight);
+    /// 8-bit RGB.
     pub const RGB8: Layout = Layout::new(3, Depth::Eight);
+    /// 8-bit RGBA.
     pub const RGBA8: Layout = Layout::new(4, Depth::Eight);
+    /// 16-bit grey.
     pub const L16: Layout = Layout::new(1, Depth::Sixteen);
+    /// 16-bit grey with alpha.
     pub const LA16: Layout = Layout::new(2, Depth::Sixteen);
+    /// 16-bit RGB.
     pub const RGB16: Layout = Layout::new(3, Depth::Sixteen);
+    /// 16-bit RGBA.
     pub const RGBA16: Layout = Layout::new(4, Depth::Sixteen);
     // CMYK at 8 and 16 bits.
+    /// 8-bit CMYK.
     pub const CMYK8: Layout = Layout::cmyk(Depth::Eight);
+    /// 16-bit CMYK.
     pub const CMYK16: Layout = Layout::cmyk(Depth::Sixteen);
     // RGBA in floating point.
+    /// Floating-point RGBA.
     pub const RGBAF: Layout = Layout::new(4, Depth::Float);
 
+    /// `channels` of `depth`, not CMYK.
     pub const fn new(channels: u8, depth: Depth) -> Layout {
         Layout {
             channels,
@@ -69,6 +88,7 @@ impl Layout {
         }
     }
 
+    /// Four CMYK channels of `depth`.
     pub const fn cmyk(depth: Depth) -> Layout {
         Layout {
             channels: 4,
@@ -77,10 +97,12 @@ impl Layout {
         }
     }
 
+    /// Whether the last channel is alpha.
     pub fn has_alpha(self) -> bool {
         !self.cmyk && (self.channels == 2 || self.channels == 4)
     }
 
+    /// Whether the channels are colours, not grey.
     pub fn has_colour(self) -> bool {
         self.channels >= 3
     }
@@ -93,7 +115,7 @@ impl Layout {
     /// The smallest layout both `self` and `other` convert to without loss: colour if either
     /// has colour, alpha if either has alpha, the deeper of the two depths. CMYK converts only
     /// to CMYK (the caller refuses CMYK against anything else).
-    pub fn common(self, other: Layout) -> Layout {
+    pub(crate) fn common(self, other: Layout) -> Layout {
         if self.cmyk || other.cmyk {
             return Layout::cmyk(Ord::max(self.depth, other.depth));
         }
@@ -109,7 +131,7 @@ impl Layout {
     }
 
     /// Which channels count towards the ratio: a bit per channel index.
-    pub fn counted_mask(self, ignore_alpha: bool) -> u8 {
+    pub(crate) fn counted_mask(self, ignore_alpha: bool) -> u8 {
         let all = (1u8 << self.channels) - 1;
         if ignore_alpha && self.has_alpha() {
             all >> 1
@@ -138,8 +160,11 @@ impl fmt::Display for Layout {
 /// Samples of whole rows, row-major and interleaved, at 8 or 16 bits or in floating point.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Samples {
+    /// 8-bit samples.
     U8(Vec<u8>),
+    /// 16-bit samples.
     U16(Vec<u16>),
+    /// Floating-point samples.
     F32(Vec<f32>),
 }
 
@@ -153,6 +178,7 @@ impl Samples {
         }
     }
 
+    /// The sample type held.
     pub fn depth(&self) -> Depth {
         match self {
             Samples::U8(_) => Depth::Eight,
@@ -161,6 +187,7 @@ impl Samples {
         }
     }
 
+    /// Samples held.
     pub fn len(&self) -> usize {
         match self {
             Samples::U8(v) => v.len(),
@@ -169,13 +196,14 @@ impl Samples {
         }
     }
 
+    /// Whether no sample is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Makes this buffer hold `len` samples at `depth`, reusing its allocation when it can.
     /// The contents are unspecified afterwards.
-    pub fn reset(&mut self, depth: Depth, len: usize) {
+    pub(crate) fn reset(&mut self, depth: Depth, len: usize) {
         match (self, depth) {
             (Samples::U8(v), Depth::Eight) => v.resize(len, 0),
             (Samples::U16(v), Depth::Sixteen) => v.resize(len, 0),
@@ -195,7 +223,7 @@ impl Samples {
     }
 
     /// Copies the samples of `pixels` (indices of `channels`-sample pixels) from `src`.
-    pub fn copy_pixels(&mut self, src: &Samples, channels: usize, pixels: &[usize]) {
+    pub(crate) fn copy_pixels(&mut self, src: &Samples, channels: usize, pixels: &[usize]) {
         fn copy<T: Copy>(dst: &mut [T], src: &[T], c: usize, pixels: &[usize]) {
             for &p in pixels {
                 dst[p * c..p * c + c].copy_from_slice(&src[p * c..p * c + c]);
@@ -211,7 +239,7 @@ impl Samples {
 
     /// Sets every sample of `pixels` (indices of `channels`-sample pixels) to the depth's
     /// largest value (1.0 in floating point).
-    pub fn fill_max(&mut self, channels: usize, pixels: &[usize]) {
+    pub(crate) fn fill_max(&mut self, channels: usize, pixels: &[usize]) {
         for &p in pixels {
             let range = p * channels..p * channels + channels;
             match self {
@@ -232,7 +260,7 @@ impl Samples {
     }
 
     /// The samples as native-endian bytes, to write into.
-    pub fn as_bytes_mut(&mut self) -> &mut [u8] {
+    pub(crate) fn as_bytes_mut(&mut self) -> &mut [u8] {
         match self {
             Samples::U8(v) => v,
             Samples::U16(v) => bytemuck::cast_slice_mut(v),

@@ -23,21 +23,26 @@ pub const MAX_BOXES: usize = 100;
 /// The bounding box and size of one region.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RegionBox {
+    /// Left column.
     pub x: u32,
+    /// Top row.
     pub y: u32,
+    /// Width in pixels.
     pub width: u32,
+    /// Height in pixels.
     pub height: u32,
     /// Changed pixels in the region (not the box's area).
     pub pixels: u64,
 }
 
-/// Every region counted, the largest [`MAX_BOXES`] listed.
+/// Every region counted, the largest 100 listed.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RegionSummary {
+    /// Regions counted.
     pub count: u64,
     /// Largest first; ties by `y`, then `x`.
     pub boxes: Vec<RegionBox>,
-    /// More than [`MAX_BOXES`] regions: only the largest are in `boxes`.
+    /// More than 100 regions: only the largest are in `boxes`.
     pub truncated: bool,
 }
 

@@ -13,36 +13,92 @@ use crate::regions::RegionSummary;
 
 /// Everything a comparison found.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Report {
-    pub width: u32,
-    pub height: u32,
+    pub(crate) width: u32,
+    pub(crate) height: u32,
     /// The layout both images were compared in.
-    pub layout: Layout,
-    pub ignore_alpha: bool,
-    pub stats: Stats,
+    pub(crate) layout: Layout,
+    pub(crate) ignore_alpha: bool,
+    pub(crate) stats: Stats,
     /// The perceptual figures, when asked for.
-    pub perceptual: Option<PerceptualReport>,
+    pub(crate) perceptual: Option<PerceptualReport>,
     /// Pixels left out of every figure (ignore rectangles, mask), of those an image covers.
-    pub ignored: u64,
+    pub(crate) ignored: u64,
     /// On a union canvas, the pixels neither image covers: not compared, in no figure.
-    pub uncovered: u64,
+    pub(crate) uncovered: u64,
     /// On a union canvas, the sizes of image 1 and image 2 (`width` and `height` are the
     /// canvas's).
-    pub sizes: Option<[(u32, u32); 2]>,
+    pub(crate) sizes: Option<[(u32, u32); 2]>,
     /// The engine that diffed the image, and how many bands each engine took.
-    pub engine: EngineInfo,
-    pub gpu_bands: u64,
-    pub cpu_bands: u64,
+    pub(crate) engine: EngineInfo,
+    pub(crate) gpu_bands: u64,
+    pub(crate) cpu_bands: u64,
     /// What `auto` measured of each engine, when it had a GPU to measure.
-    pub measured: Vec<Measured>,
+    pub(crate) measured: Vec<Measured>,
     /// Why `auto` chose the engine; `None` for the other backends.
-    pub engine_reason: Option<String>,
-    pub elapsed: Duration,
+    pub(crate) engine_reason: Option<String>,
+    pub(crate) elapsed: Duration,
     /// Things the user should know: layout promotion, an engine falling back.
-    pub notes: Vec<String>,
+    pub(crate) notes: Vec<String>,
 }
 
 impl Report {
+    /// Width of the compared image (of the canvas, on a union canvas).
+    pub fn width(&self) -> u32 {
+        self.width
+    }
+
+    /// Height of the compared image (of the canvas, on a union canvas).
+    pub fn height(&self) -> u32 {
+        self.height
+    }
+
+    /// The layout both images were compared in.
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// Pixels where any counted channel differs.
+    pub fn differing(&self) -> u64 {
+        self.stats.differing
+    }
+
+    /// Pixels left out of every figure (ignore rectangles, mask), of those an image covers.
+    pub fn ignored(&self) -> u64 {
+        self.ignored
+    }
+
+    /// On a union canvas, the pixels neither image covers: not compared, in no figure.
+    pub fn uncovered(&self) -> u64 {
+        self.uncovered
+    }
+
+    /// On a union canvas, the sizes (width, height) of image 1 and image 2.
+    pub fn sizes(&self) -> Option<[(u32, u32); 2]> {
+        self.sizes
+    }
+
+    /// Bands diffed by the GPU engine and by the CPU engine.
+    pub fn bands(&self) -> (u64, u64) {
+        (self.gpu_bands, self.cpu_bands)
+    }
+
+    /// Why `auto` chose the engine; `None` for the other backends.
+    pub fn engine_reason(&self) -> Option<&str> {
+        self.engine_reason.as_deref()
+    }
+
+    /// How long the comparison took.
+    pub fn elapsed(&self) -> Duration {
+        self.elapsed
+    }
+
+    /// Things the user should know: layout promotion, an engine falling back.
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
     /// Indices of the channels that count towards the ratio.
     pub fn counted_channels(&self) -> Vec<usize> {
         let mask = self.layout.counted_mask(self.ignore_alpha);
@@ -167,7 +223,7 @@ impl Report {
             psnr: self.psnr(),
             bbox: self.stats.bounds.map(Bbox::from),
             ignored_pixels: self.ignored,
-            canvas: self.sizes.map(|[a, b]| Canvas {
+            canvas: self.sizes.map(|[a, b]| UnionCanvas {
                 width: self.width,
                 height: self.height,
                 uncovered: self.uncovered,
@@ -201,6 +257,7 @@ impl Report {
         }
     }
 
+    /// Every figure as one line of JSON, as `--json` prints them.
     pub fn to_json(&self) -> String {
         serde_json::to_string(&self.figures()).unwrap_or_default()
     }
@@ -208,17 +265,26 @@ impl Report {
 
 /// The figures of a comparison in their JSON form.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Figures {
+    /// The difference ratio, from 0 (equal) to 1 (opposite).
     pub ratio: f64,
+    /// The ratio in percent.
     pub percent: f64,
+    /// Width compared (of the canvas, on a union canvas).
     pub width: u32,
+    /// Height compared.
     pub height: u32,
+    /// Channels counted in the ratio.
     pub channels: usize,
+    /// Bits per sample.
     pub bit_depth: u32,
+    /// Mean absolute difference of each counted channel, in sample units.
     pub mean_abs_diff: Vec<f64>,
     /// Sum of `|a - b|` over the counted channels, in sample units: an integer, or a number
     /// for floating point (exact to 2^-24).
     pub sum: Number,
+    /// Pixels where any counted channel differs.
     pub differing_pixels: u64,
     /// The largest counted difference, in sample units.
     pub max_diff: Number,
@@ -227,6 +293,7 @@ pub struct Figures {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nan: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Floating point only: counted channels with an infinite or too large difference.
     pub inf: Option<u64>,
     /// The first pixel in row order with `max_diff`, and its first such channel.
     #[serde(default)]
@@ -237,26 +304,33 @@ pub struct Figures {
     /// Peak signal-to-noise ratio in dB; null when the images are equal (it is infinite).
     #[serde(default)]
     pub psnr: Option<f64>,
+    /// The bounds of the differing pixels.
     pub bbox: Option<Bbox>,
     /// Pixels left out by `--ignore` and `--mask`.
     #[serde(default)]
     pub ignored_pixels: u64,
     /// With `--canvas union` and images of different sizes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub canvas: Option<Canvas>,
+    pub canvas: Option<UnionCanvas>,
     /// With the changed-pixel count.
     #[serde(default, flatten, skip_serializing_if = "Option::is_none")]
     pub perceptual: Option<Perceptual>,
     /// `None` when no engine ran (files equal byte for byte).
     pub engine: Option<FiguresEngine>,
+    /// Time the comparison took, in milliseconds.
     pub elapsed_ms: f64,
 }
 
+/// A rectangle of pixels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bbox {
+    /// Left column.
     pub x: u32,
+    /// Top row.
     pub y: u32,
+    /// Width in pixels.
     pub width: u32,
+    /// Height in pixels.
     pub height: u32,
 }
 
@@ -271,59 +345,87 @@ impl From<Bounds> for Bbox {
     }
 }
 
+/// An image's size in pixels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Size {
+    /// Width.
     pub width: u32,
+    /// Height.
     pub height: u32,
 }
 
 /// The union canvas and the sizes of the images on it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Canvas {
+#[non_exhaustive]
+pub struct UnionCanvas {
+    /// Width of the canvas.
     pub width: u32,
+    /// Height of the canvas.
     pub height: u32,
     /// Pixels neither image covers: not compared.
     #[serde(default)]
     pub uncovered: u64,
+    /// Image 1's size.
     pub image1: Size,
+    /// Image 2's size.
     pub image2: Size,
 }
 
 /// The changed-pixel count's figures.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Perceptual {
+    /// The threshold asked for.
     pub threshold: f64,
+    /// Pixels a person would see as changed.
     pub changed_pixels: u64,
+    /// Changed pixels in percent of the pixels compared.
     pub changed_percent: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Anti-aliased pixels, counted apart when asked for.
     pub aa_pixels: Option<u64>,
+    /// The bounds of the changed pixels.
     pub changed_bbox: Option<Bbox>,
+    /// The changed pixels' connected regions.
     pub regions: RegionSummary,
 }
 
+/// The engine that diffed the images.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct FiguresEngine {
+    /// `cpu` or `gpu`.
     pub kind: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The GPU adapter's name.
     pub adapter: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The GPU's graphics API.
     pub backend: Option<String>,
     /// Why `auto` chose the engine.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Bands the GPU diffed.
     pub gpu_bands: u64,
+    /// Bands the CPU diffed.
     pub cpu_bands: u64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// What `auto` measured of each kernel.
     pub measured: Vec<MeasuredFigures>,
 }
 
 /// What `auto` measured of one kernel: millions of pixels per second on each engine (null
 /// where not timed), and the engine it chose (null when the image ended first).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct MeasuredFigures {
+    /// The kernel: `ratio` or `perceptual`.
     pub kernel: String,
+    /// Millions of pixels per second on the GPU.
     pub gpu_mpixels_per_s: Option<f64>,
+    /// Millions of pixels per second on the CPU.
     pub cpu_mpixels_per_s: Option<f64>,
+    /// `gpu` or `cpu`.
     pub chosen: Option<String>,
 }
 
@@ -345,8 +447,11 @@ fn number(value: f64) -> Number {
 
 /// `--max-changed`: a number of pixels, or a percentage of the pixels compared.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum ChangedGate {
+    /// More than this many pixels.
     Pixels(u64),
+    /// More than this percentage of the pixels compared.
     Percent(f64),
 }
 

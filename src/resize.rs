@@ -85,7 +85,8 @@ pub fn resized(
 }
 
 /// Resizes a whole image at once: `samples` of `header`'s size and layout to `width` x `height`.
-pub fn resize(header: Header, samples: Samples, width: u32, height: u32) -> Samples {
+#[cfg(test)]
+fn resize(header: Header, samples: Samples, width: u32, height: u32) -> Samples {
     let mut rows = Resized::new(header, samples, width, height);
     let mut out = Samples::zeroed(header.layout.depth, 0);
     rows.fill(height, &mut out);

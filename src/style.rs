@@ -11,12 +11,16 @@ use crate::pixel::{Depth, Layout, Sample, Samples};
 
 /// How the diff image shows the differences.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Style {
     /// `|a - b|` per channel, as diffimg writes it.
     #[default]
     Raw,
+    /// Changed pixels in the diff colour over a faded grey copy of image 1.
     Highlight,
+    /// Changed pixels in the diff colour, the others transparent.
     Mask,
+    /// Each pixel's difference on a colour scale.
     Heatmap,
 }
 
@@ -100,8 +104,6 @@ const HEAT_EQUAL: u8 = 0;
 pub struct Frame {
     /// Not `Raw`.
     pub style: Style,
-    /// Changed pixels in `highlight` and `mask`.
-    pub colour: [u8; 3],
     /// The layout of image 1.
     pub layout: Layout,
     pub width: u32,

@@ -6,12 +6,8 @@ mod common;
 use std::path::PathBuf;
 
 use common::{perturb, random_samples, skip_without_gpu, write_png};
-use diffimg::PerceptualOptions;
-use diffimg::engine::choice::AutoOptions;
-use diffimg::engine::gpu::GpuOptions;
-use diffimg::engine::trial::{Kernel, Side};
-use diffimg::pixel::{Depth, Layout};
-use diffimg::{Backend, Error, Options, Report};
+use diffimg::internals::{AutoOptions, Kernel, ReportInternals, Side};
+use diffimg::{Backend, Depth, Error, GpuOptions, Layout, Options, PerceptualOptions, Report};
 
 struct Pair {
     _dir: tempfile::TempDir,
@@ -103,7 +99,8 @@ fn assert_band_sizes_agree(pair: &Pair, backend: Backend, ignore_alpha: bool) ->
         match run(pair, backend, rows, ignore_alpha) {
             Ok((report, bytes)) => {
                 assert_eq!(
-                    report.stats, whole.stats,
+                    report.stats(),
+                    whole.stats(),
                     "{backend:?}, {rows} rows per band"
                 );
                 assert_eq!(report.ratio().to_bits(), whole.ratio().to_bits());
@@ -173,7 +170,7 @@ fn auto_matches_cpu() {
     let p = pair(9, 40, 30, Layout::RGBA8, Layout::RGBA8);
     let (cpu, cpu_bytes) = run(&p, Backend::Cpu, 4, false).unwrap();
     let (auto, auto_bytes) = run(&p, Backend::Auto, 4, false).unwrap();
-    assert_eq!(auto.stats, cpu.stats);
+    assert_eq!(auto.stats(), cpu.stats());
     assert!(auto_bytes == cpu_bytes);
 }
 
@@ -181,11 +178,11 @@ fn auto_matches_cpu() {
 fn gpu_reports_its_adapter() {
     let p = pair(10, 8, 8, Layout::RGBA8, Layout::RGBA8);
     match run(&p, Backend::Gpu, 8, false) {
-        Ok((report, _)) => match report.engine {
-            diffimg::engine::EngineInfo::Gpu { adapter, backend } => {
+        Ok((report, _)) => match report.engine() {
+            diffimg::internals::EngineInfo::Gpu { adapter, backend } => {
                 assert!(!adapter.is_empty());
                 assert!(!backend.is_empty());
-                assert_eq!(report.gpu_bands, 1);
+                assert_eq!(report.bands().0, 1);
             }
             other => panic!("expected the GPU engine, got {other:?}"),
         },
@@ -214,8 +211,8 @@ fn gpu_takes_bands_of_its_batch_size() {
     };
     match diffimg::compare(&p.a, &p.b, &options) {
         Ok(report) => {
-            assert_eq!(report.gpu_bands, 5, "30 rows in bands of 7");
-            assert_eq!(report.stats, cpu.stats);
+            assert_eq!(report.bands().0, 5, "30 rows in bands of 7");
+            assert_eq!(report.stats(), cpu.stats());
             assert!(
                 std::fs::read(&diff).unwrap() == cpu_bytes,
                 "diff image differs"
@@ -253,28 +250,31 @@ fn auto_measures_both_engines_then_keeps_one() {
         ..Options::default()
     };
     let cpu = diffimg::compare(&p.a, &p.b, &options(Backend::Cpu, "cpu")).unwrap();
-    assert!(cpu.measured.is_empty(), "nothing to measure without a GPU");
+    assert!(
+        cpu.measured().is_empty(),
+        "nothing to measure without a GPU"
+    );
     let auto = diffimg::compare(&p.a, &p.b, &options(Backend::Auto, "auto")).unwrap();
-    if auto.gpu_bands == 0 {
-        return skip_without_gpu(&auto.notes.join("; "));
+    if auto.bands().0 == 0 {
+        return skip_without_gpu(&auto.notes().join("; "));
     }
-    assert_eq!(auto.stats, cpu.stats);
-    assert_eq!(auto.perceptual, cpu.perceptual);
+    assert_eq!(auto.stats(), cpu.stats());
+    assert_eq!(auto.perceptual(), cpu.perceptual());
     assert!(std::fs::read(diff("auto")).unwrap() == std::fs::read(diff("cpu")).unwrap());
-    assert_eq!(auto.gpu_bands + auto.cpu_bands, 20);
-    let kernels: Vec<_> = auto.measured.iter().map(|m| m.kernel).collect();
+    assert_eq!(auto.bands().0 + auto.bands().1, 20);
+    let kernels: Vec<_> = auto.measured().iter().map(|m| m.kernel).collect();
     assert_eq!(kernels, [Kernel::Ratio, Kernel::Perceptual]);
-    for m in &auto.measured {
+    for m in auto.measured() {
         let (gpu, cpu) = (m.gpu.unwrap(), m.cpu.unwrap());
         assert!(gpu > 0.0 && cpu > 0.0, "{m:?}");
         let faster = if gpu > cpu { Side::Gpu } else { Side::Cpu };
         assert_eq!(m.chosen, Some(faster), "{m:?}");
     }
     // The first ratio band warms the GPU, then one or two timed bands each, then the choice.
-    let ratio = auto.measured[0];
+    let ratio = auto.measured()[0];
     match ratio.chosen {
-        Some(Side::Gpu) => assert!((1..=2).contains(&auto.cpu_bands), "{auto:?}"),
-        _ => assert!((2..=3).contains(&auto.gpu_bands), "{auto:?}"),
+        Some(Side::Gpu) => assert!((1..=2).contains(&auto.bands().1), "{auto:?}"),
+        _ => assert!((2..=3).contains(&auto.bands().0), "{auto:?}"),
     }
     let json: serde_json::Value = serde_json::from_str(&auto.to_json()).unwrap();
     let measured = &json["engine"]["measured"];
@@ -297,7 +297,7 @@ fn streamed_png_decodes_like_the_image_crate() {
             *sum += u128::from(x.abs_diff(y));
         }
     }
-    assert_eq!(report.stats.sums, sums);
+    assert_eq!(report.stats().sums, sums);
 }
 
 /// A diff of noise is stored uncompressed, whatever the band size; the file still decodes to
@@ -315,7 +315,7 @@ fn incompressible_diff_is_stored_alike_for_every_band_size() {
     );
     for rows in [1, 7, 333] {
         let (report, other) = run(&p, Backend::Cpu, rows, false).unwrap();
-        assert_eq!(report.stats, whole.stats);
+        assert_eq!(report.stats(), whole.stats());
         assert!(other == bytes, "{rows} rows per band");
     }
     let diff = image::load_from_memory(&bytes).unwrap().to_rgba8();

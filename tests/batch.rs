@@ -607,7 +607,7 @@ fn report_in_a_missing_folder_is_refused_before_the_run() {
 /// not their whole images (over 200 MiB a pair as RGBA).
 #[test]
 fn report_previews_cost_their_own_pixels() {
-    use diffimg::pixel::{Layout, Samples};
+    use diffimg::{Layout, Samples};
     let dir = tempfile::tempdir().unwrap();
     let tree = Tree::new(dir.path());
     let side = 4000;

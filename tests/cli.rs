@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 
 use common::{assert_error, diffimg, fixture, stderr, stdout, write_png};
-use diffimg::pixel::{Layout, Samples};
+use diffimg::{Layout, Samples};
 
 fn ok_line(args: &[&std::ffi::OsStr]) -> String {
     let out = diffimg(args);

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Child;
 
 use common::{command, files_in, random_samples, write_png};
-use diffimg::pixel::Layout;
+use diffimg::Layout;
 
 const SIZE: (u32, u32) = (200, 150);
 

@@ -6,7 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{assert_error, diffimg, gpu_required, stderr, stdout, write_png};
-use diffimg::pixel::{Layout, Samples};
+use diffimg::{Layout, Samples};
 
 /// A 3x2 RGB pair: pixel (1, 0) differs by (3, 0, 5), pixel (2, 1) by (0, 5, 1); the rest equal.
 fn pair(dir: &Path) -> (PathBuf, PathBuf) {

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Output;
 
 use common::{assert_error, perturb, random_samples, skip_without_gpu, stderr, stdout, write_png};
-use diffimg::pixel::Layout;
+use diffimg::Layout;
 
 const STAGES: [&str; 7] = [
     "adapter",

@@ -8,10 +8,8 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{assert_error, diffimg, gpu_required, skip_without_gpu, stderr, write_png};
-use diffimg::engine::cpu::CpuEngine;
-use diffimg::engine::gpu::{GpuEngine, GpuOptions, probe};
-use diffimg::engine::{Band, Engine, MaxAt, Stats};
-use diffimg::pixel::{Layout, Samples};
+use diffimg::internals::{Band, CpuEngine, Engine, GpuEngine, Stats, probe};
+use diffimg::{GpuOptions, Layout, MaxAt, Samples};
 use exr::prelude::{
     AnyChannel, AnyChannels, Blocks, Compression, Encoding, FlatSamples, Image, Layer,
     LayerAttributes, LineOrder, WritableImage, f16,
@@ -437,7 +435,7 @@ fn gpu_engine_equals_cpu_engine_on_every_kind_of_float() {
                 rows,
                 halo_above: 0,
                 halo_below: 0,
-                layout: Layout::new(channels, diffimg::pixel::Depth::Float),
+                layout: Layout::new(channels, diffimg::Depth::Float),
                 a: Samples::F32(a),
                 b: Samples::F32(b),
             };
@@ -487,7 +485,7 @@ fn sums_of_large_float_differences_carry_on_both_engines() {
             y: 0,
             channel: 0,
         }),
-        bounds: Some(diffimg::engine::Bounds {
+        bounds: Some(diffimg::internals::Bounds {
             x0: 0,
             y0: 0,
             x1: width - 1,

@@ -7,10 +7,8 @@
 mod common;
 
 use common::{perturb, random_samples, skip_without_gpu};
-use diffimg::engine::cpu::CpuEngine;
-use diffimg::engine::gpu::{GpuEngine, GpuOptions, probe};
-use diffimg::engine::{Band, Bounds, Engine, EngineInfo, MaxAt, Stats};
-use diffimg::pixel::{Depth, Layout, Samples};
+use diffimg::internals::{Band, Bounds, CpuEngine, Engine, EngineInfo, GpuEngine, Stats, probe};
+use diffimg::{Depth, GpuOptions, Layout, MaxAt, Samples};
 
 const DEPTHS: [Depth; 2] = [Depth::Eight, Depth::Sixteen];
 

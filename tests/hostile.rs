@@ -18,8 +18,7 @@ use common::{
     assert_error, diffimg, diffimg_bounded, diffimg_with_rss, files_in, fixture, stderr, stdout,
     write_png,
 };
-use diffimg::pixel::{Layout, Samples};
-use diffimg::{Backend, Options, PixelLimits};
+use diffimg::{Backend, Layout, Options, PixelLimits, Samples};
 use image::DynamicImage;
 
 fn bad(name: &str) -> PathBuf {

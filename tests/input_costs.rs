@@ -12,7 +12,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use common::{assert_error, command, diffimg, diffimg_with_rss, stderr, stdout, write_png};
-use diffimg::pixel::{Layout, Samples};
+use diffimg::{Layout, Samples};
 
 /// Peak memory a small input may cost, for the process as a whole.
 const SMALL: u64 = 64 << 20;

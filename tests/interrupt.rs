@@ -18,7 +18,7 @@ fn big_tree(root: &Path) -> Tree {
     let mut rng = fastrand::Rng::with_seed(5);
     let samples = common::random_samples(&mut rng, (SIDE * SIDE * 4) as usize, false);
     let changed = common::perturb(&mut rng, &samples, 50);
-    let layout = diffimg::pixel::Layout::RGBA8;
+    let layout = diffimg::Layout::RGBA8;
     common::write_png(&root.join("a.png"), SIDE, SIDE, layout, &samples);
     common::write_png(&root.join("b.png"), SIDE, SIDE, layout, &changed);
     for i in 0..PAIRS {

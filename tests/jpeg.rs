@@ -8,6 +8,7 @@ use std::ffi::OsStr;
 use std::path::Path;
 
 use common::{assert_error, diffimg, fixture, stderr, stdout};
+use diffimg::internals::ReportInternals;
 use diffimg::{Backend, Options};
 
 fn jpeg(name: &str) -> std::path::PathBuf {
@@ -74,7 +75,7 @@ fn band_borders_do_not_matter() {
             ..Default::default()
         };
         let report = diffimg::compare(&file, &other, &options).unwrap();
-        sums.push(report.stats.sums);
+        sums.push(report.stats().sums);
     }
     assert!(sums.windows(2).all(|w| w[0] == w[1]), "{sums:?}");
     assert_ne!(sums[0], [0; 4]);

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Output;
 
 use common::{stderr, stdout, write_png};
-use diffimg::pixel::{Layout, Samples};
+use diffimg::{Layout, Samples};
 
 /// Runs the binary with at most `cpu_seconds` of CPU time and `bytes` of address space; a run
 /// over either is killed or fails.

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::{assert_error, command, diffimg, files_in, random_samples, stderr, write_png};
-use diffimg::pixel::Layout;
+use diffimg::Layout;
 
 /// A noise pair of `width` x `height` RGBA pixels in `dir`.
 fn noise_pair(dir: &Path, width: u32, height: u32) -> (PathBuf, PathBuf) {

@@ -7,9 +7,11 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{assert_error, diffimg, skip_without_gpu, stderr, stdout, write_png};
-use diffimg::engine::gpu::GpuOptions;
-use diffimg::pixel::{Depth, Layout, Samples};
-use diffimg::{Backend, Canvas, Options, PerceptualOptions, Rect, Report, Style};
+use diffimg::internals::ReportInternals;
+use diffimg::{
+    Backend, Canvas, Depth, GpuOptions, Layout, Options, PerceptualOptions, Rect, Report, Samples,
+    Style,
+};
 
 /// Pixels with structure: flat areas, a gradient, noise and semi-transparent patches, so that
 /// equal, slightly and much changed, and anti-aliasing-like pixels all occur.
@@ -76,7 +78,9 @@ fn run(a: &Path, b: &Path, options: &Options) -> Report {
 fn figures(report: &Report) -> String {
     format!(
         "{:?} {:?} {}",
-        report.stats, report.perceptual, report.ignored
+        report.stats(),
+        report.perceptual(),
+        report.ignored()
     )
 }
 
@@ -206,7 +210,7 @@ fn a_moved_anti_aliased_edge_is_anti_aliasing() {
             perceptual: Some(PerceptualOptions { threshold: 0.1, aa }),
             ..Options::default()
         };
-        let p = run(&a, &b, &options).perceptual.unwrap();
+        let p = run(&a, &b, &options).perceptual().cloned().unwrap();
         (p.changed, p.anti_aliased)
     };
     // Columns 5 (grey against black) and 6 (white against grey) differ on every row.
@@ -253,7 +257,7 @@ fn regions_join_across_band_borders() {
             perceptual: Some(PerceptualOptions::default()),
             ..Options::default()
         };
-        let p = run(&pa, &pb, &options).perceptual.unwrap();
+        let p = run(&pa, &pb, &options).perceptual().cloned().unwrap();
         let boxes: Vec<_> = p
             .regions
             .boxes
@@ -380,9 +384,9 @@ fn ignored_areas_and_masks() {
         ..Options::default()
     };
     let report = run(&pa, &pb, &options);
-    assert_eq!(report.ignored, 10);
+    assert_eq!(report.ignored(), 10);
     assert_eq!(report.changed(), 50);
-    assert_eq!(report.stats.differing, 50);
+    assert_eq!(report.stats().differing, 50);
     assert_eq!(report.ratio(), 1.0, "every compared pixel differs fully");
     // A mask: white in the left half, opaque black elsewhere.
     let mask = dir.path().join("mask.png");
@@ -493,9 +497,9 @@ fn union_canvas_either_image_larger() {
                 ..Options::default()
             };
             let report = run(a, b, &options);
-            assert_eq!((report.width, report.height), (6, 5));
+            assert_eq!((report.width(), report.height()), (6, 5));
             assert_eq!(report.changed(), 18);
-            assert_eq!(report.stats.differing, 18);
+            assert_eq!(report.stats().differing, 18);
             assert_eq!(report.ratio(), 18.0 / 30.0);
         }
     }

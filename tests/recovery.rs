@@ -7,10 +7,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{perturb, random_samples, skip_without_gpu};
-use diffimg::engine::cpu::CpuEngine;
-use diffimg::engine::gpu::{Fault, GpuEngine, GpuOptions, probe};
-use diffimg::engine::{Band, Engine};
-use diffimg::pixel::{Layout, Samples};
+use diffimg::internals::{Band, CpuEngine, Engine, Fault, GpuEngine, probe};
+use diffimg::{GpuOptions, Layout, Samples};
 
 /// A band of two tiles or more under a 16x8 tile.
 fn band() -> Band {

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use common::{assert_error, diffimg, fixture, stderr, stdout, write_png};
-use diffimg::pixel::{Layout, Samples};
+use diffimg::{Layout, Samples};
 
 /// Memory a run may allocate where resizing must not hold the resized image (a debug build of
 /// the binary takes about 15 MiB for the runs below).

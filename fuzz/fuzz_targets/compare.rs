@@ -5,6 +5,7 @@
 //! after a report, and nothing is left in its folder after an error.
 #![no_main]
 
+use diffimg::internals::ReportInternals;
 use diffimg::{Backend, Options, PixelLimits};
 use libfuzzer_sys::fuzz_target;
 
@@ -36,16 +37,16 @@ fuzz_target!(|data: &[u8]| {
         (Ok(report), Some(path)) => {
             assert_eq!(left, 1, "only the diff image");
             let diff = image::open(path).expect("a readable diff image");
-            assert_eq!((diff.width(), diff.height()), (report.width, report.height));
+            assert_eq!((diff.width(), diff.height()), (report.width(), report.height()));
         }
         _ => assert_eq!(left, 0, "nothing left after an error"),
     }
     if let Ok(report) = compared {
-        let pixels = u64::from(report.width) * u64::from(report.height);
-        let max = report.layout.depth.max_value();
-        let stats = &report.stats;
+        let pixels = u64::from(report.width()) * u64::from(report.height());
+        let max = report.layout().depth.max_value();
+        let stats = report.stats();
         let ratio = report.ratio();
-        if report.layout.depth.is_float() {
+        if report.layout().depth.is_float() {
             // Differences below 65536 (past it they are counted apart), 1.0 nominal.
             let most = u128::from(pixels) * 65536 * u128::from(max);
             assert!(ratio.is_finite() && ratio >= 0.0, "ratio {ratio} out of range");
@@ -61,7 +62,7 @@ fuzz_target!(|data: &[u8]| {
         assert!(stats.differing <= pixels);
         assert_eq!(stats.bounds.is_some(), stats.differing > 0);
         if let Some(b) = stats.bounds {
-            assert!(b.x0 <= b.x1 && b.y0 <= b.y1 && b.x0 < report.width && b.y0 < report.height);
+            assert!(b.x0 <= b.x1 && b.y0 <= b.y1 && b.x0 < report.width() && b.y0 < report.height());
         }
     }
 });

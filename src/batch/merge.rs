@@ -14,8 +14,11 @@ use crate::error::Error;
 /// One shard's output, checked.
 #[derive(Clone, Debug)]
 pub struct ShardOutput {
+    /// The shard's header line.
     pub header: Header,
+    /// Its records, in order.
     pub records: Vec<Record>,
+    /// Its summary line.
     pub summary: Summary,
 }
 

@@ -5,16 +5,16 @@
 mod diff_folder;
 mod lines;
 pub mod merge;
-pub mod name;
+mod name;
 pub mod pairs;
 mod preview;
-pub mod record;
+mod record;
 pub mod report;
-pub mod run;
+mod run;
 pub mod shard;
 
 pub use name::Name;
 pub use pairs::{Pair, PairSet};
 pub use record::{Record, Status, Summary};
-pub use run::{RunOptions, run};
+pub use run::{RunOptions, check_diff_names, run};
 pub use shard::Shard;

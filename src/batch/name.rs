@@ -13,6 +13,7 @@ use data_encoding::HEXLOWER_PERMISSIVE;
 pub struct Name(Vec<u8>);
 
 impl Name {
+    /// A name of these bytes.
     pub fn new(bytes: Vec<u8>) -> Name {
         Name(bytes)
     }
@@ -25,6 +26,7 @@ impl Name {
             .map_err(|e| format!("name_bytes '{hex}' is not hex: {e}"))
     }
 
+    /// The name's raw bytes.
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }

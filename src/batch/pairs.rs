@@ -16,13 +16,16 @@ use crate::error::Error;
 pub struct Pair {
     /// The relative path (folders) or the list's name, with `/` between folders.
     pub name: Name,
+    /// Image 1, `None` when only the second folder has the name.
     pub a: Option<PathBuf>,
+    /// Image 2, `None` when only the first folder has the name.
     pub b: Option<PathBuf>,
 }
 
 /// The pairs of a run, sorted by name, and the names of the files left out.
 #[derive(Clone, Debug, Default)]
 pub struct PairSet {
+    /// The pairs, in name order.
     pub pairs: Vec<Pair>,
     /// Files that are not images (by extension), and links that lead out of their tree or to
     /// a folder.
@@ -36,7 +39,7 @@ const IMAGE_EXTENSIONS: &[&str] = &[
 ];
 
 /// Whether `name` has the extension of an image format diffimg reads.
-pub fn is_image_name(name: &Path) -> bool {
+fn is_image_name(name: &Path) -> bool {
     name.extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))

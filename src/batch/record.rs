@@ -34,20 +34,26 @@ pub struct Record {
     /// The name's bytes in hex, for a name that is not UTF-8 (`name` then shows it lossily).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name_bytes: Option<String>,
+    /// Image 1's path, when there is one.
     pub a: Option<String>,
+    /// Image 2's path, when there is one.
     pub b: Option<String>,
+    /// What became of the pair.
     pub status: Status,
     /// The two files are equal byte for byte: nothing was decoded.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub identical_files: bool,
     #[serde(flatten)]
+    /// The comparison's figures, when it ran.
     pub figures: Option<Figures>,
     /// The diff image written under `--diff-dir`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diff: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Why the pair could not be compared.
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Notes the comparison printed (layout promotion, an engine falling back).
     pub notes: Vec<String>,
 }
 
@@ -60,6 +66,7 @@ impl Record {
         }
     }
 
+    /// The record as one line of JSON.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
@@ -68,15 +75,23 @@ impl Record {
 /// Counts over a run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
+    /// Pairs in the run.
     pub pairs: u64,
+    /// Pairs with no difference.
     pub equal: u64,
+    /// Pairs with differences, within the gates.
     pub changed: u64,
+    /// Pairs over a gate.
     pub over_gate: u64,
+    /// Names only in the second folder or list column.
     pub added: u64,
+    /// Names only in the first folder or list column.
     pub removed: u64,
+    /// Pairs that could not be compared.
     pub errors: u64,
     /// Files that are not images, left out.
     pub skipped: u64,
+    /// Wall time of the run, in milliseconds.
     pub wall_ms: f64,
 }
 
@@ -87,6 +102,7 @@ pub struct SummaryLine {
 }
 
 impl Summary {
+    /// Counts one record of `status`.
     pub fn count(&mut self, status: Status) {
         self.pairs += 1;
         *match status {
@@ -99,6 +115,7 @@ impl Summary {
         } += 1;
     }
 
+    /// Sets the run's wall time.
     pub fn set_wall(&mut self, wall: Duration) {
         self.wall_ms = wall.as_secs_f64() * 1000.0;
     }
@@ -115,6 +132,7 @@ impl Summary {
         }
     }
 
+    /// The summary as its JSON line.
     pub fn to_json(&self) -> String {
         serde_json::to_string(&SummaryLine { summary: *self }).unwrap_or_default()
     }

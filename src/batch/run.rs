@@ -19,9 +19,10 @@ use super::diff_folder;
 use super::name::Name;
 use super::pairs::Pair;
 use super::record::{Record, Status};
-use crate::compare::{Options, compare, identical};
+use crate::compare::{compare, identical};
 use crate::decode::open_regular;
 use crate::error::Error;
+use crate::options::Options;
 use crate::report::{ChangedGate, Figures};
 
 /// How to run a batch.

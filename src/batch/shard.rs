@@ -12,7 +12,9 @@ use super::name::Name;
 /// Shard `index` of `count`, both counted from 1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Shard {
+    /// This shard's number, from 1.
     pub index: u32,
+    /// Shards in all.
     pub count: u32,
 }
 
@@ -27,7 +29,9 @@ impl Shard {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Header {
+    /// The shard's number, from 1.
     pub index: u32,
+    /// Shards in all.
     pub count: u32,
     /// The digest of the whole run's pair names: shards of one run share it.
     pub set: String,
@@ -35,7 +39,7 @@ pub struct Header {
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct HeaderLine {
+pub(crate) struct HeaderLine {
     pub shard: Header,
 }
 
@@ -64,6 +68,7 @@ impl Header {
         })
     }
 
+    /// The header as its JSON line.
     pub fn to_json(&self) -> String {
         serde_json::to_string(&HeaderLine {
             shard: self.clone(),

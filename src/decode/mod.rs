@@ -23,17 +23,22 @@ pub use whole::WholeRows;
 /// What an image's header says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Header {
+    /// Pixels per row.
     pub width: u32,
+    /// Rows.
     pub height: u32,
+    /// Channels and sample type.
     pub layout: Layout,
 }
 
 impl Header {
+    /// Pixels in the image.
     pub fn pixels(&self) -> u64 {
         u64::from(self.width) * u64::from(self.height)
     }
 
-    pub fn row_len(&self) -> usize {
+    /// Samples in one row.
+    pub(crate) fn row_len(&self) -> usize {
         self.width as usize * self.layout.channels as usize
     }
 }
@@ -97,6 +102,7 @@ impl Default for PixelLimits {
 
 /// A source of an image's rows, top to bottom.
 pub trait RowSource: Send {
+    /// The image's size and layout.
     fn header(&self) -> Header;
 
     /// Reads the next `rows` rows into `dst`, resized to hold them.

@@ -15,12 +15,14 @@ use crate::pixel::Samples;
 
 /// Which engine diffs the bands.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Backend {
     /// The CPU, or the GPU where a hardware adapter exists, the image is large enough to repay
     /// starting it, and it diffs the first bands faster than the CPU. Falls back to the CPU if
     /// the GPU fails.
     #[default]
     Auto,
+    /// The CPU engine alone.
     Cpu,
     /// Any adapter, software ones included; its failure is an error.
     Gpu,

@@ -66,7 +66,9 @@ impl Bounds {
 /// first channel with that difference (`max_diff_at` in `--json`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MaxAt {
+    /// Column of the pixel.
     pub x: u32,
+    /// Row of the pixel.
     pub y: u32,
     /// The channel's index in the image's layout (0 for grey or red, 3 for RGBA's alpha).
     pub channel: u8,

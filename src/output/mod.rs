@@ -24,6 +24,7 @@ pub(crate) use target::{Listed, unfinished};
 
 /// How hard the PNG encoder works on the diff image.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Compression {
     /// Fast, light compression: the default.
     #[default]

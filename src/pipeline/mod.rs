@@ -15,12 +15,12 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use std::thread;
 
 use crate::canvas::only_one_stats;
-use crate::compare::Options;
 use crate::decode::{Header, RowSource};
 use crate::engine::{Band, Bounds, Engine, Stats};
 use crate::error::Error;
 use crate::hooks::{self, Hook};
 use crate::ignore::Ignored;
+use crate::options::Progress;
 use crate::output::DiffWriter;
 use crate::perception::Perception;
 use crate::pixel::{Samples, promote};
@@ -31,6 +31,18 @@ const BANDS_AHEAD: usize = 6;
 /// Rows of context the anti-aliasing test reads on each side of a band.
 pub(crate) const HALO: u32 = 2;
 
+/// How a comparison's bands are cut and reported.
+pub(crate) struct Plan<'a> {
+    /// Pixels per band (rounded to whole rows, at least one row).
+    pub band_pixels: u64,
+    /// Called with (rows done, rows in all) after each band.
+    pub progress: Option<Progress>,
+    /// Alpha is left out of the ratio.
+    pub ignore_alpha: bool,
+    /// Where the diff image goes, named in the writer's errors.
+    pub diff_image: Option<&'a Path>,
+}
+
 /// What a comparison's bands go through besides the ratio kernel.
 pub(crate) struct Extras<'a> {
     pub perception: Option<Perception>,
@@ -38,7 +50,6 @@ pub(crate) struct Extras<'a> {
     /// On a union canvas, the part each image covers: (width, height) of 1 and 2.
     pub covered: Option<[(u32, u32); 2]>,
     pub style: Style,
-    pub colour: [u8; 3],
 }
 
 /// What `run_bands` found besides the ratio's figures.
@@ -57,12 +68,12 @@ pub(crate) fn run_bands(
     sources: [Box<dyn RowSource>; 2],
     names: [&Path; 2],
     header: Header,
-    options: &Options,
+    plan: Plan,
     engine: &mut (dyn Engine + Send),
     writer: Option<DiffWriter>,
     extras: Extras,
 ) -> Result<Found, Error> {
-    let band_pixels = options
+    let band_pixels = plan
         .band_pixels
         .max(engine.band_bytes() / header.layout.bytes_per_pixel() as u64);
     let rows_per_band =
@@ -88,11 +99,10 @@ pub(crate) fn run_bands(
         rows_per_band,
         bands: header.height.div_ceil(rows_per_band),
         halo,
-        options,
+        plan,
         ignored: extras.ignored,
         covered: extras.covered,
         style: extras.style,
-        colour: extras.colour,
         shared: Mutex::new(Shared {
             waiting: Default::default(),
             spare: Default::default(),
@@ -143,7 +153,7 @@ pub(crate) fn run_bands(
     let writer = match written {
         Some(Err(_)) => {
             return Err(Error::Output {
-                path: options.diff_image.clone().unwrap_or_default(),
+                path: pipeline.plan.diff_image.unwrap_or(Path::new("")).to_owned(),
                 cause: "the writer stopped unexpectedly".into(),
             });
         }
@@ -177,11 +187,10 @@ struct Pipeline<'a, 'e> {
     bands: u32,
     /// Rows of context each band needs on each side.
     halo: u32,
-    options: &'a Options,
+    plan: Plan<'a>,
     ignored: &'a Ignored,
     covered: Option<[(u32, u32); 2]>,
     style: Style,
-    colour: [u8; 3],
     shared: Mutex<Shared<'e>>,
     /// Signalled whenever `shared` changes.
     decoders: Condvar,
@@ -364,7 +373,7 @@ impl<'e> Pipeline<'_, 'e> {
             Ok(stats) => {
                 shared.stats = shared.stats.merge(stats);
                 shared.diffed += 1;
-                if let Some(progress) = &self.options.progress {
+                if let Some(progress) = &self.plan.progress {
                     let rows = (y + band.rows, self.header.height);
                     progress(u64::from(rows.0), u64::from(rows.1));
                 }
@@ -445,7 +454,7 @@ impl<'e> Pipeline<'_, 'e> {
             ignored.sort_unstable();
             ignored.dedup();
         }
-        let (ignore_alpha, channels) = (self.options.ignore_alpha, band.layout.channels as usize);
+        let (ignore_alpha, channels) = (self.plan.ignore_alpha, band.layout.channels as usize);
         let (rows, mut diff) = match output {
             Some((rows, diff)) => (Some(rows), Some(diff)),
             None => (None, None),
@@ -488,7 +497,6 @@ impl<'e> Pipeline<'_, 'e> {
         {
             let frame = style::Frame {
                 style: self.style,
-                colour: self.colour,
                 layout: band.layout,
                 width,
                 y: band.y,
@@ -497,7 +505,7 @@ impl<'e> Pipeline<'_, 'e> {
         }
         if let (Some(rows), Some(diff)) = (rows, diff) {
             rows.send(diff).map_err(|_| Error::Output {
-                path: self.options.diff_image.clone().unwrap_or_default(),
+                path: self.plan.diff_image.unwrap_or(Path::new("")).to_owned(),
                 cause: "the writer stopped".into(),
             })?;
         }

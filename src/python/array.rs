@@ -14,12 +14,12 @@ use pyo3::types::{PyDict, PyTuple};
 use std::path::Path;
 use std::time::Instant;
 
-use crate::compare::Options;
 use crate::decode::{Header, PixelLimits, RowSource};
 use crate::engine::EngineInfo;
 use crate::engine::choice::Backend;
 use crate::engine::cpu::CpuEngine;
 use crate::error::Error;
+use crate::options::Options;
 use crate::pixel::{Depth, Layout, Samples};
 use crate::report::Report;
 

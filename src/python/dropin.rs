@@ -6,9 +6,10 @@
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
-use crate::compare::{Options, compare_rows, open_both};
+use crate::compare::{compare_rows, open_both};
 use crate::decode::{self, Header, PixelLimits, RowSource};
 use crate::error::Error;
+use crate::options::Options;
 use crate::pixel::{Layout, Samples, promote};
 use crate::report::Report;
 

@@ -15,11 +15,12 @@ use pyo3::exceptions::{
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyString};
 
-use crate::compare::{Options, compare_rows, open_both};
+use crate::compare::{compare_rows, open_both};
 use crate::decode::{self, PixelLimits, RowSource};
 use crate::engine::choice::Backend;
 use crate::error::Error;
 use crate::ignore::Rect;
+use crate::options::Options;
 use crate::output::Compression;
 use crate::perception::PerceptualOptions;
 use crate::style::{Style, parse_colour};

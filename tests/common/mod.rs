@@ -7,7 +7,7 @@ use std::process::{Command, ExitStatus, Output, Stdio};
 
 pub mod tree;
 
-use diffimg::pixel::{Layout, Samples};
+use diffimg::{Layout, Samples};
 
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use diffimg::pixel::{Layout, Samples};
+use diffimg::{Layout, Samples};
 use serde_json::Value;
 
 use super::{command, perturb, random_samples, write_png};

@@ -20,7 +20,7 @@ use super::{Band, Engine, EngineInfo, Stats};
 use crate::error::Error;
 use crate::hooks::{self, Hook};
 use crate::pixel::Samples;
-pub use context::{AdapterSummary, DEFAULT_TIMEOUT, hardware_possible, probe};
+pub use context::{DEFAULT_TIMEOUT, hardware_possible, probe};
 use context::{Gpu, gpu};
 #[cfg(feature = "test-hooks")]
 pub use hooks::Fault;
