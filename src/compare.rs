@@ -22,7 +22,7 @@ use crate::perception::{Perception, PerceptualOptions, PerceptualReport};
 use crate::pipeline::{Extras, HALO, run_bands};
 use crate::pixel::Layout;
 use crate::regions::RegionSummary;
-use crate::report::Report;
+use crate::report::{Gates, Report};
 use crate::resize;
 use crate::style::Style;
 
@@ -60,6 +60,11 @@ pub struct Options {
     pub mask: Option<PathBuf>,
     /// Images of different sizes: an error, or compared on the union of both.
     pub canvas: Canvas,
+}
+
+impl Canvas {
+    /// Every canvas's name, as `FromStr` takes it.
+    pub const NAMES: [&str; 2] = ["same", "union"];
 }
 
 impl std::str::FromStr for Canvas {
@@ -106,6 +111,20 @@ impl Default for Options {
             mask: None,
             canvas: Canvas::Same,
         }
+    }
+}
+
+impl Options {
+    /// Turns the perceptual count on when a threshold is given, `aa` is set, `gates` count
+    /// changed pixels or the style draws them (with the default threshold where none is given),
+    /// and off otherwise.
+    pub fn count_changed(&mut self, threshold: Option<f64>, aa: bool, gates: &Gates) {
+        let wanted =
+            threshold.is_some() || aa || gates.max_changed.is_some() || self.style != Style::Raw;
+        self.perceptual = wanted.then(|| PerceptualOptions {
+            threshold: threshold.unwrap_or(PerceptualOptions::default().threshold),
+            aa,
+        });
     }
 }
 

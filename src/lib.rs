@@ -33,5 +33,5 @@ pub use error::Error;
 pub use ignore::Rect;
 pub use output::Compression;
 pub use perception::PerceptualOptions;
-pub use report::Report;
+pub use report::{ChangedGate, Gates, Report};
 pub use style::Style;
