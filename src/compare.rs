@@ -6,7 +6,7 @@ use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::canvas::{self, Padded};
 use crate::decode::{self, Header, PixelLimits, RowSource};
@@ -125,6 +125,25 @@ impl Options {
             threshold: threshold.unwrap_or(PerceptualOptions::default().threshold),
             aa,
         });
+    }
+
+    /// Sets the seconds the GPU may take for one piece of work before it counts as hung: a
+    /// finite number more than 0.
+    pub fn set_gpu_timeout(&mut self, seconds: f64) -> Result<(), String> {
+        if !(seconds.is_finite() && seconds > 0.0) {
+            return Err("must be a finite number more than 0".into());
+        }
+        self.gpu.timeout = Duration::try_from_secs_f64(seconds).map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    /// Sets the MiB of each image the GPU takes in one submission: 1 to 1024.
+    pub fn set_gpu_batch(&mut self, mib: u64) -> Result<(), String> {
+        if !(1..=1024).contains(&mib) {
+            return Err("must be from 1 to 1024".into());
+        }
+        self.gpu.batch_bytes = mib << 20;
+        Ok(())
     }
 }
 

@@ -355,6 +355,16 @@ pub struct Gates {
 }
 
 impl Gates {
+    /// Checks a value of `max_ratio` or `max_diff`: a finite number, 0 or more (ratios of HDR
+    /// images may exceed 1).
+    pub fn check(value: f64) -> Result<f64, String> {
+        if value.is_finite() && value >= 0.0 {
+            Ok(value)
+        } else {
+            Err("must be a finite number, 0 or more".into())
+        }
+    }
+
     /// Whether `report` is over any of the gates.
     pub fn exceeded(&self, report: &Report) -> bool {
         self.max_ratio.is_some_and(|max| report.ratio() > max)

@@ -4,13 +4,13 @@
 
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::time::Duration;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use diffimg::batch::Shard;
 use diffimg::{
-    Backend, Canvas, ChangedGate, Compression, Gates, Options, PixelLimits, Rect, Style,
+    Backend, Canvas, ChangedGate, Compression, Gates, Options, PerceptualOptions, PixelLimits,
+    Rect, Style,
 };
 
 /// How different are two images? Prints the difference ratio: the sum of per-channel absolute
@@ -220,10 +220,10 @@ pub struct ComparisonOptions {
     backend: Backend,
     /// Seconds the GPU may take for one piece of work before it counts as hung (auto then
     /// goes on with the CPU) [default: 5]
-    #[arg(long, value_name = "SECONDS", value_parser = timeout)]
-    gpu_timeout: Option<Duration>,
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true, value_parser = timeout)]
+    gpu_timeout: Option<f64>,
     /// MiB of each image the GPU takes in one submission (1 to 1024) [default: 8]
-    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    #[arg(long, value_name = "MIB", value_parser = batch)]
     gpu_batch: Option<u64>,
     /// Exit with status 1 when the ratio exceeds R (a finite number, 0 or more).
     #[arg(long, value_name = "R", allow_negative_numbers = true, value_parser = gate)]
@@ -293,11 +293,12 @@ impl ComparisonOptions {
         options.mask = self.mask.clone();
         options.canvas = self.canvas;
         options.count_changed(self.threshold, self.aa, &gates);
-        if let Some(timeout) = self.gpu_timeout {
-            options.gpu.timeout = timeout;
+        // Both values passed the same setters when parsed.
+        if let Some(seconds) = self.gpu_timeout {
+            let _ = options.set_gpu_timeout(seconds);
         }
         if let Some(mib) = self.gpu_batch {
-            options.gpu.batch_bytes = mib << 20;
+            let _ = options.set_gpu_batch(mib);
         }
         (options, gates)
     }
@@ -311,27 +312,28 @@ where
     PossibleValuesParser::new(names).try_map(|name| name.parse::<T>())
 }
 
-/// Parses a gate's value: a finite number, 0 or more (ratios of HDR images may exceed 1).
+fn number(value: &str) -> Result<f64, String> {
+    value.trim().parse().map_err(|_| "not a number".into())
+}
+
 fn gate(value: &str) -> Result<f64, String> {
-    match value.trim().parse::<f64>() {
-        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
-        Ok(_) => Err("must be a finite number, 0 or more".into()),
-        Err(_) => Err("not a number".into()),
-    }
+    Gates::check(number(value)?)
 }
 
 fn threshold(value: &str) -> Result<f64, String> {
-    match gate(value)? {
-        t if t <= 1.0 => Ok(t),
-        _ => Err("must be from 0 to 1".into()),
-    }
+    PerceptualOptions::check_threshold(gate(value)?)
 }
 
-fn timeout(value: &str) -> Result<Duration, String> {
-    match gate(value)? {
-        seconds if seconds <= 0.0 => Err("must be more than 0".into()),
-        seconds => Duration::try_from_secs_f64(seconds).map_err(|e| e.to_string()),
-    }
+fn timeout(value: &str) -> Result<f64, String> {
+    let seconds = number(value)?;
+    Options::default()
+        .set_gpu_timeout(seconds)
+        .map(|()| seconds)
+}
+
+fn batch(value: &str) -> Result<u64, String> {
+    let mib = value.trim().parse().map_err(|_| "not a whole number")?;
+    Options::default().set_gpu_batch(mib).map(|()| mib)
 }
 
 #[cfg(test)]
