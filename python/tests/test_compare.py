@@ -180,7 +180,7 @@ def test_command_line_options():
     b = a.copy()
     b[0, :2] = 200
     assert "over_gate" not in compare(a, b)
-    assert compare(a, b, max_ratio=0.1)["over_gate"] is True
+    assert compare(a, b, max_ratio=0.05)["over_gate"] is True
     assert compare(a, b, max_ratio=0.5)["over_gate"] is False
     changed = compare(a, b, max_changed=1)
     assert (changed["changed_pixels"], changed["over_gate"]) == (2, True)
