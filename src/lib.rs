@@ -59,7 +59,7 @@ pub use perception::PerceptualOptions;
 pub use pixel::{Depth, Layout, Samples};
 pub use regions::{RegionBox, RegionSummary};
 pub use report::{
-    Bbox, ChangedGate, Figures, FiguresEngine, MeasuredFigures, Perceptual, Report, Size,
+    Bbox, ChangedGate, Figures, FiguresEngine, Gates, MeasuredFigures, Perceptual, Report, Size,
     UnionCanvas,
 };
 pub use style::Style;

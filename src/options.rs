@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::decode::PixelLimits;
 use crate::engine::choice::{AutoOptions, Backend};
@@ -9,6 +10,7 @@ use crate::engine::gpu::GpuOptions;
 use crate::ignore::Rect;
 use crate::output::Compression;
 use crate::perception::PerceptualOptions;
+use crate::report::Gates;
 use crate::style::Style;
 
 /// Called with (rows done, rows in all) after each band.
@@ -89,6 +91,39 @@ impl Default for Options {
     }
 }
 
+impl Options {
+    /// Turns the perceptual count on when a threshold is given, `aa` is set, `gates` count
+    /// changed pixels or the style draws them (with the default threshold where none is given),
+    /// and off otherwise.
+    pub fn count_changed(&mut self, threshold: Option<f64>, aa: bool, gates: &Gates) {
+        let wanted =
+            threshold.is_some() || aa || gates.max_changed.is_some() || self.style != Style::Raw;
+        self.perceptual = wanted.then(|| PerceptualOptions {
+            threshold: threshold.unwrap_or(PerceptualOptions::default().threshold),
+            aa,
+        });
+    }
+
+    /// Sets the seconds the GPU may take for one piece of work before it counts as hung: a
+    /// finite number more than 0.
+    pub fn set_gpu_timeout(&mut self, seconds: f64) -> Result<(), String> {
+        if !(seconds.is_finite() && seconds > 0.0) {
+            return Err("must be a finite number more than 0".into());
+        }
+        self.gpu.timeout = Duration::try_from_secs_f64(seconds).map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    /// Sets the MiB of each image the GPU takes in one submission: 1 to 1024.
+    pub fn set_gpu_batch(&mut self, mib: u64) -> Result<(), String> {
+        if !(1..=1024).contains(&mib) {
+            return Err("must be from 1 to 1024".into());
+        }
+        self.gpu.batch_bytes = mib << 20;
+        Ok(())
+    }
+}
+
 /// What images of different sizes are compared on (without `resize`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -100,6 +135,11 @@ pub enum Canvas {
     /// covers is changed, and in the ratio the largest difference on every channel; a pixel
     /// neither covers is not compared.
     Union,
+}
+
+impl Canvas {
+    /// Every canvas's name, as `FromStr` takes it.
+    pub const NAMES: [&str; 2] = ["same", "union"];
 }
 
 impl std::str::FromStr for Canvas {

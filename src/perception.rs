@@ -16,6 +16,17 @@ pub struct PerceptualOptions {
     pub aa: bool,
 }
 
+impl PerceptualOptions {
+    /// Checks a threshold: from 0 to 1.
+    pub fn check_threshold(threshold: f64) -> Result<f64, String> {
+        if (0.0..=1.0).contains(&threshold) {
+            Ok(threshold)
+        } else {
+            Err("must be from 0 to 1".into())
+        }
+    }
+}
+
 impl Default for PerceptualOptions {
     fn default() -> PerceptualOptions {
         PerceptualOptions {

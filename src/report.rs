@@ -445,6 +445,38 @@ fn number(value: f64) -> Number {
     Number::from_f64(value).unwrap_or_else(|| Number::from(0))
 }
 
+/// The gates a comparison may be over: `--max-ratio`, `--max-changed` and `--max-diff`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Gates {
+    /// Over when the ratio exceeds this.
+    pub max_ratio: Option<f64>,
+    /// Over when more pixels changed than this (needs the perceptual count).
+    pub max_changed: Option<ChangedGate>,
+    /// Over when a counted channel differs by more than this, in sample units.
+    pub max_diff: Option<f64>,
+}
+
+impl Gates {
+    /// Checks a value of `max_ratio` or `max_diff`: a finite number, 0 or more (ratios of HDR
+    /// images may exceed 1).
+    pub fn check(value: f64) -> Result<f64, String> {
+        if value.is_finite() && value >= 0.0 {
+            Ok(value)
+        } else {
+            Err("must be a finite number, 0 or more".into())
+        }
+    }
+
+    /// Whether `report` is over any of the gates.
+    pub fn exceeded(&self, report: &Report) -> bool {
+        self.max_ratio.is_some_and(|max| report.ratio() > max)
+            || self.max_diff.is_some_and(|max| report.exceeds(max))
+            || self
+                .max_changed
+                .is_some_and(|gate| gate.exceeded(report.changed(), report.pixels()))
+    }
+}
+
 /// `--max-changed`: a number of pixels, or a percentage of the pixels compared.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[non_exhaustive]

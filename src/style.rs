@@ -25,6 +25,9 @@ pub enum Style {
 }
 
 impl Style {
+    /// Every style's name, as `FromStr` takes it.
+    pub const NAMES: [&str; 4] = ["raw", "highlight", "mask", "heatmap"];
+
     /// The layout of this style's diff image, for images of `layout`.
     pub fn layout(self, layout: Layout) -> Layout {
         match self {

@@ -64,6 +64,11 @@ def compare(
     ignore: Sequence[Tuple[int, int, int, int]] = (),
     mask: Optional[Union[str, "os.PathLike[str]"]] = None,
     canvas: str = "same",
+    gpu_timeout: Optional[float] = None,
+    gpu_batch: Optional[int] = None,
+    max_ratio: Optional[float] = None,
+    max_changed: Optional[Union[int, str]] = None,
+    max_diff: Optional[float] = None,
 ) -> Dict[str, Any]:
     """Compare two images and return every figure, as a dict.
 
@@ -90,6 +95,13 @@ def compare(
     canvas: "same" (different sizes are an error) or "union" (compared on a canvas of the
         larger width and height, where a pixel only one image covers is changed and one
         neither covers is not compared).
+    gpu_timeout: seconds the GPU may take for one piece of work before it counts as hung
+        (backend="auto" then goes on with the CPU); more than 0, 5 by default.
+    gpu_batch: MiB of each image the GPU takes in one submission, 1 to 1024 (8 by default).
+    max_ratio, max_changed, max_diff: the command line's gates: the ratio, the changed pixels
+        (a number, or a percentage such as "0.5%"; turns the changed-pixel count on) and the
+        largest counted channel difference, in sample units, each over which the comparison is
+        over the gate. With any of them the dict has over_gate: True or False.
 
     Images of different colour types are compared in the smallest type that holds both.
     The GIL is released while comparing, so threads compare in parallel.
@@ -124,9 +136,7 @@ def compare(
     TypeError for inputs of another type, and DiffimgError for the rest (an input that is not
     a readable image, a diff image that cannot be written, an image over max_pixels).
     """
-    if threshold is None and style != "raw":
-        threshold = 0.1
-    figures = _compare_json(
+    figures, over_gate = _compare_json(
         a,
         b,
         ignore_alpha,
@@ -142,6 +152,13 @@ def compare(
         [tuple(r) for r in ignore],
         mask,
         canvas,
+        gpu_timeout,
+        gpu_batch,
+        max_ratio,
+        max_changed,
+        max_diff,
     )
     result: Dict[str, Any] = json.loads(figures)
+    if over_gate is not None:
+        result["over_gate"] = over_gate
     return result

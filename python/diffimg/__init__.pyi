@@ -48,6 +48,7 @@ class Figures(TypedDict):
     bbox: Optional[BBox]
     engine: Engine
     elapsed_ms: float
+    over_gate: NotRequired[bool]
 
 def diff(
     im1_file: Union[_Path, BinaryIO],
@@ -75,5 +76,10 @@ def compare(
     ignore: Sequence[Tuple[int, int, int, int]] = (),
     mask: Optional[_Path] = None,
     canvas: str = "same",
+    gpu_timeout: Optional[float] = None,
+    gpu_batch: Optional[int] = None,
+    max_ratio: Optional[float] = None,
+    max_changed: Optional[Union[int, str]] = None,
+    max_diff: Optional[float] = None,
 ) -> Figures:
     """Every figure of a comparison of two paths, encoded images or uint8/uint16/float32 arrays."""

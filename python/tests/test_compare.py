@@ -175,6 +175,24 @@ def test_changed_pixels_styles_and_what_should_not_count(tmp_path):
             compare(a, b, **bad)
 
 
+def test_command_line_options():
+    a = np.zeros((4, 4), np.uint8)
+    b = a.copy()
+    b[0, :2] = 200
+    assert "over_gate" not in compare(a, b)
+    assert compare(a, b, max_ratio=0.05)["over_gate"] is True
+    assert compare(a, b, max_ratio=0.5)["over_gate"] is False
+    changed = compare(a, b, max_changed=1)
+    assert (changed["changed_pixels"], changed["over_gate"]) == (2, True)
+    assert compare(a, b, max_changed="12.5%")["over_gate"] is False
+    assert compare(a, b, max_diff=199)["over_gate"] is True
+    assert compare(a, b, gpu_timeout=2.5, gpu_batch=4, backend="cpu")["ratio"] > 0
+    for bad in (dict(max_ratio=-1.0), dict(max_diff=float("nan")), dict(max_changed="101%"),
+                dict(gpu_timeout=0.0), dict(gpu_batch=0), dict(gpu_batch=2048)):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            compare(a, b, **bad)
+
+
 def test_diff_image(tmp_path):
     out = tmp_path / "diff.png"
     compare(MARIO_CS, MARIO_NODE, diff_image=out, compression="best")

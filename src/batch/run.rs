@@ -23,19 +23,15 @@ use crate::compare::{compare, identical};
 use crate::decode::open_regular;
 use crate::error::Error;
 use crate::options::Options;
-use crate::report::{ChangedGate, Figures};
+use crate::report::{Figures, Gates};
 
 /// How to run a batch.
 #[derive(Clone)]
 pub struct RunOptions {
     /// The options of every comparison (`diff_image` is set per pair).
     pub compare: Options,
-    /// Pairs whose ratio exceeds this are `over-gate`.
-    pub max_ratio: Option<f64>,
-    /// Pairs with more changed pixels than this are `over-gate`.
-    pub max_changed: Option<ChangedGate>,
-    /// Pairs where a counted channel differs by more than this are `over-gate`.
-    pub max_diff: Option<f64>,
+    /// Pairs over one of these are `over-gate`.
+    pub gates: Gates,
     /// Where diff images of the pairs that differ go, at their names' relative paths.
     pub diff_dir: Option<PathBuf>,
     /// The folders the pairs were found in: the diff folder may not be, hold or lie in one of
@@ -51,9 +47,7 @@ impl Default for RunOptions {
     fn default() -> RunOptions {
         RunOptions {
             compare: Options::default(),
-            max_ratio: None,
-            max_changed: None,
-            max_diff: None,
+            gates: Gates::default(),
             diff_dir: None,
             input_folders: Vec::new(),
             jobs: thread::available_parallelism().map_or(1, |n| n.get()),
@@ -162,17 +156,7 @@ fn compare_pair(pair: &Pair, options: &RunOptions, diff_dir: Option<&PathBuf>) -
         Status::Equal
     } else {
         record.diff = target.map(|t| t.to_string_lossy().into_owned());
-        let changed = figures.perceptual.as_ref().map_or(0, |p| p.changed_pixels);
-        let uncovered = figures.canvas.map_or(0, |c| c.uncovered);
-        let compared = u64::from(figures.width) * u64::from(figures.height)
-            - figures.ignored_pixels
-            - uncovered;
-        if options.max_ratio.is_some_and(|max| figures.ratio > max)
-            || options.max_diff.is_some_and(|max| report.exceeds(max))
-            || options
-                .max_changed
-                .is_some_and(|gate| gate.exceeded(changed, compared))
-        {
+        if options.gates.exceeded(&report) {
             Status::OverGate
         } else {
             Status::Changed

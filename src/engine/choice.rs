@@ -28,6 +28,24 @@ pub enum Backend {
     Gpu,
 }
 
+impl Backend {
+    /// Every backend's name, as `FromStr` takes it.
+    pub const NAMES: [&str; 3] = ["auto", "cpu", "gpu"];
+}
+
+impl std::str::FromStr for Backend {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Backend, String> {
+        match name {
+            "auto" => Ok(Backend::Auto),
+            "cpu" => Ok(Backend::Cpu),
+            "gpu" => Ok(Backend::Gpu),
+            _ => Err(format!("'{name}' is not auto, cpu or gpu")),
+        }
+    }
+}
+
 /// How `Backend::Auto` chooses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AutoOptions {

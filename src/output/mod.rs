@@ -33,6 +33,23 @@ pub enum Compression {
     Best,
 }
 
+impl Compression {
+    /// Every level's name, as `FromStr` takes it.
+    pub const NAMES: [&str; 2] = ["fast", "best"];
+}
+
+impl std::str::FromStr for Compression {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Compression, String> {
+        match name {
+            "fast" => Ok(Compression::Fast),
+            "best" => Ok(Compression::Best),
+            _ => Err(format!("'{name}' is not fast or best")),
+        }
+    }
+}
+
 /// What a diff image is written as, besides its path.
 #[derive(Clone, Copy, Debug)]
 pub struct OutputOptions {

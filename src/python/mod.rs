@@ -21,8 +21,10 @@ use crate::engine::choice::Backend;
 use crate::error::Error;
 use crate::ignore::Rect;
 use crate::options::Options;
+use crate::options::{Canvas, Options};
 use crate::output::Compression;
 use crate::perception::PerceptualOptions;
+use crate::report::{ChangedGate, Gates};
 use crate::style::{Style, parse_colour};
 use array::ArrayRows;
 use dropin::DiffError;
@@ -113,9 +115,11 @@ fn image(object: &Bound<'_, PyAny>) -> PyResult<dropin::Image> {
     )))
 }
 
-/// The comparison behind `diffimg.compare()`, which turns its JSON into a dict.
+/// The comparison behind `diffimg.compare()`, which turns its JSON into a dict: the JSON, and
+/// with a gate whether the comparison is over it. The options are the command line's, with the
+/// same names and checks.
 #[pyfunction]
-#[pyo3(signature = (a, b, ignore_alpha=false, resize=false, backend="auto", diff_image=None, max_pixels=None, compression="fast", threshold=None, aa=false, style="raw", diff_color="#ff0000", ignore=Vec::new(), mask=None, canvas="same"))]
+#[pyo3(signature = (a, b, ignore_alpha=false, resize=false, backend="auto", diff_image=None, max_pixels=None, compression="fast", threshold=None, aa=false, style="raw", diff_color="#ff0000", ignore=Vec::new(), mask=None, canvas="same", gpu_timeout=None, gpu_batch=None, max_ratio=None, max_changed=None, max_diff=None))]
 #[allow(clippy::too_many_arguments)]
 fn compare_json(
     py: Python<'_>,
@@ -134,41 +138,37 @@ fn compare_json(
     ignore: Vec<(u32, u32, u32, u32)>,
     mask: Option<PathBuf>,
     canvas: &str,
-) -> PyResult<String> {
-    if threshold.is_some_and(|t| !(0.0..=1.0).contains(&t)) {
-        return Err(PyValueError::new_err("threshold must be from 0 to 1"));
-    }
-    let style: Style = style.parse().map_err(PyValueError::new_err)?;
-    let perceptual = (threshold.is_some() || aa).then(|| PerceptualOptions {
-        threshold: threshold.unwrap_or(PerceptualOptions::default().threshold),
-        aa,
-    });
-    let options = Options {
+    gpu_timeout: Option<f64>,
+    gpu_batch: Option<u64>,
+    max_ratio: Option<f64>,
+    max_changed: Option<&Bound<'_, PyAny>>,
+    max_diff: Option<f64>,
+) -> PyResult<(String, Option<bool>)> {
+    let checked = |name: &str, outcome: Result<f64, String>| {
+        outcome.map_err(|e| PyValueError::new_err(format!("{name} {e}")))
+    };
+    let gates = Gates {
+        max_ratio: max_ratio
+            .map(|v| checked("max_ratio", Gates::check(v)))
+            .transpose()?,
+        max_changed: max_changed
+            .map(|v| named::<ChangedGate>("max_changed", &v.str()?.to_string()))
+            .transpose()?,
+        max_diff: max_diff
+            .map(|v| checked("max_diff", Gates::check(v)))
+            .transpose()?,
+    };
+    let threshold = threshold
+        .map(|t| checked("threshold", PerceptualOptions::check_threshold(t)))
+        .transpose()?;
+    let mut options = Options {
         ignore_alpha,
         resize,
-        backend: match backend {
-            "auto" => Backend::Auto,
-            "cpu" => Backend::Cpu,
-            "gpu" => Backend::Gpu,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "backend must be \"auto\", \"cpu\" or \"gpu\", not {other:?}"
-                )));
-            }
-        },
+        backend: named::<Backend>("backend", backend)?,
         diff_image,
-        compression: match compression {
-            "fast" => Compression::Fast,
-            "best" => Compression::Best,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "compression must be \"fast\" or \"best\", not {other:?}"
-                )));
-            }
-        },
+        compression: named::<Compression>("compression", compression)?,
         max_pixels: max_pixels.map(PixelLimits::all).unwrap_or_default(),
-        perceptual,
-        style,
+        style: named::<Style>("style", style)?,
         diff_colour: parse_colour(diff_color).map_err(PyValueError::new_err)?,
         ignore: ignore
             .into_iter()
@@ -180,9 +180,19 @@ fn compare_json(
             })
             .collect(),
         mask,
-        canvas: canvas.parse().map_err(PyValueError::new_err)?,
+        canvas: named::<Canvas>("canvas", canvas)?,
         ..Options::default()
     };
+    options.count_changed(threshold, aa, &gates);
+    if let Some(seconds) = gpu_timeout {
+        let set = options.set_gpu_timeout(seconds);
+        set.map_err(|e| PyValueError::new_err(format!("gpu_timeout {e}")))?;
+    }
+    if let Some(mib) = gpu_batch {
+        let set = options.set_gpu_batch(mib);
+        set.map_err(|e| PyValueError::new_err(format!("gpu_batch {e}")))?;
+    }
+    let gated = gates != Gates::default();
     let inputs = [Input::new(a, "a")?, Input::new(b, "b")?];
     let outcome = py.detach(|| {
         catch_unwind(AssertUnwindSafe(|| {
@@ -204,12 +214,20 @@ fn compare_json(
         }))
     });
     match outcome {
-        Ok(Ok(report)) => Ok(report.to_json()),
+        Ok(Ok(report)) => Ok((report.to_json(), gated.then(|| gates.exceeded(&report)))),
         Ok(Err(error)) => Err(to_python(error)),
         Err(_) => Err(DiffimgError::new_err(
             "internal error: the comparison panicked",
         )),
     }
+}
+
+/// A value of one of the library's named types, as the command line parses it; a bad one is a
+/// ValueError that names the option.
+fn named<T: std::str::FromStr<Err = String>>(option: &str, value: &str) -> PyResult<T> {
+    value
+        .parse()
+        .map_err(|e| PyValueError::new_err(format!("{option}: {e}")))
 }
 
 /// One of `compare()`'s inputs.

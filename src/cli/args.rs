@@ -1,0 +1,371 @@
+//! The command line's grammar: the subcommands, the comparison options they share, and the
+//! parsers of their values. The library's types parse the values; their lists of names feed
+//! help and completions.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use diffimg::batch::Shard;
+use diffimg::{
+    Backend, Canvas, ChangedGate, Compression, Gates, Options, PerceptualOptions, PixelLimits,
+    Rect, Style,
+};
+
+/// How different are two images? Prints the difference ratio: the sum of per-channel absolute
+/// differences over the largest possible sum (0.0 identical, 1.0 opposite).
+#[derive(Parser)]
+#[command(
+    name = "diffimg",
+    version,
+    after_help = AFTER_HELP,
+    args_conflicts_with_subcommands = true,
+    override_usage = USAGE
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Write a man page (man) or a shell's completions (complete-bash, complete-zsh,
+    /// complete-fish, complete-powershell) to stdout.
+    #[arg(long, value_name = "KIND", value_enum, exclusive = true)]
+    pub generate: Option<Generate>,
+    #[command(flatten)]
+    pub shorthand: Shorthand,
+}
+
+const USAGE: &str = "diffimg [OPTIONS] IMAGE1 IMAGE2           (diffimg compare)
+       diffimg [OPTIONS] DIR_A DIR_B | --pairs FILE   (diffimg batch)
+       diffimg <COMMAND>";
+
+const AFTER_HELP: &str = "\
+Without a command, two images are compared as by `diffimg compare`, and two folders or
+--pairs FILE as by `diffimg batch`; `diffimg help COMMAND` lists a command's options.
+Exit status: 0 compared (and within the gates), 1 over --max-ratio, --max-changed or --max-diff, 2 error.";
+
+#[derive(Subcommand)]
+pub enum Command {
+    Compare(CompareArgs),
+    Batch(BatchArgs),
+    Merge(MergeArgs),
+}
+
+/// The parser, its help showing the commands and `--generate` only: the arguments of a command
+/// line without a command are each command's own, listed in its help.
+pub fn command() -> clap::Command {
+    Cli::command().mut_args(|arg| {
+        let shorthand = arg.get_id() != "generate";
+        arg.hide(shorthand)
+    })
+}
+
+/// What `--generate` writes.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Generate {
+    Man,
+    CompleteBash,
+    CompleteZsh,
+    CompleteFish,
+    CompletePowershell,
+}
+
+/// The arguments of a command line without a command: those of `compare` and `batch`
+/// together, so that their shape (two folders, `--pairs`) tells which command it is.
+#[derive(Args)]
+pub struct Shorthand {
+    #[arg(num_args = 0..=2)]
+    pub paths: Vec<PathBuf>,
+    #[arg(long)]
+    pub pairs: Option<PathBuf>,
+    #[command(flatten)]
+    single: SingleOutput,
+    #[command(flatten)]
+    batch: BatchOutput,
+    #[command(flatten)]
+    options: ComparisonOptions,
+}
+
+/// Compares two images and prints the difference ratio, or every figure with --json.
+#[derive(Args)]
+#[command(after_help = COMPARE_HELP)]
+pub struct CompareArgs {
+    /// The reference image.
+    pub image1: PathBuf,
+    /// Compared against IMAGE1; with --resize, resized to its size first.
+    pub image2: PathBuf,
+    #[command(flatten)]
+    pub output: SingleOutput,
+    #[command(flatten)]
+    pub options: ComparisonOptions,
+}
+
+const COMPARE_HELP: &str = "\
+Example: diffimg compare before.png after.png --json -f diff.png --max-ratio 0.01
+(`diffimg before.png after.png` is the same.)
+Exit status: 0 compared (and within the gates), 1 over --max-ratio, --max-changed or --max-diff, 2 error.
+PNG inputs are decoded and diffed band by band in little memory; other formats, and the image
+that --resize resizes, are decoded whole.";
+
+/// How one comparison is printed.
+#[derive(Args)]
+pub struct SingleOutput {
+    /// Print the ratio alone (the default; kept for diffimg compatibility).
+    #[arg(short, long, conflicts_with_all = ["percent", "json"])]
+    pub ratio: bool,
+    /// Print "Images differ by X%" instead of the ratio.
+    #[arg(long, conflicts_with = "json")]
+    pub percent: bool,
+    /// Print every figure as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the diff image here (format from the extension; PNG without one).
+    #[arg(short, long, value_name = "PATH")]
+    pub filename: Option<PathBuf>,
+    /// No progress bar and no notes on stderr; errors are still printed.
+    #[arg(short, long, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Engine, adapter, image size and timings on stderr.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+/// Compares every pair of images in two folders (paired by relative path) or in a pair list,
+/// printing one JSON line per pair and a summary line.
+#[derive(Args)]
+#[command(after_help = BATCH_HELP)]
+pub struct BatchArgs {
+    /// Two folders: their images are paired by relative path, recursively.
+    #[arg(num_args = 0..=2, value_name = "DIR")]
+    pub folders: Vec<PathBuf>,
+    /// Read the pairs from FILE (- for stdin): JSON lines {"a": PATH, "b": PATH, "name": NAME}
+    /// (or "name_bytes": HEX), at most 1 MiB each; relative paths are relative to the list's
+    /// folder.
+    #[arg(long, value_name = "FILE", conflicts_with = "folders")]
+    pub pairs: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: BatchOutput,
+    /// No progress bar.
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub options: ComparisonOptions,
+}
+
+const BATCH_HELP: &str = "\
+Example: diffimg batch expected/ actual/ --diff-dir diffs --report report.html --max-ratio 0.01
+(`diffimg expected/ actual/` and `diffimg --pairs list.jsonl` are the same as with `batch`.)
+The comparison options apply to every pair; a --mask of another size than a pair's images
+makes that pair an error record.
+Exit status: 0 every pair equal or within the gates; 1 a pair over --max-ratio, --max-changed or --max-diff, or added or
+removed (unless --allow-missing); 2 a pair in error or the run could not start; 130 interrupted.";
+
+/// What a batch writes besides its records.
+#[derive(Args)]
+pub struct BatchOutput {
+    /// One JSON line per pair and a summary line on stdout (the default).
+    #[arg(long)]
+    pub json_lines: bool,
+    /// Write diff images (PNG) of the pairs that differ under DIR, at their relative paths;
+    /// names that would share a path are refused before the run; DIR may not be, hold or lie in
+    /// an input folder.
+    #[arg(long, value_name = "DIR")]
+    pub diff_dir: Option<PathBuf>,
+    /// Write an HTML report to PATH, with its images in a PATH_files folder beside it.
+    #[arg(long, value_name = "PATH.html")]
+    pub report: Option<PathBuf>,
+    /// Pairs compared at once [default: the number of cores].
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+    /// Run only the pairs whose name hashes to shard K of N (1 <= K <= N); the output opens
+    /// with a header line naming the shard and its set of pairs.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<Shard>,
+    /// Added and removed files are notes, not failures.
+    #[arg(long)]
+    pub allow_missing: bool,
+}
+
+/// Merges the outputs of several shards into one set of records, summary, report and exit
+/// status.
+#[derive(Args)]
+#[command(after_help = MERGE_HELP)]
+pub struct MergeArgs {
+    /// The JSON-lines outputs of the shards: every shard 1..N of one run, each complete.
+    #[arg(required = true, value_name = "SHARD.jsonl")]
+    pub shards: Vec<PathBuf>,
+    /// Write an HTML report of all the pairs to PATH.
+    #[arg(long, value_name = "PATH.html")]
+    pub report: Option<PathBuf>,
+    /// Added and removed files are notes, not failures.
+    #[arg(long)]
+    pub allow_missing: bool,
+}
+
+const MERGE_HELP: &str = "\
+Example: diffimg merge shard-1.jsonl shard-2.jsonl --report report.html
+(each shard written by `diffimg batch A B --shard K/2 > shard-K.jsonl`)
+Exit status: as of one batch run of all the pairs.";
+
+/// The options of a comparison, the same for one pair and for every pair of a batch.
+#[derive(Args)]
+pub struct ComparisonOptions {
+    /// Leave alpha out of the ratio; the diff image gets opaque alpha.
+    #[arg(long)]
+    ignore_alpha: bool,
+    /// Resize IMAGE2 to IMAGE1's size first, as diffimg (Pillow) does; decodes IMAGE2 whole.
+    #[arg(long)]
+    resize: bool,
+    /// Engine: auto picks the GPU when a hardware adapter exists and the image is large.
+    #[arg(long, default_value = "auto", value_parser = named::<Backend>(&Backend::NAMES))]
+    backend: Backend,
+    /// Seconds the GPU may take for one piece of work before it counts as hung (auto then
+    /// goes on with the CPU) [default: 5]
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true, value_parser = timeout)]
+    gpu_timeout: Option<f64>,
+    /// MiB of each image the GPU takes in one submission (1 to 1024) [default: 8]
+    #[arg(long, value_name = "MIB", value_parser = batch)]
+    gpu_batch: Option<u64>,
+    /// Exit with status 1 when the ratio exceeds R (a finite number, 0 or more).
+    #[arg(long, value_name = "R", allow_negative_numbers = true, value_parser = gate)]
+    max_ratio: Option<f64>,
+    /// Count the pixels a person would see as changed: YIQ colour delta over 35215 * T^2
+    /// (T from 0 to 1; 0.1 when only --max-changed or a --style asks for the count).
+    #[arg(short, long, value_name = "T", allow_negative_numbers = true, value_parser = threshold)]
+    threshold: Option<f64>,
+    /// Count anti-aliased pixels apart, not as changed (turns the perceptual count on).
+    #[arg(long, visible_alias = "antialiasing")]
+    aa: bool,
+    /// Exit with status 1 when more than N pixels changed, or more than P% of them.
+    #[arg(long, value_name = "N|P%")]
+    max_changed: Option<ChangedGate>,
+    /// Exit with status 1 when a counted channel differs by more than V, in sample units (0 to
+    /// 255, 65535 for 16-bit images, 1.0 nominally for floating point, where any NaN or
+    /// infinite difference is more).
+    #[arg(long, value_name = "V", allow_negative_numbers = true, value_parser = gate)]
+    max_diff: Option<f64>,
+    /// What the diff image shows: raw |a - b|, highlight, mask or heatmap.
+    #[arg(long, default_value = "raw", value_parser = named::<Style>(&Style::NAMES))]
+    style: Style,
+    /// Changed pixels in the highlight and mask styles, as #rrggbb.
+    #[arg(long, value_name = "#RRGGBB", value_parser = diffimg::internals::parse_colour, default_value = "#ff0000")]
+    diff_color: [u8; 3],
+    /// Leave a rectangle out of every figure: X,Y,W,H in pixels; repeatable.
+    #[arg(long, value_name = "X,Y,W,H")]
+    ignore: Vec<Rect>,
+    /// Leave out the pixels where this image (of the images' size) is not black and not fully
+    /// transparent.
+    #[arg(long, value_name = "PATH")]
+    mask: Option<PathBuf>,
+    /// Images of different sizes: an error (same), or compared on a canvas of the larger width
+    /// and height, where a pixel only one image covers is changed and one neither covers is
+    /// not compared (union).
+    #[arg(long, default_value = "same", value_parser = named::<Canvas>(&Canvas::NAMES), conflicts_with = "resize")]
+    canvas: Canvas,
+    /// Refuse images whose header claims more than N pixels [default: 2^32 for PNG, streamed;
+    /// 2^28 for images decoded whole: other formats, interlaced PNG, --resize]; a TIFF or
+    /// OpenEXR image may hold 2 bytes per pixel of N decoded at once (512 MiB by default)
+    #[arg(long, value_name = "N")]
+    max_pixels: Option<u64>,
+    /// PNG compression of the diff image: fast, or best for smaller files.
+    #[arg(long, default_value = "fast", value_parser = named::<Compression>(&Compression::NAMES))]
+    compression: Compression,
+}
+
+impl ComparisonOptions {
+    /// The library's options and gates these arguments ask for.
+    // Field by field, as any user of the library builds its options.
+    #[allow(clippy::field_reassign_with_default)]
+    pub fn settings(&self) -> (Options, Gates) {
+        let gates = Gates {
+            max_ratio: self.max_ratio,
+            max_changed: self.max_changed,
+            max_diff: self.max_diff,
+        };
+        let mut options = Options::default();
+        options.ignore_alpha = self.ignore_alpha;
+        options.resize = self.resize;
+        options.backend = self.backend;
+        options.compression = self.compression;
+        options.max_pixels = self.max_pixels.map(PixelLimits::all).unwrap_or_default();
+        options.style = self.style;
+        options.diff_colour = self.diff_color;
+        options.ignore = self.ignore.clone();
+        options.mask = self.mask.clone();
+        options.canvas = self.canvas;
+        options.count_changed(self.threshold, self.aa, &gates);
+        // Both values passed the same setters when parsed.
+        if let Some(seconds) = self.gpu_timeout {
+            let _ = options.set_gpu_timeout(seconds);
+        }
+        if let Some(mib) = self.gpu_batch {
+            let _ = options.set_gpu_batch(mib);
+        }
+        (options, gates)
+    }
+}
+
+/// A value of one of the library's named types: one of `names`, parsed by `FromStr`.
+fn named<T>(names: &'static [&'static str]) -> impl TypedValueParser<Value = T>
+where
+    T: FromStr<Err = String> + Clone + Send + Sync + 'static,
+{
+    PossibleValuesParser::new(names).try_map(|name| name.parse::<T>())
+}
+
+fn number(value: &str) -> Result<f64, String> {
+    value.trim().parse().map_err(|_| "not a number".into())
+}
+
+fn gate(value: &str) -> Result<f64, String> {
+    Gates::check(number(value)?)
+}
+
+fn threshold(value: &str) -> Result<f64, String> {
+    PerceptualOptions::check_threshold(gate(value)?)
+}
+
+fn timeout(value: &str) -> Result<f64, String> {
+    let seconds = number(value)?;
+    Options::default()
+        .set_gpu_timeout(seconds)
+        .map(|()| seconds)
+}
+
+fn batch(value: &str) -> Result<u64, String> {
+    let mib = value.trim().parse().map_err(|_| "not a whole number")?;
+    Options::default().set_gpu_batch(mib).map(|()| mib)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::command;
+
+    /// Every option of `compare` but its output's is one of `batch`'s, with the same value
+    /// names.
+    #[test]
+    fn batch_takes_every_comparison_option() {
+        let command = command();
+        let sub = |name| command.find_subcommand(name).unwrap().clone();
+        let (compare, batch) = (sub("compare"), sub("batch"));
+        let output = [
+            "ratio", "percent", "json", "filename", "quiet", "verbose", "help",
+        ];
+        let mut checked = 0;
+        for arg in compare.get_arguments() {
+            if arg.is_positional() || output.contains(&arg.get_id().as_str()) {
+                continue;
+            }
+            let same = batch.get_arguments().find(|b| b.get_id() == arg.get_id());
+            let same = same.unwrap_or_else(|| panic!("batch lacks --{}", arg.get_id()));
+            assert_eq!(same.get_long(), arg.get_long());
+            assert_eq!(same.get_value_names(), arg.get_value_names());
+            checked += 1;
+        }
+        assert!(checked >= 17, "{checked}");
+    }
+
+    #[test]
+    fn the_grammar_is_consistent() {
+        command().debug_assert();
+    }
+}
