@@ -14,6 +14,10 @@ pub enum Depth {
     Float,
 }
 
+/// 1.0 in the fixed point floating-point differences are summed in: units of 2^-24 (see
+/// `engine::float`).
+pub(crate) const FLOAT_ONE: u64 = 1 << 24;
+
 impl Depth {
     /// The largest sample value of an integer depth; for floating point, the nominal maximum
     /// 1.0 in the fixed point its differences are summed in (see `engine::float`).
@@ -21,7 +25,7 @@ impl Depth {
         match self {
             Depth::Eight => 255,
             Depth::Sixteen => 65535,
-            Depth::Float => crate::engine::float::ONE as u32,
+            Depth::Float => FLOAT_ONE as u32,
         }
     }
 

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 use serde::Serialize;
+use tempfile::{NamedTempFile, TempDir};
 
 use super::preview::{Images, previews};
 use super::record::{Record, Status, Summary};
@@ -45,11 +46,15 @@ pub fn write(
     if std::fs::symlink_metadata(&files_dir).is_ok_and(|m| !m.is_dir()) {
         return Err(Error::output(&files_dir, "exists and is not a folder"));
     }
-    let staging = tempfile::Builder::new()
-        .prefix(".diffimg-report-")
-        .tempdir_in(folder)
-        .map_err(|e| fail(&format!("cannot write in {}: {e}", folder.display())))?;
-    let _staging = Listed::new(staging.path());
+    let (staging, _staging) = Listed::make(
+        || {
+            tempfile::Builder::new()
+                .prefix(".diffimg-report-")
+                .tempdir_in(folder)
+        },
+        TempDir::path,
+    )
+    .map_err(|e| fail(&format!("cannot write in {}: {e}", folder.display())))?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs.max(1))
         .build()
@@ -70,12 +75,16 @@ pub fn write(
         return Err(fail(&"interrupted"));
     }
     let page = render(records, summary, &images, &url_component(&files_name));
-    let mut html = tempfile::Builder::new()
-        .prefix(".diffimg-")
-        .suffix(".tmp")
-        .tempfile_in(folder)
-        .map_err(|e| fail(&e))?;
-    let _html = Listed::new(html.path());
+    let (mut html, _html) = Listed::make(
+        || {
+            tempfile::Builder::new()
+                .prefix(".diffimg-")
+                .suffix(".tmp")
+                .tempfile_in(folder)
+        },
+        NamedTempFile::path,
+    )
+    .map_err(|e| fail(&e))?;
     html.write_all(page.as_bytes()).map_err(|e| fail(&e))?;
     #[cfg(unix)]
     {
@@ -86,11 +95,15 @@ pub fn write(
             .map_err(|e| fail(&e))?;
     }
     // The old folder moves aside, the new one takes its name, then the page takes its own.
-    let old = tempfile::Builder::new()
-        .prefix(".diffimg-old-")
-        .tempdir_in(folder)
-        .map_err(|e| fail(&e))?;
-    let _old = Listed::new(old.path());
+    let (old, _old) = Listed::make(
+        || {
+            tempfile::Builder::new()
+                .prefix(".diffimg-old-")
+                .tempdir_in(folder)
+        },
+        TempDir::path,
+    )
+    .map_err(|e| fail(&e))?;
     // A signal waits for the three renames: the old report stays whole, or the new one is.
     let swapping = unfinished();
     if files_dir.is_dir() {

@@ -15,8 +15,7 @@
 //! Channels counted in `nan` or `inf` add nothing to the sums, but their pixels differ; the
 //! diff image holds NaN or infinity for them.
 
-/// 1.0 in the fixed point of the sums: differences are summed in units of 2^-24.
-pub const ONE: u64 = 1 << 24;
+pub(crate) use crate::pixel::FLOAT_ONE as ONE;
 
 /// The bits of a NaN and of +infinity, as the diff image holds them.
 pub const NAN_BITS: u32 = 0x7fc0_0000;

@@ -78,11 +78,11 @@ impl Target {
             // What a new file gets: read and write for all, less the umask.
             builder.permissions(Permissions::from_mode(0o666));
         }
-        let temporary = builder.tempfile_in(folder).map_err(|e| {
-            let cause = io::Error::from(e.kind());
-            refuse(&format!("cannot write in {}: {cause}", folder.display()))
-        })?;
-        let listed = Listed::new(temporary.path());
+        let (temporary, listed) = Listed::make(|| builder.tempfile_in(folder), NamedTempFile::path)
+            .map_err(|e| {
+                let cause = io::Error::from(e.kind());
+                refuse(&format!("cannot write in {}: {cause}", folder.display()))
+            })?;
         Ok(Target {
             shown: shown.to_owned(),
             path,
@@ -146,9 +146,18 @@ impl Target {
 pub(crate) struct Listed(PathBuf);
 
 impl Listed {
-    pub(crate) fn new(path: &Path) -> Listed {
-        unfinished().push(path.to_owned());
-        Listed(path.to_owned())
+    /// Makes a temporary file or folder and lists it at `path`, holding the list meanwhile: a
+    /// signal's `remove_unfinished` then runs either before it exists or after it is listed,
+    /// never in between.
+    pub(crate) fn make<T, E>(
+        make: impl FnOnce() -> Result<T, E>,
+        path: impl FnOnce(&T) -> &Path,
+    ) -> Result<(T, Listed), E> {
+        let mut list = unfinished();
+        let made = make()?;
+        let path = path(&made).to_owned();
+        list.push(path.clone());
+        Ok((made, Listed(path)))
     }
 }
 
