@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
-use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use clap::error::ErrorKind;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use diffimg::batch::Shard;
 use diffimg::{
     Backend, Canvas, ChangedGate, Compression, Gates, Options, PerceptualOptions, PixelLimits,
@@ -43,11 +44,48 @@ Without a command, two images are compared as by `diffimg compare`, and two fold
 --pairs FILE as by `diffimg batch`; `diffimg help COMMAND` lists a command's options.
 Exit status: 0 compared (and within the gates), 1 over --max-ratio, --max-changed or --max-diff, 2 error.";
 
-#[derive(Subcommand)]
 pub enum Command {
     Compare(CompareArgs),
     Batch(BatchArgs),
     Merge(MergeArgs),
+}
+
+/// The commands' arguments are built only for the command a command line names (clap's
+/// `defer`): building all three would cost more than a small comparison.
+impl Subcommand for Command {
+    fn augment_subcommands(parser: clap::Command) -> clap::Command {
+        let command = |name, about, args: fn(clap::Command) -> clap::Command| {
+            clap::Command::new(name).about(about).defer(args)
+        };
+        parser
+            .subcommand(command("compare", COMPARE_ABOUT, CompareArgs::augment_args))
+            .subcommand(command("batch", BATCH_ABOUT, BatchArgs::augment_args))
+            .subcommand(command("merge", MERGE_ABOUT, MergeArgs::augment_args))
+    }
+
+    fn augment_subcommands_for_update(parser: clap::Command) -> clap::Command {
+        Command::augment_subcommands(parser)
+    }
+
+    fn has_subcommand(name: &str) -> bool {
+        matches!(name, "compare" | "batch" | "merge")
+    }
+}
+
+impl FromArgMatches for Command {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Command, clap::Error> {
+        match matches.subcommand() {
+            Some(("compare", args)) => Ok(Command::Compare(CompareArgs::from_arg_matches(args)?)),
+            Some(("batch", args)) => Ok(Command::Batch(BatchArgs::from_arg_matches(args)?)),
+            Some(("merge", args)) => Ok(Command::Merge(MergeArgs::from_arg_matches(args)?)),
+            _ => Err(clap::Error::new(ErrorKind::MissingSubcommand)),
+        }
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Command::from_arg_matches(matches)?;
+        Ok(())
+    }
 }
 
 /// The parser, its help showing the commands and `--generate` only: the arguments of a command
@@ -85,9 +123,11 @@ pub struct Shorthand {
     options: ComparisonOptions,
 }
 
-/// Compares two images and prints the difference ratio, or every figure with --json.
+const COMPARE_ABOUT: &str =
+    "Compares two images and prints the difference ratio, or every figure with --json";
+
 #[derive(Args)]
-#[command(after_help = COMPARE_HELP)]
+#[command(about = COMPARE_ABOUT, after_help = COMPARE_HELP)]
 pub struct CompareArgs {
     /// The reference image.
     pub image1: PathBuf,
@@ -129,10 +169,11 @@ pub struct SingleOutput {
     pub verbose: bool,
 }
 
-/// Compares every pair of images in two folders (paired by relative path) or in a pair list,
-/// printing one JSON line per pair and a summary line.
+const BATCH_ABOUT: &str = "Compares every pair of images in two folders (paired by relative \
+     path) or in a pair list, printing one JSON line per pair and a summary line";
+
 #[derive(Args)]
-#[command(after_help = BATCH_HELP)]
+#[command(about = BATCH_ABOUT, after_help = BATCH_HELP)]
 pub struct BatchArgs {
     /// Two folders: their images are paired by relative path, recursively.
     #[arg(num_args = 0..=2, value_name = "DIR")]
@@ -185,10 +226,11 @@ pub struct BatchOutput {
     pub allow_missing: bool,
 }
 
-/// Merges the outputs of several shards into one set of records, summary, report and exit
-/// status.
+const MERGE_ABOUT: &str =
+    "Merges the outputs of several shards into one set of records, summary, report and exit status";
+
 #[derive(Args)]
-#[command(after_help = MERGE_HELP)]
+#[command(about = MERGE_ABOUT, after_help = MERGE_HELP)]
 pub struct MergeArgs {
     /// The JSON-lines outputs of the shards: every shard 1..N of one run, each complete.
     #[arg(required = true, value_name = "SHARD.jsonl")]
@@ -344,7 +386,8 @@ mod tests {
     /// names.
     #[test]
     fn batch_takes_every_comparison_option() {
-        let command = command();
+        let mut command = command();
+        command.build();
         let sub = |name| command.find_subcommand(name).unwrap().clone();
         let (compare, batch) = (sub("compare"), sub("batch"));
         let output = [

@@ -12,23 +12,32 @@ use std::io::ErrorKind;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::FromArgMatches;
+use clap::parser::ValueSource;
+use clap::{ArgMatches, FromArgMatches};
 
-use args::{Cli, Command};
+use args::{Cli, Command, CompareArgs, ComparisonOptions, SingleOutput};
 
 /// Parses the arguments and runs the command they name.
 pub fn main() -> ExitCode {
     let argv: Vec<OsString> = std::env::args_os().collect();
-    let cli = match parse(&argv) {
-        Ok(cli) => cli,
-        Err(e) => return argument_error(&e),
-    };
-    if let Some(kind) = cli.generate {
-        return generate::write(kind, args::command());
-    }
-    let command = match cli.command {
-        Some(command) => Ok(command),
-        None => shorthand(&argv, &cli.shorthand),
+    let mut parser = args::command();
+    let command = match parser.try_get_matches_from_mut(&argv) {
+        Err(e) => Err(argument_error(&e)),
+        Ok(matches) if matches.subcommand().is_none() && !matches.contains_id("generate") => {
+            shorthand(&mut parser, argv, &matches)
+        }
+        Ok(matches) => match Cli::from_arg_matches(&matches) {
+            Ok(Cli {
+                generate: Some(kind),
+                ..
+            }) => return generate::write(kind, parser),
+            Ok(Cli {
+                command: Some(command),
+                ..
+            }) => Ok(command),
+            Ok(_) => unreachable!("a command line is a command, a shorthand or --generate"),
+            Err(e) => Err(argument_error(&e)),
+        },
     };
     match command {
         Ok(Command::Compare(args)) => single::main(&args),
@@ -38,32 +47,50 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn parse(argv: &[OsString]) -> Result<Cli, clap::Error> {
-    let matches = args::command().try_get_matches_from(argv)?;
-    Cli::from_arg_matches(&matches)
-}
-
 /// The command that a command line without one stands for: `batch` for two folders or
-/// `--pairs`, `compare` otherwise. Its arguments are parsed again as that command's, so that
-/// the other command's options are refused.
-fn shorthand(argv: &[OsString], arguments: &args::Shorthand) -> Result<Command, ExitCode> {
-    let paths = &arguments.paths;
+/// `--pairs`, `compare` otherwise. Two images with none of `batch`'s options are `compare`'s
+/// arguments as parsed; any other command line is parsed again by the same parser as that
+/// command's, so that the other command's options are refused.
+fn shorthand(
+    parser: &mut clap::Command,
+    mut argv: Vec<OsString>,
+    matches: &ArgMatches,
+) -> Result<Command, ExitCode> {
+    let paths: Vec<&PathBuf> = matches
+        .get_many::<PathBuf>("paths")
+        .map(Iterator::collect)
+        .unwrap_or_default();
     let folders = paths.len() == 2 && paths.iter().all(|p| p.is_dir());
     if paths.len() == 2
         && !folders
         && paths.iter().any(|p| p.is_dir())
-        && let Some(e) = lone_folder(paths)
+        && let Some(e) = lone_folder(&paths)
     {
         return Err(finish(Err(e)));
     }
-    let name = if folders || arguments.pairs.is_some() {
-        "batch"
-    } else {
-        "compare"
-    };
-    let mut named = argv.to_vec();
-    named.insert(1.min(named.len()), name.into());
-    match parse(&named) {
+    let batch = folders || matches.contains_id("pairs");
+    if let [image1, image2] = paths[..]
+        && !batch
+        && !given(parser, matches, "BatchOutput")
+    {
+        let parts = SingleOutput::from_arg_matches(matches)
+            .and_then(|output| Ok((output, ComparisonOptions::from_arg_matches(matches)?)));
+        return match parts {
+            Ok((output, options)) => Ok(Command::Compare(CompareArgs {
+                image1: image1.clone(),
+                image2: image2.clone(),
+                output,
+                options,
+            })),
+            Err(e) => Err(argument_error(&e)),
+        };
+    }
+    let name = if batch { "batch" } else { "compare" };
+    argv.insert(1.min(argv.len()), name.into());
+    match parser
+        .try_get_matches_from_mut(argv)
+        .and_then(|matches| Cli::from_arg_matches(&matches))
+    {
         Ok(Cli {
             command: Some(command),
             ..
@@ -73,9 +100,19 @@ fn shorthand(argv: &[OsString], arguments: &args::Shorthand) -> Result<Command, 
     }
 }
 
+/// Whether any argument of `group` (the arguments of one derived struct) was given on the
+/// command line, not taken from a default.
+fn given(parser: &clap::Command, matches: &ArgMatches, group: &str) -> bool {
+    parser
+        .get_groups()
+        .filter(|g| g.get_id() == group)
+        .flat_map(|g| g.get_args())
+        .any(|id| matches.value_source(id.as_str()) == Some(ValueSource::CommandLine))
+}
+
 /// The error of two paths of which one is a folder and the other does not exist: it names
 /// the missing one (the folder is not an image to blame).
-fn lone_folder(paths: &[PathBuf]) -> Option<diffimg::Error> {
+fn lone_folder(paths: &[&PathBuf]) -> Option<diffimg::Error> {
     let missing = paths
         .iter()
         .find(|p| std::fs::symlink_metadata(p).is_err_and(|e| e.kind() == ErrorKind::NotFound))?;

@@ -20,7 +20,6 @@ use crate::decode::{self, PixelLimits, RowSource};
 use crate::engine::choice::Backend;
 use crate::error::Error;
 use crate::ignore::Rect;
-use crate::options::Options;
 use crate::options::{Canvas, Options};
 use crate::output::Compression;
 use crate::perception::PerceptualOptions;
