@@ -175,28 +175,6 @@ fn list_lines_must_be_objects() {
     );
 }
 
-/// Runs the binary with its address space limited to `bytes` (`RLIMIT_AS`).
-fn diffimg_within(bytes: u64, args: &[&OsStr]) -> Output {
-    use std::os::unix::process::CommandExt;
-    let mut command = common::command();
-    command.args(args);
-    let limit = libc::rlimit {
-        rlim_cur: bytes as libc::rlim_t,
-        rlim_max: bytes as libc::rlim_t,
-    };
-    // SAFETY: setrlimit is async-signal-safe, and the closure touches nothing else.
-    unsafe {
-        command.pre_exec(move || {
-            if libc::setrlimit(libc::RLIMIT_AS, &limit) == 0 {
-                Ok(())
-            } else {
-                Err(std::io::Error::last_os_error())
-            }
-        });
-    }
-    command.output().unwrap()
-}
-
 #[test]
 fn long_list_lines_are_refused_in_little_memory() {
     let dir = tempfile::tempdir().unwrap();
@@ -205,7 +183,7 @@ fn long_list_lines_are_refused_in_little_memory() {
     text.resize(text.len() + (96 << 20), b'x');
     text.extend_from_slice(b"\", \"b\": \"y.png\"}\n");
     std::fs::write(&list, text).unwrap();
-    let out = diffimg_within(512 << 20, &[os("--pairs"), list.as_os_str()]);
+    let out = common::diffimg_bounded(&[os("--pairs"), list.as_os_str()], 512 << 20, 60);
     common::assert_error(&out, "long.jsonl:2: ");
     assert!(
         common::stderr(&out).contains("1 MiB"),

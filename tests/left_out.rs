@@ -1,6 +1,6 @@
 //! Pixels that are not compared: many `--ignore` rectangles, and on a union canvas the pixels
 //! neither image covers. Their figures by construction, and what they may cost (CPU seconds
-//! and address space, as resource limits of the child process).
+//! and memory, as resource limits of the child process).
 
 mod common;
 
@@ -10,32 +10,6 @@ use std::process::Output;
 
 use common::{stderr, stdout, write_png};
 use diffimg::{Layout, Samples};
-
-/// Runs the binary with at most `cpu_seconds` of CPU time and `bytes` of address space; a run
-/// over either is killed or fails.
-fn diffimg_within(cpu_seconds: u64, bytes: u64, args: &[&OsStr]) -> Output {
-    use std::os::unix::process::CommandExt;
-    let mut command = common::command();
-    command.args(args);
-    let limit = |n: u64| libc::rlimit {
-        rlim_cur: n as libc::rlim_t,
-        rlim_max: n as libc::rlim_t,
-    };
-    let (cpu, space) = (limit(cpu_seconds), limit(bytes));
-    // SAFETY: setrlimit is async-signal-safe, and the closure touches nothing else.
-    unsafe {
-        command.pre_exec(move || {
-            if libc::setrlimit(libc::RLIMIT_CPU, &cpu) == 0
-                && libc::setrlimit(libc::RLIMIT_AS, &space) == 0
-            {
-                Ok(())
-            } else {
-                Err(std::io::Error::last_os_error())
-            }
-        });
-    }
-    command.output().unwrap()
-}
 
 fn json(out: &Output) -> serde_json::Value {
     assert_eq!(
@@ -73,7 +47,7 @@ fn a_thousand_ignore_rectangles() {
     let mut args: Vec<&OsStr> = vec![a.as_ref(), b.as_ref(), "--json".as_ref()];
     args.extend(["--backend", "cpu", "-t", "0.1"].map(OsStr::new));
     args.extend(rects.iter().map(OsStr::new));
-    let report = json(&diffimg_within(20, 4 << 30, &args));
+    let report = json(&common::diffimg_bounded(&args, 4 << 30, 20));
     let total = u64::from(n * n);
     assert_eq!(report["ignored_pixels"], ignored);
     assert_eq!(report["differing_pixels"], total - ignored);
@@ -206,7 +180,7 @@ fn union_canvas_of_a_row_and_a_column() {
         let args = [a.as_os_str(), b.as_os_str(), "--json".as_ref()];
         let extra = ["--backend", "cpu", "--canvas", "union", "-t", "0.1"].map(OsStr::new);
         let all: Vec<&OsStr> = args.into_iter().chain(extra).collect();
-        let report = json(&diffimg_within(10, 1 << 30, &all));
+        let report = json(&common::diffimg_bounded(&all, 1 << 30, 10));
         assert_eq!(report["canvas"]["uncovered"], side * side);
         assert_eq!(report["changed_pixels"], 2 * side);
         assert_eq!(report["differing_pixels"], 2 * side);
@@ -224,5 +198,5 @@ fn union_canvas_of_a_row_and_a_column() {
     let args = [row.as_os_str(), column.as_os_str()];
     let extra = ["--backend", "cpu", "--canvas", "union"].map(OsStr::new);
     let all: Vec<&OsStr> = args.into_iter().chain(extra).collect();
-    common::assert_error(&diffimg_within(10, 1 << 30, &all), "truncated");
+    common::assert_error(&common::diffimg_bounded(&all, 1 << 30, 10), "truncated");
 }
