@@ -2,7 +2,7 @@
 //! named like an HTML tag does not run), the viewer shows the images, the swipe slider moves
 //! under the mouse and the keyboard, filters and sorting work. Skipped with a message when no
 //! browser is installed, unless `DIFFIMG_REQUIRE_BROWSER=1`. With `DIFFIMG_SCREENSHOT=PATH`,
-//! the page as shown is saved there (the README's picture).
+//! the page as shown is saved there (the picture in docs/batch.md).
 
 mod common;
 
@@ -333,7 +333,7 @@ fn report_works_in_a_real_browser() {
     assert!(ratios.windows(2).all(|w| w[0] >= w[1]), "{ratios:?}");
     assert_eq!(eval(&tab, "return window.__errors;"), serde_json::json!([]));
 
-    // The picture for the README: the changed pair in the swipe view.
+    // The picture in docs/batch.md: the changed pair in the swipe view.
     let changed = row_of(&tab, "login.png");
     tab.find_element(&format!("tr[data-i=\"{changed}\"]"))
         .unwrap()
