@@ -67,18 +67,7 @@ fn assert_clean(child: Child, out: &Path, lines: &[String]) {
     assert_eq!(output.status.code(), Some(130), "stderr: {err}");
     assert_eq!(err, "error: interrupted\n");
     assert!(lines.iter().all(|l| !l.contains("\"summary\"")));
-    assert!(!out.join("report.html").exists());
-    assert!(!out.join("report_files").exists());
-    let leftovers: Vec<_> = walk(out)
-        .into_iter()
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with(".diffimg")
-        })
-        .collect();
-    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert_nothing_temporary(out);
     let diffs: Vec<_> = walk(&out.join("diffs"));
     assert_eq!(diffs.len(), lines.len(), "a diff image for each record");
     for diff in diffs {

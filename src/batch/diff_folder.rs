@@ -8,6 +8,7 @@ use std::path::{Component, Path, PathBuf};
 
 use super::pairs::Pair;
 use crate::error::Error;
+use crate::output::folder_of;
 
 /// Checks `dir` against the inputs and makes it; returns its real path. The inputs are
 /// `folders` (where the pairs were found) and the folder of each pair's files; a file reached
@@ -60,14 +61,6 @@ pub(super) fn prepare(dir: &Path, folders: &[PathBuf], pairs: &[Pair]) -> Result
     std::fs::create_dir_all(&real)
         .and_then(|()| real.canonicalize())
         .map_err(|e| refuse(&e))
-}
-
-/// The folder a file is in: `.` for a bare name.
-fn folder_of(path: &Path) -> &Path {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    }
 }
 
 /// `path` made absolute with its links followed, for a path that may not exist yet: its

@@ -20,7 +20,7 @@ use png::PngSink;
 pub(crate) use png::marked;
 use target::Target;
 pub use target::remove_unfinished;
-pub(crate) use target::{Listed, unfinished};
+pub(crate) use target::{Listed, folder_of, unfinished};
 
 /// How hard the PNG encoder works on the diff image.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -168,7 +168,7 @@ impl Drop for Listed {
 }
 
 /// The folder a file is in: `.` for a bare name.
-fn folder_of(path: &Path) -> &Path {
+pub(crate) fn folder_of(path: &Path) -> &Path {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
