@@ -7,7 +7,9 @@ use std::time::Instant;
 
 use super::cpu::CpuEngine;
 use super::gpu::{self, GpuEngine, GpuOptions};
+use super::flip::FlipRule;
 use super::perceptual::{Planes, Rule};
+use super::ssim::SsimRule;
 use super::trial::{Kernel, Measured, Side, Trial};
 use super::{Band, Engine, EngineInfo, Stats};
 use crate::error::Error;
@@ -345,5 +347,13 @@ impl Engine for Choice {
         self.call(Kernel::Perceptual, pixels, |engine| {
             engine.perceive_band(band, rule, out)
         })
+    }
+
+    fn flip_band(&mut self, band: &Band, rule: &FlipRule, out: &mut Vec<f32>) -> Result<(), Error> {
+        self.cpu.flip_band(band, rule, out)
+    }
+
+    fn ssim_band(&mut self, band: &Band, rule: &SsimRule, out: &mut Vec<f32>) -> Result<(), Error> {
+        self.cpu.ssim_band(band, rule, out)
     }
 }

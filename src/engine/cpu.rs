@@ -2,14 +2,18 @@
 //! between rayon's threads. The row kernel is specialised per sample type and channel count:
 //! SSE2 for 8-bit samples on x86-64, plain Rust written for the compiler to vectorise otherwise.
 
+pub(crate) mod flip;
 mod float;
 mod perceptual;
+pub(crate) mod ssim;
 #[cfg(target_arch = "x86_64")]
 mod sse2;
 
 use rayon::prelude::*;
 
+use super::flip::FlipRule;
 use super::perceptual::{Planes, Rule};
+use super::ssim::SsimRule;
 use super::{Band, Bounds, Engine, EngineInfo, MaxAt, Stats};
 use crate::error::Error;
 use crate::pixel::{Depth, Layout, Sample, Samples};
@@ -119,6 +123,16 @@ impl Engine for CpuEngine {
 
     fn perceive_band(&mut self, band: &Band, rule: &Rule, out: &mut Planes) -> Result<(), Error> {
         perceptual::perceive(band, rule, out);
+        Ok(())
+    }
+
+    fn flip_band(&mut self, band: &Band, rule: &FlipRule, out: &mut Vec<f32>) -> Result<(), Error> {
+        flip::flip_band(band, rule, self.parallel, out);
+        Ok(())
+    }
+
+    fn ssim_band(&mut self, band: &Band, rule: &SsimRule, out: &mut Vec<f32>) -> Result<(), Error> {
+        ssim::ssim_band(band, rule, self.parallel, out);
         Ok(())
     }
 }

@@ -3,14 +3,18 @@
 
 pub mod choice;
 pub mod cpu;
+pub mod flip;
 pub mod float;
 pub mod gpu;
 pub mod perceptual;
+pub mod ssim;
 pub mod trial;
 
 use crate::error::Error;
 use crate::pixel::{Layout, Samples};
+use flip::FlipRule;
 use perceptual::{Planes, Rule};
+use ssim::SsimRule;
 
 /// A band: the same rows of both images, in one layout. `a` and `b` hold
 /// `halo_above + rows + halo_below` rows of `width` pixels; the halo rows are context an engine
@@ -163,4 +167,16 @@ pub trait Engine {
     /// counted rows of `band` by the perceptual rule. The anti-aliasing test reads two pixels
     /// beyond a counted one: the band's halo rows, or the image's border where it has none.
     fn perceive_band(&mut self, band: &Band, rule: &Rule, out: &mut Planes) -> Result<(), Error>;
+
+    /// Fills `out` (resized to `rows * width`) with the FLIP value of each pixel of the counted
+    /// rows of `band`, in [0, 1]. The filters read `rule.halo()` rows and columns beyond a
+    /// pixel: the band's halo rows, or the image's edge repeated where it has none.
+    fn flip_band(&mut self, band: &Band, rule: &FlipRule, out: &mut Vec<f32>)
+    -> Result<(), Error>;
+
+    /// Fills `out` (resized to `rows * width * rule.channels(layout)`) with the SSIM of each
+    /// pixel of the counted rows of `band`, per colour channel, pixel by pixel. A pixel whose
+    /// 11x11 window does not lie inside the band with its halo rows, or inside the width, gets 1.
+    fn ssim_band(&mut self, band: &Band, rule: &SsimRule, out: &mut Vec<f32>)
+    -> Result<(), Error>;
 }

@@ -15,7 +15,9 @@ mod staging;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::flip::FlipRule;
 use super::perceptual::{Planes, Rule};
+use super::ssim::SsimRule;
 use super::{Band, Engine, EngineInfo, Stats};
 use crate::error::Error;
 use crate::hooks::{self, Hook};
@@ -196,6 +198,18 @@ impl Engine for GpuEngine {
             self.give_up();
         }
         result
+    }
+
+    fn flip_band(&mut self, band: &Band, rule: &FlipRule, out: &mut Vec<f32>) -> Result<(), Error> {
+        check_band(band)?;
+        crate::engine::cpu::flip::flip_band(band, rule, true, out);
+        Ok(())
+    }
+
+    fn ssim_band(&mut self, band: &Band, rule: &SsimRule, out: &mut Vec<f32>) -> Result<(), Error> {
+        check_band(band)?;
+        crate::engine::cpu::ssim::ssim_band(band, rule, true, out);
+        Ok(())
     }
 }
 
