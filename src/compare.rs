@@ -16,11 +16,12 @@ use crate::engine::{Engine, EngineInfo, Stats};
 use crate::error::Error;
 use crate::hooks::{self, Hook};
 use crate::ignore::Ignored;
+use crate::metrics::{self, Metrics, Reopen};
 use crate::options::{Canvas, Options};
-use crate::output::{DiffWriter, OutputOptions};
+use crate::output::{self, DiffWriter, OutputOptions};
 use crate::perception::{Perception, PerceptualOptions, PerceptualReport};
 use crate::pipeline::{Extras, HALO, Plan, run_bands};
-use crate::pixel::Layout;
+use crate::pixel::{Depth, Layout};
 use crate::regions::RegionSummary;
 use crate::report::Report;
 use crate::resize;
@@ -35,7 +36,8 @@ pub fn compare(a: &Path, b: &Path, options: &Options) -> Result<Report, Error> {
         || decode::open(a, limits),
         || decode::open(b, limits),
     );
-    compare_sources([a, b], sources, options, start)
+    let reopen = || decode::open(a, limits);
+    compare_sources([a, b], sources, Some(&reopen), options, start)
 }
 
 /// The report of the image at `path` compared with an identical copy, from its header: opened,
@@ -47,7 +49,7 @@ pub(crate) fn identical(path: &Path, options: &Options) -> Result<Report, Error>
     let names = [path, path];
     let wanted = options
         .perceptual
-        .or((options.style != Style::Raw).then(PerceptualOptions::default));
+        .or(options.style.draws_planes().then(PerceptualOptions::default));
     check_float(names, [header; 2], wanted.is_some(), options)?;
     check_cmyk(names, [header.layout; 2], wanted.is_some(), false)?;
     let ignored = Ignored::new(
@@ -72,6 +74,8 @@ pub(crate) fn identical(path: &Path, options: &Options) -> Result<Report, Error>
             regions: RegionSummary::default(),
         }),
         ignored: ignored.count(),
+        flip: None,
+        ssim: None,
         sizes: None,
         uncovered: 0,
         engine: EngineInfo::Cpu,
@@ -117,7 +121,8 @@ pub fn compare_bytes(a: &[u8], b: &[u8], options: &Options) -> Result<Report, Er
         })
     };
     let sources = [open(names[0], a), open(names[1], b)];
-    compare_sources(names, sources, options, start)
+    let reopen = || open(names[0], a);
+    compare_sources(names, sources, Some(&reopen), options, start)
 }
 
 /// Compares two images already opened as row sources (arrays, images converted on the way);
@@ -127,12 +132,14 @@ pub fn compare_rows(
     sources: [Box<dyn RowSource>; 2],
     options: &Options,
 ) -> Result<Report, Error> {
-    compare_sources(names, sources.map(Ok), options, Instant::now())
+    compare_sources(names, sources.map(Ok), None, options, Instant::now())
 }
 
+/// Compares `sources`; `reopen` opens image 1 again where that can be done.
 fn compare_sources(
     names: [&Path; 2],
     sources: [Result<Box<dyn RowSource>, Error>; 2],
+    reopen: Option<Reopen>,
     options: &Options,
     start: Instant,
 ) -> Result<Report, Error> {
@@ -141,7 +148,7 @@ fn compare_sources(
     let (ha, hb) = (source_a.header(), source_b.header());
     let wanted = options
         .perceptual
-        .or((options.style != Style::Raw).then(PerceptualOptions::default));
+        .or(options.style.draws_planes().then(PerceptualOptions::default));
     check_float(names, [ha, hb], wanted.is_some(), options)?;
     let (mut covered, mut below) = (None, None);
     let mut height = ha.height;
@@ -193,7 +200,14 @@ fn compare_sources(
         height,
         options.max_pixels,
     )?;
+    let exposures = metrics::hdr_exposures(names[0], header, options, reopen)?;
+    let metrics = Metrics::start(options, names, header, exposures)?;
     let style = options.style;
+    let map_floats = style.draws_metric()
+        && options
+            .diff_image
+            .as_deref()
+            .is_some_and(output::holds_floats);
     let writer = match &options.diff_image {
         Some(path) => {
             let output = OutputOptions {
@@ -201,15 +215,19 @@ fn compare_sources(
                 opaque: match style {
                     Style::Raw => options.ignore_alpha,
                     Style::Mask => false,
-                    Style::Highlight | Style::Heatmap => true,
+                    Style::Highlight | Style::Heatmap | Style::Flip | Style::Ssim => true,
                 },
                 max_whole_pixels: options.max_pixels.whole,
             };
             let diff = Header {
-                layout: style.layout(layout),
+                layout: match map_floats {
+                    true => Layout::new(1, Depth::Float),
+                    false => style.layout(layout),
+                },
                 ..header
             };
-            let palette = (style != Style::Raw).then(|| style.palette(options.diff_colour));
+            let palette =
+                (style != Style::Raw && !map_floats).then(|| style.palette(options.diff_colour));
             let inputs: Vec<&Path> = names.into_iter().chain(options.mask.as_deref()).collect();
             Some(DiffWriter::create(path, diff, output, &inputs, palette)?)
         }
@@ -235,6 +253,7 @@ fn compare_sources(
     let sources = [source_a, source_b];
     let extras = Extras {
         perception,
+        metrics,
         ignored: &ignored,
         covered,
         style,
@@ -244,6 +263,7 @@ fn compare_sources(
         progress: options.progress.clone(),
         ignore_alpha: options.ignore_alpha,
         diff_image: options.diff_image.as_deref(),
+        map_floats,
     };
     let mut found = run_bands(sources, names, header, plan, &mut engine, writer, extras)?;
     if let Some((rows, width)) = below {
@@ -253,7 +273,10 @@ fn compare_sources(
         found.ignored += left_out;
     }
     notes.extend(engine.notes().iter().cloned());
+    let (flip, ssim) = found.metrics.as_ref().map_or((None, None), |m| m.finish(options));
     Ok(Report {
+        flip,
+        ssim,
         width: header.width,
         height,
         layout,

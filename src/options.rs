@@ -8,6 +8,7 @@ use crate::decode::PixelLimits;
 use crate::engine::choice::{AutoOptions, Backend};
 use crate::engine::gpu::GpuOptions;
 use crate::ignore::Rect;
+use crate::metrics::flip::FlipOptions;
 use crate::output::Compression;
 use crate::perception::PerceptualOptions;
 use crate::report::Gates;
@@ -66,6 +67,10 @@ pub struct Options {
     /// Images of different sizes: an error, or compared on the union of both. Default:
     /// [`Canvas::Same`].
     pub canvas: Canvas,
+    /// FLIP per pixel, pooled; [`Style::Flip`] asks for it with its defaults. Default: `None`.
+    pub flip: Option<FlipOptions>,
+    /// SSIM, pooled; [`Style::Ssim`] asks for it. Default: `false`.
+    pub ssim: bool,
 }
 
 impl Default for Options {
@@ -87,6 +92,8 @@ impl Default for Options {
             ignore: Vec::new(),
             mask: None,
             canvas: Canvas::Same,
+            flip: None,
+            ssim: false,
         }
     }
 }
@@ -97,11 +104,23 @@ impl Options {
     /// and off otherwise.
     pub fn count_changed(&mut self, threshold: Option<f64>, aa: bool, gates: &Gates) {
         let wanted =
-            threshold.is_some() || aa || gates.max_changed.is_some() || self.style != Style::Raw;
+            threshold.is_some() || aa || gates.max_changed.is_some() || self.style.draws_planes();
         self.perceptual = wanted.then(|| PerceptualOptions {
             threshold: threshold.unwrap_or(PerceptualOptions::default().threshold),
             aa,
         });
+    }
+
+    /// The FLIP options asked for: `flip`, or the defaults when the style draws FLIP.
+    pub(crate) fn flip_wanted(&self) -> Option<FlipOptions> {
+        self.flip
+            .clone()
+            .or((self.style == Style::Flip).then(FlipOptions::default))
+    }
+
+    /// Whether SSIM is asked for: `ssim`, or the style draws it.
+    pub(crate) fn ssim_wanted(&self) -> bool {
+        self.ssim || self.style == Style::Ssim
     }
 
     /// Sets the seconds the GPU may take for one piece of work before it counts as hung: a

@@ -7,6 +7,8 @@ use serde_json::Number;
 
 use crate::engine::trial::Measured;
 use crate::engine::{Bounds, EngineInfo, MaxAt, Stats, float};
+use crate::metrics::flip::{FlipFigures, FlipGate, FlipReport};
+use crate::metrics::ssim::{SsimFigures, SsimReport};
 use crate::perception::PerceptualReport;
 use crate::pixel::{Depth, Layout};
 use crate::regions::RegionSummary;
@@ -25,6 +27,10 @@ pub struct Report {
     pub(crate) perceptual: Option<PerceptualReport>,
     /// Pixels left out of every figure (ignore rectangles, mask), of those an image covers.
     pub(crate) ignored: u64,
+    /// FLIP's figures, when asked for.
+    pub(crate) flip: Option<FlipReport>,
+    /// SSIM's figures, when asked for.
+    pub(crate) ssim: Option<SsimReport>,
     /// On a union canvas, the pixels neither image covers: not compared, in no figure.
     pub(crate) uncovered: u64,
     /// On a union canvas, the sizes of image 1 and image 2 (`width` and `height` are the
@@ -110,6 +116,16 @@ impl Report {
     /// Pixels compared: the canvas's, less those left out and those neither image covers.
     pub fn pixels(&self) -> u64 {
         u64::from(self.width) * u64::from(self.height) - self.ignored - self.uncovered
+    }
+
+    /// FLIP's figures, when asked for.
+    pub fn flip(&self) -> Option<&FlipReport> {
+        self.flip.as_ref()
+    }
+
+    /// SSIM's figures, when asked for.
+    pub fn ssim(&self) -> Option<&SsimReport> {
+        self.ssim.as_ref()
     }
 
     /// Pixels a person would see as changed (0 without the perceptual count).
@@ -244,6 +260,8 @@ impl Report {
                 changed_bbox: p.changed_bounds.map(Bbox::from),
                 regions: p.regions.clone(),
             }),
+            flip: self.flip.as_ref().map(FlipReport::figures),
+            ssim: self.ssim.as_ref().map(SsimReport::figures),
             engine: Some(FiguresEngine {
                 kind: kind.to_string(),
                 adapter: adapter.cloned(),
@@ -315,6 +333,12 @@ pub struct Figures {
     /// With the changed-pixel count.
     #[serde(default, flatten, skip_serializing_if = "Option::is_none")]
     pub perceptual: Option<Perceptual>,
+    /// With `--flip`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flip: Option<FlipFigures>,
+    /// With `--ssim`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssim: Option<SsimFigures>,
     /// `None` when no engine ran (files equal byte for byte).
     pub engine: Option<FiguresEngine>,
     /// Time the comparison took, in milliseconds.
@@ -445,8 +469,9 @@ fn number(value: f64) -> Number {
     Number::from_f64(value).unwrap_or_else(|| Number::from(0))
 }
 
-/// The gates a comparison may be over: `--max-ratio`, `--max-changed` and `--max-diff`.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+/// The gates a comparison may be over: `--max-ratio`, `--max-changed`, `--max-diff`,
+/// `--max-flip` and `--min-ssim`.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Gates {
     /// Over when the ratio exceeds this.
     pub max_ratio: Option<f64>,
@@ -454,6 +479,10 @@ pub struct Gates {
     pub max_changed: Option<ChangedGate>,
     /// Over when a counted channel differs by more than this, in sample units.
     pub max_diff: Option<f64>,
+    /// Over when FLIP's mean or a percentile exceeds its limit (needs FLIP).
+    pub max_flip: Vec<FlipGate>,
+    /// Over when SSIM's mean is below this (needs SSIM).
+    pub min_ssim: Option<f64>,
 }
 
 impl Gates {
@@ -474,6 +503,18 @@ impl Gates {
             || self
                 .max_changed
                 .is_some_and(|gate| gate.exceeded(report.changed(), report.pixels()))
+            || report
+                .flip
+                .as_ref()
+                .is_some_and(|flip| self.max_flip.iter().any(|gate| gate.exceeded(flip)))
+            || self
+                .min_ssim
+                .is_some_and(|min| report.ssim.as_ref().is_some_and(|s| s.mean < min))
+    }
+
+    /// The percentiles `max_flip` needs reported.
+    pub fn flip_percentiles(&self) -> Vec<f64> {
+        self.max_flip.iter().filter_map(|g| g.percentile()).collect()
     }
 }
 

@@ -10,8 +10,8 @@ use clap::error::ErrorKind;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use diffimg::batch::Shard;
 use diffimg::{
-    Backend, Canvas, ChangedGate, Compression, Gates, Options, PerceptualOptions, PixelLimits,
-    Rect, Style,
+    Backend, Canvas, ChangedGate, Compression, FlipGate, FlipOptions, Gates, Options,
+    PerceptualOptions, PixelLimits, Rect, Style, Tonemapper,
 };
 
 /// How different are two images? Prints the difference ratio: the sum of per-channel absolute
@@ -285,7 +285,9 @@ pub struct ComparisonOptions {
     /// infinite difference is more).
     #[arg(long, value_name = "V", allow_negative_numbers = true, value_parser = gate)]
     max_diff: Option<f64>,
-    /// What the diff image shows: raw |a - b|, highlight, mask or heatmap.
+    /// What the diff image shows: raw |a - b|, highlight, mask, heatmap, flip (FLIP through the
+    /// magma colour map) or ssim (1 - SSIM through it); flip and ssim write the values
+    /// themselves, one float channel, into .exr.
     #[arg(long, default_value = "raw", value_parser = named::<Style>(&Style::NAMES))]
     style: Style,
     /// Changed pixels in the highlight and mask styles, as #rrggbb.
@@ -311,6 +313,40 @@ pub struct ComparisonOptions {
     /// PNG compression of the diff image: fast, or best for smaller files.
     #[arg(long, default_value = "fast", value_parser = named::<Compression>(&Compression::NAMES))]
     compression: Compression,
+    /// FLIP per pixel (NVIDIA's render metric): its mean, extremes, percentiles and histogram;
+    /// LDR-FLIP on integer images, HDR-FLIP on floating-point ones.
+    #[arg(long, help_heading = "Render metrics")]
+    flip: bool,
+    /// Exit with status 1 when FLIP's mean exceeds V, or with pP=V its P-th percentile (0 < P
+    /// < 100, such as p99=0.2); repeatable; turns FLIP on.
+    #[arg(long, value_name = "V|pP=V", help_heading = "Render metrics")]
+    max_flip: Vec<FlipGate>,
+    /// FLIP's observer: pixels per degree of visual angle [default: 67.02, a 0.7 m wide
+    /// 3840-pixel display seen from 0.7 m]; turns FLIP on.
+    #[arg(long, value_name = "P", allow_negative_numbers = true, value_parser = ppd, conflicts_with = "viewing", help_heading = "Render metrics")]
+    ppd: Option<f64>,
+    /// FLIP's observer as a distance from the display and its width in pixels and metres;
+    /// turns FLIP on.
+    #[arg(long, value_name = "DISTANCE_M,WIDTH_PX,WIDTH_M", value_parser = viewing, help_heading = "Render metrics")]
+    viewing: Option<f64>,
+    /// HDR-FLIP's first and last exposure, in stops [default: from image 1's luminance, as
+    /// NVIDIA's tool finds them]; turns FLIP on.
+    #[arg(long, value_name = "START,STOP", allow_negative_numbers = true, value_parser = exposure, help_heading = "Render metrics")]
+    exposure: Option<(f32, f32)>,
+    /// HDR-FLIP's number of exposures: 2 or more, or 1 with START equal to STOP [default: from
+    /// the range]; turns FLIP on.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), help_heading = "Render metrics")]
+    exposures: Option<u32>,
+    /// HDR-FLIP's tone mapper [default: aces]; turns FLIP on.
+    #[arg(long, value_parser = named::<Tonemapper>(&Tonemapper::NAMES), help_heading = "Render metrics")]
+    tonemapper: Option<Tonemapper>,
+    /// SSIM per colour channel (Gaussian window, sigma 1.5, as scikit-image computes it): its
+    /// mean over the pixels whose window lies in the image, and its smallest pixel.
+    #[arg(long, help_heading = "Render metrics")]
+    ssim: bool,
+    /// Exit with status 1 when SSIM's mean is below V (-1 to 1); turns SSIM on.
+    #[arg(long, value_name = "V", allow_negative_numbers = true, value_parser = min_ssim, help_heading = "Render metrics")]
+    min_ssim: Option<f64>,
 }
 
 impl ComparisonOptions {
@@ -322,6 +358,8 @@ impl ComparisonOptions {
             max_ratio: self.max_ratio,
             max_changed: self.max_changed,
             max_diff: self.max_diff,
+            max_flip: self.max_flip.clone(),
+            min_ssim: self.min_ssim,
         };
         let mut options = Options::default();
         options.ignore_alpha = self.ignore_alpha;
@@ -335,6 +373,24 @@ impl ComparisonOptions {
         options.mask = self.mask.clone();
         options.canvas = self.canvas;
         options.count_changed(self.threshold, self.aa, &gates);
+        let flip_wanted = self.flip
+            || !self.max_flip.is_empty()
+            || self.ppd.is_some()
+            || self.viewing.is_some()
+            || self.exposure.is_some()
+            || self.exposures.is_some()
+            || self.tonemapper.is_some();
+        if flip_wanted {
+            let defaults = FlipOptions::default();
+            options.flip = Some(FlipOptions {
+                ppd: self.ppd.or(self.viewing).unwrap_or(defaults.ppd),
+                exposure: self.exposure,
+                exposures: self.exposures,
+                tonemapper: self.tonemapper.unwrap_or(defaults.tonemapper),
+                percentiles: gates.flip_percentiles(),
+            });
+        }
+        options.ssim = self.ssim || self.min_ssim.is_some();
         // Both values passed the same setters when parsed.
         if let Some(seconds) = self.gpu_timeout {
             let _ = options.set_gpu_timeout(seconds);
@@ -364,6 +420,46 @@ fn gate(value: &str) -> Result<f64, String> {
 
 fn threshold(value: &str) -> Result<f64, String> {
     PerceptualOptions::check_threshold(gate(value)?)
+}
+
+fn ppd(value: &str) -> Result<f64, String> {
+    FlipOptions::check_ppd(number(value)?)
+}
+
+/// `DISTANCE_M,WIDTH_PX,WIDTH_M` as pixels per degree.
+fn viewing(value: &str) -> Result<f64, String> {
+    let parts: Vec<&str> = value.split(',').collect();
+    let [distance, pixels, width] = parts[..] else {
+        return Err("three numbers: distance (m), width (pixels), width (m)".into());
+    };
+    let mut numbers = [distance, pixels, width].map(number);
+    for n in &mut numbers {
+        *n = n.clone().and_then(|v| match v.is_finite() && v > 0.0 {
+            true => Ok(v),
+            false => Err("each must be a finite number more than 0".into()),
+        });
+    }
+    let [distance, pixels, width] = numbers;
+    FlipOptions::check_ppd(FlipOptions::ppd_from_viewing(distance?, pixels?, width?))
+}
+
+/// `START,STOP`: two finite numbers, START at most STOP.
+fn exposure(value: &str) -> Result<(f32, f32), String> {
+    let (start, stop) = value
+        .split_once(',')
+        .ok_or("two numbers: START,STOP (stops)")?;
+    let (start, stop) = (number(start)? as f32, number(stop)? as f32);
+    match start.is_finite() && stop.is_finite() && start <= stop {
+        true => Ok((start, stop)),
+        false => Err("START and STOP must be finite, START at most STOP".into()),
+    }
+}
+
+fn min_ssim(value: &str) -> Result<f64, String> {
+    match number(value)? {
+        v if (-1.0..=1.0).contains(&v) => Ok(v),
+        _ => Err("must be from -1 to 1".into()),
+    }
 }
 
 fn timeout(value: &str) -> Result<f64, String> {

@@ -101,13 +101,16 @@ fn run(args: &CompareArgs) -> Result<ExitCode, Failure> {
     if args.output.verbose {
         print_details(&report);
     }
-    let line = if args.output.json {
+    let mut line = if args.output.json {
         report.to_json()
     } else if args.output.percent {
         format!("Images differ by {:?}%", report.ratio() * 100.0)
     } else {
         format!("{:?}", report.ratio())
     };
+    if !args.output.json {
+        line.push_str(&metric_lines(&report));
+    }
     // A closed stdout (say, piped into `head`) is not an error worth reporting; any other
     // failure to print is, since the result would be lost.
     let mut stdout = std::io::stdout().lock();
@@ -120,6 +123,28 @@ fn run(args: &CompareArgs) -> Result<ExitCode, Failure> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The render metrics asked for, a line each after the ratio.
+fn metric_lines(report: &Report) -> String {
+    let mut lines = String::new();
+    let at = |at: Option<diffimg::At>| at.map_or(String::new(), |a| format!(" at {},{}", a.x, a.y));
+    if let Some(flip) = report.flip() {
+        lines.push_str(&format!("\nFLIP mean {:.6}", flip.mean));
+        for (p, v) in &flip.percentiles {
+            lines.push_str(&format!(", p{p} {v:.4}"));
+        }
+        lines.push_str(&format!(", max {:.4}{}", flip.max, at(flip.max_at)));
+    }
+    if let Some(ssim) = report.ssim() {
+        lines.push_str(&format!(
+            "\nSSIM mean {:.6}, min {:.4}{}",
+            ssim.mean,
+            ssim.min,
+            at(ssim.min_at)
+        ));
+    }
+    lines
 }
 
 fn print_details(report: &Report) {

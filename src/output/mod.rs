@@ -22,6 +22,12 @@ use target::Target;
 pub use target::remove_unfinished;
 pub(crate) use target::{Listed, folder_of, unfinished};
 
+/// Whether the diff image at `target` is written in a format that holds floating-point
+/// samples (a render metric's style then writes the values themselves).
+pub(crate) fn holds_floats(target: &Path) -> bool {
+    Format::of(target).is_ok_and(Format::holds_floats)
+}
+
 /// How hard the PNG encoder works on the diff image.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]

@@ -20,6 +20,7 @@ use crate::engine::{Band, Bounds, Engine, Stats};
 use crate::error::Error;
 use crate::hooks::{self, Hook};
 use crate::ignore::Ignored;
+use crate::metrics::Metrics;
 use crate::options::Progress;
 use crate::output::DiffWriter;
 use crate::perception::Perception;
@@ -41,11 +42,15 @@ pub(crate) struct Plan<'a> {
     pub ignore_alpha: bool,
     /// Where the diff image goes, named in the writer's errors.
     pub diff_image: Option<&'a Path>,
+    /// A render metric's style is drawn as the values themselves (into a floating-point
+    /// format), not as colours.
+    pub map_floats: bool,
 }
 
 /// What a comparison's bands go through besides the ratio kernel.
 pub(crate) struct Extras<'a> {
     pub perception: Option<Perception>,
+    pub metrics: Option<Metrics>,
     pub ignored: &'a Ignored,
     /// On a union canvas, the part each image covers: (width, height) of 1 and 2.
     pub covered: Option<[(u32, u32); 2]>,
@@ -56,6 +61,7 @@ pub(crate) struct Extras<'a> {
 pub(crate) struct Found {
     pub stats: Stats,
     pub perception: Option<Perception>,
+    pub metrics: Option<Metrics>,
     pub ignored: u64,
 }
 
@@ -93,7 +99,8 @@ pub(crate) fn run_bands(
     let halo = match &extras.perception {
         Some(p) if p.options.aa => HALO,
         _ => 0,
-    };
+    }
+    .max(extras.metrics.as_ref().map_or(0, Metrics::halo));
     let pipeline = Pipeline {
         header,
         rows_per_band,
@@ -112,6 +119,7 @@ pub(crate) fn run_bands(
             engine: Some(engine),
             work: Some(Work {
                 perception: extras.perception,
+                metrics: extras.metrics,
                 above: [0, 1].map(|_| Samples::zeroed(header.layout.depth, 0)),
                 ignored: 0,
                 pixels: Vec::new(),
@@ -176,6 +184,7 @@ pub(crate) fn run_bands(
     Ok(Found {
         stats: shared.stats,
         perception: work.perception,
+        metrics: work.metrics,
         ignored: work.ignored,
     })
 }
@@ -231,6 +240,7 @@ struct Shared<'e> {
 /// The diffing thread's own state, carried from band to band.
 struct Work {
     perception: Option<Perception>,
+    metrics: Option<Metrics>,
     /// Per image, the last rows of the bands diffed so far (up to `halo`), as decoded.
     above: [Samples; 2],
     /// Pixels left out so far.
@@ -492,8 +502,18 @@ impl<'e> Pipeline<'_, 'e> {
                 diff.fill_max(channels, &work.missing);
             }
         }
+        if let (Some(diff), Some(metrics)) = (diff.as_mut(), &work.metrics) {
+            let floats = self.plan.map_floats;
+            match (self.style, &metrics.flip, &metrics.ssim) {
+                (Style::Flip, Some(_), _) => style::draw_flip(&metrics.flip_values, floats, diff),
+                (Style::Ssim, _, Some((_, pool))) => {
+                    style::draw_ssim(&metrics.ssim_values, band.y, pool, floats, diff);
+                }
+                _ => {}
+            }
+        }
         if let (Some(diff), Some(perception)) = (diff.as_mut(), &work.perception)
-            && self.style != Style::Raw
+            && self.style.draws_planes()
         {
             let frame = style::Frame {
                 style: self.style,

@@ -4,7 +4,11 @@
 //! (each pixel's delta through the viridis colour map, equal pixels black). `raw`, the default,
 //! is the engines' `|a - b|` image and is not drawn here. Each style draws with at most 256
 //! colours, so its diff image is drawn as one palette index a pixel, a quarter of the bytes to
-//! write.
+//! write. `flip` and `ssim` draw the render metrics' values (see `maps`).
+
+mod maps;
+
+pub(crate) use maps::{draw_flip, draw_ssim};
 
 use crate::engine::perceptual::{ANTI_ALIASED, CHANGED, HEAT_STEPS, K, Planes, SAME};
 use crate::pixel::{Depth, Layout, Sample, Samples};
@@ -22,18 +26,32 @@ pub enum Style {
     Mask,
     /// Each pixel's difference on a colour scale.
     Heatmap,
+    /// FLIP per pixel through the magma colour map (turns FLIP on).
+    Flip,
+    /// 1 - SSIM per pixel through the magma colour map (turns SSIM on).
+    Ssim,
 }
 
 impl Style {
     /// Every style's name, as `FromStr` takes it.
-    pub const NAMES: [&str; 4] = ["raw", "highlight", "mask", "heatmap"];
+    pub const NAMES: [&str; 6] = ["raw", "highlight", "mask", "heatmap", "flip", "ssim"];
+
+    /// Whether this style draws a render metric rather than the perceptual planes.
+    pub fn draws_metric(self) -> bool {
+        matches!(self, Style::Flip | Style::Ssim)
+    }
+
+    /// Whether this style draws the perceptual planes (and so needs the perceptual count).
+    pub fn draws_planes(self) -> bool {
+        matches!(self, Style::Highlight | Style::Mask | Style::Heatmap)
+    }
 
     /// The layout of this style's diff image, for images of `layout`.
     pub fn layout(self, layout: Layout) -> Layout {
         match self {
             Style::Raw => layout,
             Style::Highlight | Style::Mask => Layout::RGBA8,
-            Style::Heatmap => Layout::RGB8,
+            Style::Heatmap | Style::Flip | Style::Ssim => Layout::RGB8,
         }
     }
 
@@ -51,6 +69,7 @@ impl Style {
             }
             Style::Mask => vec![[0; 4], diff],
             Style::Heatmap => heat_colours().map(|[r, g, b]| [r, g, b, 255]).to_vec(),
+            Style::Flip | Style::Ssim => maps::magma(),
         }
     }
 }
@@ -64,7 +83,13 @@ impl std::str::FromStr for Style {
             "highlight" => Style::Highlight,
             "mask" => Style::Mask,
             "heatmap" => Style::Heatmap,
-            _ => return Err(format!("'{name}' is not raw, highlight, mask or heatmap")),
+            "flip" => Style::Flip,
+            "ssim" => Style::Ssim,
+            _ => {
+                return Err(format!(
+                    "'{name}' is not raw, highlight, mask, heatmap, flip or ssim"
+                ));
+            }
         })
     }
 }
@@ -124,7 +149,7 @@ impl Frame {
             unreachable!("reset to 8 bits");
         };
         match self.style {
-            Style::Raw => {}
+            Style::Raw | Style::Flip | Style::Ssim => {}
             Style::Mask => {
                 for (px, &class) in out.iter_mut().zip(&planes.class) {
                     *px = if class == CHANGED {
