@@ -136,7 +136,7 @@ pub fn compare_rows(
 }
 
 /// Compares `sources`; `reopen` opens image 1 again where that can be done.
-fn compare_sources(
+pub(crate) fn compare_sources(
     names: [&Path; 2],
     sources: [Result<Box<dyn RowSource>, Error>; 2],
     reopen: Option<Reopen>,
@@ -273,7 +273,10 @@ fn compare_sources(
         found.ignored += left_out;
     }
     notes.extend(engine.notes().iter().cloned());
-    let (flip, ssim) = found.metrics.as_ref().map_or((None, None), |m| m.finish(options));
+    let (flip, ssim) = found
+        .metrics
+        .as_mut()
+        .map_or((None, None), |m| m.finish(options));
     Ok(Report {
         flip,
         ssim,

@@ -69,6 +69,16 @@ def compare(
     max_ratio: Optional[float] = None,
     max_changed: Optional[Union[int, str]] = None,
     max_diff: Optional[float] = None,
+    flip: bool = False,
+    ssim: bool = False,
+    ppd: Optional[float] = None,
+    viewing: Optional[Tuple[float, float, float]] = None,
+    exposure: Optional[Tuple[float, float]] = None,
+    exposures: Optional[int] = None,
+    tonemapper: Optional[str] = None,
+    max_flip: Union[None, float, str, Sequence[Union[float, str]]] = None,
+    min_ssim: Optional[float] = None,
+    flip_map: bool = False,
 ) -> Dict[str, Any]:
     """Compare two images and return every figure, as a dict.
 
@@ -102,6 +112,19 @@ def compare(
         (a number, or a percentage such as "0.5%"; turns the changed-pixel count on) and the
         largest counted channel difference, in sample units, each over which the comparison is
         over the gate. With any of them the dict has over_gate: True or False.
+    flip: FLIP per pixel (NVIDIA's render metric), pooled: LDR-FLIP on integer images (sRGB),
+        HDR-FLIP on float32 ones (linear). ppd, viewing, exposure, exposures, tonemapper,
+        max_flip and flip_map turn it on.
+    ppd: FLIP's pixels per degree (67.02 by default); or viewing: (distance_m, width_px,
+        width_m) of the display.
+    exposure: HDR-FLIP's (start, stop) exposures in stops; exposures: how many; both found
+        from a's luminance by default, as NVIDIA's tool finds them. tonemapper: "aces"
+        (default), "hable" or "reinhard".
+    max_flip: a gate on FLIP's mean (a number) or a percentile ("p99=0.2"), or a list of them.
+    flip_map: also return the per-pixel FLIP map, as result["flip_map"]: an H x W float32
+        NumPy array.
+    ssim: SSIM per colour channel (Gaussian window, sigma 1.5), as scikit-image computes it,
+        pooled over the pixels whose window lies in the image. min_ssim: a gate on its mean.
 
     Images of different colour types are compared in the smallest type that holds both.
     The GIL is released while comparing, so threads compare in parallel.
@@ -127,6 +150,10 @@ def compare(
             aa_pixels (with aa), changed_bbox, and regions ({count, boxes, truncated});
         canvas: with canvas="union" and different sizes, both sizes and the canvas's, and
             uncovered: the pixels neither image covers, which are not compared;
+        flip: with FLIP: {mean, min, min_at, max, max_at: {x, y}, percentiles: {"25": v, ...},
+            histogram: 100 counts over [0, 1], ppd, dynamic_range: "ldr" | "hdr", and for HDR
+            exposures: {start, stop, count} and tonemapper};
+        ssim: with SSIM: {mean, channels: [per colour channel], min, min_at: {x, y}};
         engine: {kind: "cpu" | "gpu", adapter, backend, gpu_bands, cpu_bands}, and with
             backend="auto" reason: why it chose that engine;
         elapsed_ms: wall time of the comparison.
@@ -136,7 +163,11 @@ def compare(
     TypeError for inputs of another type, and DiffimgError for the rest (an input that is not
     a readable image, a diff image that cannot be written, an image over max_pixels).
     """
-    figures, over_gate = _compare_json(
+    if max_flip is None:
+        max_flip = []
+    elif isinstance(max_flip, (str, int, float)):
+        max_flip = [max_flip]
+    figures, over_gate, map_bytes = _compare_json(
         a,
         b,
         ignore_alpha,
@@ -157,8 +188,23 @@ def compare(
         max_ratio,
         max_changed,
         max_diff,
+        bool(flip),
+        bool(ssim),
+        ppd,
+        None if viewing is None else tuple(viewing),
+        None if exposure is None else tuple(exposure),
+        exposures,
+        tonemapper,
+        [str(v) for v in max_flip],
+        min_ssim,
+        bool(flip_map),
     )
     result: Dict[str, Any] = json.loads(figures)
+    if map_bytes is not None:
+        import numpy
+
+        shape = (result["height"], result["width"])
+        result["flip_map"] = numpy.frombuffer(map_bytes, dtype=numpy.float32).reshape(shape)
     if over_gate is not None:
         result["over_gate"] = over_gate
     return result

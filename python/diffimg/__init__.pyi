@@ -29,6 +29,34 @@ class MaxDiffAt(TypedDict):
     y: int
     channel: int
 
+class At(TypedDict):
+    x: int
+    y: int
+
+class Exposures(TypedDict):
+    start: float
+    stop: float
+    count: int
+
+class Flip(TypedDict):
+    mean: float
+    min: float
+    min_at: Optional[At]
+    max: float
+    max_at: Optional[At]
+    percentiles: Dict[str, float]
+    histogram: list[int]
+    ppd: float
+    dynamic_range: str
+    exposures: NotRequired[Exposures]
+    tonemapper: NotRequired[str]
+
+class Ssim(TypedDict):
+    mean: float
+    channels: list[float]
+    min: float
+    min_at: Optional[At]
+
 class Figures(TypedDict):
     ratio: float
     percent: float
@@ -46,6 +74,9 @@ class Figures(TypedDict):
     rms: float
     psnr: Optional[float]
     bbox: Optional[BBox]
+    flip: NotRequired[Flip]
+    ssim: NotRequired[Ssim]
+    flip_map: NotRequired[Any]
     engine: Engine
     elapsed_ms: float
     over_gate: NotRequired[bool]
@@ -81,5 +112,15 @@ def compare(
     max_ratio: Optional[float] = None,
     max_changed: Optional[Union[int, str]] = None,
     max_diff: Optional[float] = None,
+    flip: bool = False,
+    ssim: bool = False,
+    ppd: Optional[float] = None,
+    viewing: Optional[Tuple[float, float, float]] = None,
+    exposure: Optional[Tuple[float, float]] = None,
+    exposures: Optional[int] = None,
+    tonemapper: Optional[str] = None,
+    max_flip: Union[None, float, str, Sequence[Union[float, str]]] = None,
+    min_ssim: Optional[float] = None,
+    flip_map: bool = False,
 ) -> Figures:
     """Every figure of a comparison of two paths, encoded images or uint8/uint16/float32 arrays."""

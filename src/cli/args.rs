@@ -388,6 +388,7 @@ impl ComparisonOptions {
                 exposures: self.exposures,
                 tonemapper: self.tonemapper.unwrap_or(defaults.tonemapper),
                 percentiles: gates.flip_percentiles(),
+                ..defaults
             });
         }
         options.ssim = self.ssim || self.min_ssim.is_some();

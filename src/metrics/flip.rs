@@ -26,6 +26,9 @@ pub struct FlipOptions {
     pub exposures: Option<u32>,
     /// Floating-point images: the tone mapper. Default: ACES.
     pub tonemapper: Tonemapper,
+    /// Keep the per-pixel map in the report ([`FlipReport::map`]): `width * height` values,
+    /// row by row. Default: `false`.
+    pub keep_map: bool,
     /// Percentiles reported besides [`PERCENTILES`] (more than 0, less than 100), such as
     /// those a gate needs. Default: none.
     pub percentiles: Vec<f64>,
@@ -38,6 +41,7 @@ impl Default for FlipOptions {
             exposure: None,
             exposures: None,
             tonemapper: Tonemapper::Aces,
+            keep_map: false,
             percentiles: Vec::new(),
         }
     }
@@ -87,6 +91,8 @@ pub struct FlipReport {
     pub ppd: f64,
     /// For floating-point images, the exposures used.
     pub exposures: Option<Exposures>,
+    /// With [`FlipOptions::keep_map`], the value of every pixel, row by row.
+    pub map: Option<Vec<f32>>,
 }
 
 impl FlipReport {
@@ -178,10 +184,12 @@ pub(crate) struct FlipPool {
     coarse: [u64; 100],
     min: (f32, Option<At>),
     max: (f32, Option<At>),
+    /// Every value, when the map is kept.
+    map: Option<Vec<f32>>,
 }
 
 impl FlipPool {
-    pub(crate) fn new() -> FlipPool {
+    pub(crate) fn new(keep_map: bool) -> FlipPool {
         FlipPool {
             sum: 0,
             count: 0,
@@ -190,12 +198,16 @@ impl FlipPool {
             coarse: [0; 100],
             min: (f32::INFINITY, None),
             max: (f32::NEG_INFINITY, None),
+            map: keep_map.then(Vec::new),
         }
     }
 
     /// Adds the values of a band's counted rows, which start at row `y` of an image `width`
     /// wide, but for the pixels `left_out` (sorted indices into the band).
     pub(crate) fn add(&mut self, y: u32, width: u32, values: &[f32], left_out: &[usize]) {
+        if let Some(map) = &mut self.map {
+            map.extend_from_slice(values);
+        }
         let width_px = width as usize;
         for i in counted(values.len(), left_out) {
             // The kernels give values in [0, 1]; anything else is clamped into it.
@@ -240,7 +252,7 @@ impl FlipPool {
 
     /// The figures, with percentiles `extra` besides the usual ones.
     pub(crate) fn finish(
-        &self,
+        &mut self,
         extra: &[f64],
         ppd: f64,
         exposures: Option<Exposures>,
@@ -261,6 +273,7 @@ impl FlipPool {
             histogram: self.coarse.to_vec(),
             ppd,
             exposures,
+            map: self.map.take(),
         }
     }
 }
@@ -329,7 +342,7 @@ mod tests {
     use super::*;
 
     fn pool(values: &[f32], width: u32) -> FlipPool {
-        let mut pool = FlipPool::new();
+        let mut pool = FlipPool::new(false);
         pool.add(0, width, values, &[]);
         pool
     }
@@ -338,7 +351,7 @@ mod tests {
     fn the_mean_is_exact_whatever_the_bands() {
         let values: Vec<f32> = (0..1000).map(|i| (i as f32 * 0.7919).fract()).collect();
         let whole = pool(&values, 10).finish(&[], 67.0, None);
-        let mut banded = FlipPool::new();
+        let mut banded = FlipPool::new(false);
         for (k, rows) in values.chunks(70).enumerate() {
             banded.add(7 * k as u32, 10, rows, &[]);
         }
@@ -379,7 +392,7 @@ mod tests {
 
     #[test]
     fn left_out_pixels_are_in_no_figure() {
-        let mut pool = FlipPool::new();
+        let mut pool = FlipPool::new(false);
         pool.add(3, 2, &[0.5, 1.0, 0.25, 0.0], &[1, 3]);
         let report = pool.finish(&[], 67.0, None);
         assert_eq!(report.mean, 0.375);

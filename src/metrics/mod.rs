@@ -73,7 +73,7 @@ impl Metrics {
             ));
         }
         let flip = match flip {
-            Some(flip) => Some(flip_rule(&flip, header, exposures)?),
+            Some(flip) => Some((flip_rule(&flip, header, exposures)?, flip.keep_map)),
             None => None,
         };
         let ssim = match ssim {
@@ -81,7 +81,7 @@ impl Metrics {
             false => None,
         };
         Ok(Some(Metrics {
-            flip: flip.map(|rule| (rule, FlipPool::new())),
+            flip: flip.map(|(rule, keep)| (rule, FlipPool::new(keep))),
             ssim,
             flip_values: Vec::new(),
             ssim_values: Vec::new(),
@@ -89,8 +89,8 @@ impl Metrics {
     }
 
     /// The figures: FLIP's with the percentiles `options` ask for, and SSIM's.
-    pub(crate) fn finish(&self, options: &Options) -> (Option<FlipReport>, Option<SsimReport>) {
-        let flip = self.flip.as_ref().map(|(rule, pool)| {
+    pub(crate) fn finish(&mut self, options: &Options) -> (Option<FlipReport>, Option<SsimReport>) {
+        let flip = self.flip.as_mut().map(|(rule, pool)| {
             let extra = options.flip.as_ref().map_or(&[][..], |f| &f.percentiles[..]);
             pool.finish(extra, f64::from(rule.ppd), rule.hdr)
         });

@@ -25,8 +25,9 @@ use crate::report::Report;
 
 /// An array's rows, read in place. Holds a reference to the array, which keeps its memory.
 pub struct ArrayRows {
-    /// Keeps the array, and so the memory at `data`, alive.
-    _owner: Py<PyAny>,
+    /// Keeps the array, and so the memory at `data`, alive; `None` for a view of another
+    /// `ArrayRows`, which keeps it.
+    _owner: Option<Py<PyAny>>,
     /// Weak references to the array and the arrays under it, which keep them from resizing.
     _pins: Vec<Py<PyAny>>,
     header: Header,
@@ -117,7 +118,7 @@ impl ArrayRows {
         };
         let layout = Layout::new(channels as u8, depth);
         Ok(ArrayRows {
-            _owner: object.unbind(),
+            _owner: Some(object.unbind()),
             _pins: pins,
             header: Header {
                 width: w,
@@ -129,6 +130,17 @@ impl ArrayRows {
             swapped,
             next_row: 0,
         })
+    }
+
+    /// The same rows from the first, for as long as `self` lives: the caller keeps `self`
+    /// alive while the view is read.
+    pub fn view(&self) -> ArrayRows {
+        ArrayRows {
+            _owner: None,
+            _pins: Vec::new(),
+            next_row: 0,
+            ..*self
+        }
     }
 
     /// Address of sample `c` of pixel `x` in row `y`.
@@ -249,6 +261,8 @@ pub fn compare_in_place(
     let simple = options.diff_image.is_none()
         && options.backend != Backend::Gpu
         && options.perceptual.is_none()
+        && options.flip_wanted().is_none()
+        && !options.ssim_wanted()
         && options.ignore.is_empty()
         && options.mask.is_none();
     if !simple || b.header != header {
@@ -277,6 +291,8 @@ pub fn compare_in_place(
         stats,
         perceptual: None,
         ignored: 0,
+        flip: None,
+        ssim: None,
         uncovered: 0,
         sizes: None,
         engine: EngineInfo::Cpu,

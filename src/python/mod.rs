@@ -15,7 +15,7 @@ use pyo3::exceptions::{
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyString};
 
-use crate::compare::{compare_rows, open_both};
+use crate::compare::{compare_sources, open_both};
 use crate::decode::{self, PixelLimits, RowSource};
 use crate::engine::choice::Backend;
 use crate::error::Error;
@@ -23,7 +23,8 @@ use crate::ignore::Rect;
 use crate::options::{Canvas, Options};
 use crate::output::Compression;
 use crate::perception::PerceptualOptions;
-use crate::report::{ChangedGate, Gates};
+use crate::metrics::flip::{FlipGate, FlipOptions};
+use crate::report::{ChangedGate, Gates, Report};
 use crate::style::{Style, parse_colour};
 use array::ArrayRows;
 use dropin::DiffError;
@@ -118,7 +119,7 @@ fn image(object: &Bound<'_, PyAny>) -> PyResult<dropin::Image> {
 /// with a gate whether the comparison is over it. The options are the command line's, with the
 /// same names and checks.
 #[pyfunction]
-#[pyo3(signature = (a, b, ignore_alpha=false, resize=false, backend="auto", diff_image=None, max_pixels=None, compression="fast", threshold=None, aa=false, style="raw", diff_color="#ff0000", ignore=Vec::new(), mask=None, canvas="same", gpu_timeout=None, gpu_batch=None, max_ratio=None, max_changed=None, max_diff=None))]
+#[pyo3(signature = (a, b, ignore_alpha=false, resize=false, backend="auto", diff_image=None, max_pixels=None, compression="fast", threshold=None, aa=false, style="raw", diff_color="#ff0000", ignore=Vec::new(), mask=None, canvas="same", gpu_timeout=None, gpu_batch=None, max_ratio=None, max_changed=None, max_diff=None, flip=false, ssim=false, ppd=None, viewing=None, exposure=None, exposures=None, tonemapper=None, max_flip=Vec::new(), min_ssim=None, flip_map=false))]
 #[allow(clippy::too_many_arguments)]
 fn compare_json(
     py: Python<'_>,
@@ -142,7 +143,17 @@ fn compare_json(
     max_ratio: Option<f64>,
     max_changed: Option<&Bound<'_, PyAny>>,
     max_diff: Option<f64>,
-) -> PyResult<(String, Option<bool>)> {
+    flip: bool,
+    ssim: bool,
+    ppd: Option<f64>,
+    viewing: Option<(f64, f64, f64)>,
+    exposure: Option<(f32, f32)>,
+    exposures: Option<u32>,
+    tonemapper: Option<&str>,
+    max_flip: Vec<String>,
+    min_ssim: Option<f64>,
+    flip_map: bool,
+) -> PyResult<(String, Option<bool>, Option<Vec<u8>>)> {
     let checked = |name: &str, outcome: Result<f64, String>| {
         outcome.map_err(|e| PyValueError::new_err(format!("{name} {e}")))
     };
@@ -156,7 +167,27 @@ fn compare_json(
         max_diff: max_diff
             .map(|v| checked("max_diff", Gates::check(v)))
             .transpose()?,
+        max_flip: max_flip
+            .iter()
+            .map(|v| named::<FlipGate>("max_flip", v))
+            .collect::<PyResult<_>>()?,
+        min_ssim: match min_ssim {
+            Some(v) if !(-1.0..=1.0).contains(&v) => {
+                return Err(PyValueError::new_err("min_ssim must be from -1 to 1"));
+            }
+            v => v,
+        },
     };
+    let flip_options = flip_options(
+        flip || flip_map || !gates.max_flip.is_empty(),
+        ppd,
+        viewing,
+        exposure,
+        exposures,
+        tonemapper,
+        flip_map,
+        &gates,
+    )?;
     let threshold = threshold
         .map(|t| checked("threshold", PerceptualOptions::check_threshold(t)))
         .transpose()?;
@@ -183,6 +214,8 @@ fn compare_json(
         ..Options::default()
     };
     options.count_changed(threshold, aa, &gates);
+    options.flip = flip_options;
+    options.ssim = ssim || gates.min_ssim.is_some();
     if let Some(seconds) = gpu_timeout {
         let set = options.set_gpu_timeout(seconds);
         set.map_err(|e| PyValueError::new_err(format!("gpu_timeout {e}")))?;
@@ -203,17 +236,29 @@ fn compare_json(
             {
                 return outcome;
             }
+            // Image 1 may be read again (HDR-FLIP's exposures): a view of an array, a copy of
+            // bytes, or the file opened again.
+            let again = options.flip_wanted().is_some().then(|| a.again());
+            let reopen = |again: &Again| again.reopen(names_ref[0], limits);
+            let reopen = again.as_ref().map(|again| move || reopen(again));
             // Both decode at once, as files compared by the command do.
             let [source_a, source_b] = open_both(
                 names_ref,
                 || a.open(names_ref[0], limits),
                 || b.open(names_ref[1], limits),
             );
-            compare_rows(names_ref, [source_a?, source_b?], &options)
+            let start = std::time::Instant::now();
+            let sources = [source_a, source_b];
+            let reopen = reopen.as_ref().map(|r| r as crate::metrics::Reopen);
+            compare_sources(names_ref, sources, reopen, &options, start)
         }))
     });
     match outcome {
-        Ok(Ok(report)) => Ok((report.to_json(), gated.then(|| gates.exceeded(&report)))),
+        Ok(Ok(mut report)) => {
+            let map = flip_map_bytes(&mut report);
+            let over = gated.then(|| gates.exceeded(&report));
+            Ok((report.to_json(), over, map))
+        }
         Ok(Err(error)) => Err(to_python(error)),
         Err(_) => Err(DiffimgError::new_err(
             "internal error: the comparison panicked",
@@ -227,6 +272,71 @@ fn named<T: std::str::FromStr<Err = String>>(option: &str, value: &str) -> PyRes
     value
         .parse()
         .map_err(|e| PyValueError::new_err(format!("{option}: {e}")))
+}
+
+/// FLIP's options from `compare()`'s arguments, checked as the command line checks them;
+/// `None` unless `wanted` or an observer or HDR option is given.
+#[allow(clippy::too_many_arguments)]
+fn flip_options(
+    wanted: bool,
+    ppd: Option<f64>,
+    viewing: Option<(f64, f64, f64)>,
+    exposure: Option<(f32, f32)>,
+    exposures: Option<u32>,
+    tonemapper: Option<&str>,
+    keep_map: bool,
+    gates: &Gates,
+) -> PyResult<Option<FlipOptions>> {
+    let given = ppd.is_some()
+        || viewing.is_some()
+        || exposure.is_some()
+        || exposures.is_some()
+        || tonemapper.is_some();
+    if !(wanted || given) {
+        return Ok(None);
+    }
+    let bad = |name: &str, e: String| PyValueError::new_err(format!("{name} {e}"));
+    let ppd = match (ppd, viewing) {
+        (Some(_), Some(_)) => return Err(PyValueError::new_err("give ppd or viewing, not both")),
+        (Some(p), None) => Some(FlipOptions::check_ppd(p).map_err(|e| bad("ppd", e))?),
+        (None, Some((distance, pixels, width))) => {
+            if ![distance, pixels, width]
+                .iter()
+                .all(|v| v.is_finite() && *v > 0.0)
+            {
+                return Err(bad("viewing", "values must be finite and more than 0".into()));
+            }
+            let ppd = FlipOptions::ppd_from_viewing(distance, pixels, width);
+            Some(FlipOptions::check_ppd(ppd).map_err(|e| bad("viewing", e))?)
+        }
+        (None, None) => None,
+    };
+    if let Some((start, stop)) = exposure
+        && !(start.is_finite() && stop.is_finite() && start <= stop)
+    {
+        return Err(bad("exposure", "must be finite, start at most stop".into()));
+    }
+    if exposures == Some(0) {
+        return Err(bad("exposures", "must be 1 or more".into()));
+    }
+    let defaults = FlipOptions::default();
+    Ok(Some(FlipOptions {
+        ppd: ppd.unwrap_or(defaults.ppd),
+        exposure,
+        exposures,
+        tonemapper: match tonemapper {
+            Some(name) => named("tonemapper", name)?,
+            None => defaults.tonemapper,
+        },
+        keep_map,
+        percentiles: gates.flip_percentiles(),
+    }))
+}
+
+/// The kept FLIP map, taken out of `report`, as native-endian f32 bytes.
+fn flip_map_bytes(report: &mut Report) -> Option<Vec<u8>> {
+    let map = report.flip.as_mut()?.map.take()?;
+    Some(bytemuck::cast_slice(&map).to_vec())
 }
 
 /// One of `compare()`'s inputs.
@@ -262,6 +372,15 @@ impl Input {
         )))
     }
 
+    /// What opens this input again from its start.
+    fn again(&self) -> Again {
+        match self {
+            Input::Path(path) => Again::Path(path.clone()),
+            Input::Encoded(bytes) => Again::Encoded(bytes.clone()),
+            Input::Array(rows) => Again::Array(rows.view()),
+        }
+    }
+
     /// What errors call this input, the `n`th.
     fn name(&self, n: u8) -> PathBuf {
         match self {
@@ -279,6 +398,26 @@ impl Input {
                 PixelLimits::check(name, header.width, header.height, limits.streamed)?;
                 Ok(Box::new(rows))
             }
+        }
+    }
+}
+
+/// An input as it can be opened again.
+enum Again {
+    Path(PathBuf),
+    Encoded(Vec<u8>),
+    /// A view of the array the comparison holds.
+    Array(array::ArrayRows),
+}
+
+impl Again {
+    fn reopen(&self, name: &Path, limits: PixelLimits) -> Result<Box<dyn RowSource>, Error> {
+        match self {
+            Again::Path(path) => decode::open(path, limits),
+            Again::Encoded(bytes) => {
+                decode::from_stream(name, std::io::Cursor::new(bytes.clone()), limits)
+            }
+            Again::Array(rows) => Ok(Box::new(rows.view())),
         }
     }
 }
