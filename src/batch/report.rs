@@ -14,6 +14,7 @@ use tempfile::{NamedTempFile, TempDir};
 
 use super::preview::{Images, previews};
 use super::record::{Record, Status, Summary};
+use crate::report::Figures;
 use crate::error::Error;
 use crate::output::{Listed, unfinished};
 
@@ -145,6 +146,8 @@ struct PageEntry<'a> {
     ratio: Option<f64>,
     percent: Option<String>,
     differing: Option<u64>,
+    flip: Option<f64>,
+    ssim: Option<f64>,
     size: Option<String>,
     error: Option<&'a str>,
     note: Option<&'a str>,
@@ -162,6 +165,15 @@ fn render(records: &[Record], summary: &Summary, images: &[Images], files_url: &
     let url = |name: &Option<String>| name.as_ref().map(|n| format!("{files_url}/{n}"));
     let mut rows = String::new();
     let mut entries = Vec::with_capacity(records.len());
+    let has = |f: fn(&Figures) -> bool| records.iter().any(|r| r.figures.as_ref().is_some_and(f));
+    let (flip_column, ssim_column) = (has(|f| f.flip.is_some()), has(|f| f.ssim.is_some()));
+    let mut heads = String::new();
+    if flip_column {
+        heads.push_str("<th data-sort=\"flip\">FLIP</th>");
+    }
+    if ssim_column {
+        heads.push_str("<th data-sort=\"ssim\">SSIM</th>");
+    }
     for (index, (record, images)) in records.iter().zip(images).enumerate() {
         let figures = record.figures.as_ref();
         let percent = figures.map(|f| format_percent(f.percent));
@@ -172,11 +184,20 @@ fn render(records: &[Record], summary: &Summary, images: &[Images], files_url: &
         let thumb = url(&images.thumb)
             .map(|src| format!("<img loading=\"lazy\" alt=\"\" src=\"{}\">", escape(&src)))
             .unwrap_or_default();
+        let flip = figures.and_then(|f| f.flip.as_ref()).map(|f| f.mean);
+        let ssim = figures.and_then(|f| f.ssim.as_ref()).map(|s| s.mean);
+        let mut metric_cells = String::new();
+        for (shown, value) in [(flip_column, flip), (ssim_column, ssim)] {
+            if shown {
+                let value = value.map(|v| format!("{v:.4}")).unwrap_or_default();
+                let _ = write!(metric_cells, "<td class=\"num\">{value}</td>");
+            }
+        }
         let _ = writeln!(
             rows,
             "<tr data-i=\"{index}\"><td class=\"num\">{}</td><td class=\"thumb\">{thumb}</td>\
              <td class=\"name\">{}</td><td><span class=\"st st-{status}\">{status}</span></td>\
-             <td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+             <td class=\"num\">{}</td><td class=\"num\">{}</td>{metric_cells}</tr>",
             index + 1,
             escape_shown(&record.name),
             percent
@@ -195,6 +216,8 @@ fn render(records: &[Record], summary: &Summary, images: &[Images], files_url: &
             ratio: figures.map(|f| f.ratio),
             percent,
             differing: figures.map(|f| f.differing_pixels),
+            flip,
+            ssim,
             size: figures.map(|f| format!("{}x{}", f.width, f.height)),
             error: record.error.as_deref(),
             note: images.note.as_deref(),
@@ -225,6 +248,7 @@ fn render(records: &[Record], summary: &Summary, images: &[Images], files_url: &
         PAGE,
         &[
             ("{{SUMMARY}}", &summary_html),
+            ("{{METRIC_HEADS}}", &heads),
             ("{{ROWS}}", &rows),
             ("{{DATA}}", &script_safe(&data)),
         ],
