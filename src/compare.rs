@@ -47,9 +47,10 @@ pub(crate) fn identical(path: &Path, options: &Options) -> Result<Report, Error>
     let start = Instant::now();
     let header = guarded(path, || decode::open(path, options.max_pixels))?.header();
     let names = [path, path];
-    let wanted = options
-        .perceptual
-        .or(options.style.draws_planes().then(PerceptualOptions::default));
+    let wanted = options.perceptual.or(options
+        .style
+        .draws_planes()
+        .then(PerceptualOptions::default));
     check_float(names, [header; 2], wanted.is_some(), options)?;
     check_cmyk(names, [header.layout; 2], wanted.is_some(), false)?;
     let ignored = Ignored::new(
@@ -146,9 +147,10 @@ pub(crate) fn compare_sources(
     let [source_a, source_b] = sources;
     let (mut source_a, mut source_b) = (source_a?, source_b?);
     let (ha, hb) = (source_a.header(), source_b.header());
-    let wanted = options
-        .perceptual
-        .or(options.style.draws_planes().then(PerceptualOptions::default));
+    let wanted = options.perceptual.or(options
+        .style
+        .draws_planes()
+        .then(PerceptualOptions::default));
     check_float(names, [ha, hb], wanted.is_some(), options)?;
     let (mut covered, mut below) = (None, None);
     let mut height = ha.height;

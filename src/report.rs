@@ -514,7 +514,10 @@ impl Gates {
 
     /// The percentiles `max_flip` needs reported.
     pub fn flip_percentiles(&self) -> Vec<f64> {
-        self.max_flip.iter().filter_map(|g| g.percentile()).collect()
+        self.max_flip
+            .iter()
+            .filter_map(|g| g.percentile())
+            .collect()
     }
 }
 

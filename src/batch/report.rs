@@ -14,9 +14,9 @@ use tempfile::{NamedTempFile, TempDir};
 
 use super::preview::{Images, previews};
 use super::record::{Record, Status, Summary};
-use crate::report::Figures;
 use crate::error::Error;
 use crate::output::{Listed, unfinished};
+use crate::report::Figures;
 
 const PAGE: &str = include_str!("page.html");
 

@@ -405,7 +405,9 @@ mod tests {
     fn gates_parse_and_judge() {
         assert_eq!("0.1".parse(), Ok(FlipGate::Mean(0.1)));
         assert_eq!("p99.9=0.5".parse(), Ok(FlipGate::Percentile(99.9, 0.5)));
-        for bad in ["p100=0.1", "p0=0.1", "p50", "1.5", "x", "p-1=0", "pnan=0.1", "nan"] {
+        for bad in [
+            "p100=0.1", "p0=0.1", "p50", "1.5", "x", "p-1=0", "pnan=0.1", "nan",
+        ] {
             assert!(bad.parse::<FlipGate>().is_err(), "{bad}");
         }
         let report = pool(&[0.0, 0.2, 0.4, 0.6], 4).finish(&[50.0], 67.0, None);

@@ -91,7 +91,10 @@ impl Metrics {
     /// The figures: FLIP's with the percentiles `options` ask for, and SSIM's.
     pub(crate) fn finish(&mut self, options: &Options) -> (Option<FlipReport>, Option<SsimReport>) {
         let flip = self.flip.as_mut().map(|(rule, pool)| {
-            let extra = options.flip.as_ref().map_or(&[][..], |f| &f.percentiles[..]);
+            let extra = options
+                .flip
+                .as_ref()
+                .map_or(&[][..], |f| &f.percentiles[..]);
             pool.finish(extra, f64::from(rule.ppd), rule.hdr)
         });
         (flip, self.ssim.as_ref().map(|(_, pool)| pool.finish()))
@@ -100,7 +103,10 @@ impl Metrics {
     /// Rows of context the kernels read on each side of a band.
     pub(crate) fn halo(&self) -> u32 {
         let flip = self.flip.as_ref().map_or(0, |(rule, _)| rule.halo());
-        let ssim = self.ssim.as_ref().map_or(0, |_| crate::engine::ssim::RADIUS);
+        let ssim = self
+            .ssim
+            .as_ref()
+            .map_or(0, |_| crate::engine::ssim::RADIUS);
         flip.max(ssim)
     }
 
@@ -171,9 +177,14 @@ pub(crate) fn hdr_exposures(
             ));
         }
     };
-    Exposures::settle(flip.exposure, flip.exposures, scan.as_ref(), flip.tonemapper)
-        .map(Some)
-        .map_err(|cause| Error::decode(name, cause))
+    Exposures::settle(
+        flip.exposure,
+        flip.exposures,
+        scan.as_ref(),
+        flip.tonemapper,
+    )
+    .map(Some)
+    .map_err(|cause| Error::decode(name, cause))
 }
 
 /// Image 1's luminance, read as many times as the scan needs.

@@ -20,10 +20,10 @@ use crate::decode::{self, PixelLimits, RowSource};
 use crate::engine::choice::Backend;
 use crate::error::Error;
 use crate::ignore::Rect;
+use crate::metrics::flip::{FlipGate, FlipOptions};
 use crate::options::{Canvas, Options};
 use crate::output::Compression;
 use crate::perception::PerceptualOptions;
-use crate::metrics::flip::{FlipGate, FlipOptions};
 use crate::report::{ChangedGate, Gates, Report};
 use crate::style::{Style, parse_colour};
 use array::ArrayRows;
@@ -304,7 +304,10 @@ fn flip_options(
                 .iter()
                 .all(|v| v.is_finite() && *v > 0.0)
             {
-                return Err(bad("viewing", "values must be finite and more than 0".into()));
+                return Err(bad(
+                    "viewing",
+                    "values must be finite and more than 0".into(),
+                ));
             }
             let ppd = FlipOptions::ppd_from_viewing(distance, pixels, width);
             Some(FlipOptions::check_ppd(ppd).map_err(|e| bad("viewing", e))?)

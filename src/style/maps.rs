@@ -79,7 +79,11 @@ mod tests {
         // matplotlib's last magma entry, (0.987053, 0.991438, 0.749504).
         assert_eq!(colours[255], [252, 253, 191, 255]);
         let lightness = |c: [u8; 4]| u32::from(c[0]) + u32::from(c[1]) + u32::from(c[2]);
-        assert!(colours.windows(2).all(|w| lightness(w[0]) <= lightness(w[1]) + 1));
+        assert!(
+            colours
+                .windows(2)
+                .all(|w| lightness(w[0]) <= lightness(w[1]) + 1)
+        );
     }
 
     #[test]

@@ -1,0 +1,284 @@
+//! FLIP and SSIM from the command line: their flags and the values refused, the JSON figures
+//! and how they hang together, gates, pixels left out, the diff-image styles, and batch mode
+//! giving each pair's single-comparison figures. The kernels' values against the reference
+//! tools are checked in `tests/flip_kernel.rs`, `tests/ssim_kernel.rs` and the Python tests.
+
+mod common;
+
+use std::path::Path;
+
+use common::{assert_error, diffimg, fixture, random_samples, stderr, stdout, write_png};
+use diffimg::Layout;
+use serde_json::Value;
+
+fn json(args: &[&str]) -> Value {
+    let out = diffimg(args.iter().chain(&["--json"]));
+    assert!(out.status.code().is_some_and(|c| c < 2), "{}", stderr(&out));
+    serde_json::from_str(&stdout(&out)).unwrap()
+}
+
+fn mario() -> [String; 2] {
+    ["mario-circle-cs.png", "mario-circle-node.png"].map(|n| fixture(n).display().to_string())
+}
+
+#[test]
+fn bad_values_are_one_line_errors() {
+    let [a, b] = mario();
+    let cases: &[(&[&str], &str)] = &[
+        (&["--ppd", "0"], "--ppd"),
+        (&["--ppd", "-3"], "--ppd"),
+        (&["--ppd", "nan"], "--ppd"),
+        (&["--ppd", "1e9"], "--ppd"),
+        (&["--viewing", "0.7,3840"], "--viewing"),
+        (&["--viewing", "0,3840,0.7"], "--viewing"),
+        (&["--viewing", "0.7,x,0.7"], "--viewing"),
+        (&["--ppd", "60", "--viewing", "0.7,3840,0.7"], "--viewing"),
+        (&["--exposure", "2,1"], "--exposure"),
+        (&["--exposure", "inf,1"], "--exposure"),
+        (&["--exposure", "1"], "--exposure"),
+        (&["--exposures", "0"], "--exposures"),
+        (&["--tonemapper", "filmic"], "--tonemapper"),
+        (&["--max-flip", "1.5"], "--max-flip"),
+        (&["--max-flip", "p100=0.1"], "--max-flip"),
+        (&["--max-flip", "p0=0.1"], "--max-flip"),
+        (&["--max-flip", "p50"], "--max-flip"),
+        (&["--min-ssim", "2"], "--min-ssim"),
+        (&["--min-ssim", "x"], "--min-ssim"),
+        (&["--style", "flop"], "--style"),
+        (&["--flip", "--canvas", "union"], "--canvas union"),
+        (&["--ssim", "--canvas", "union"], "--canvas union"),
+        (&["--ppd", "10000", "--flip"], "--ppd"),
+    ];
+    for (flags, mentions) in cases {
+        let out = diffimg([a.as_str(), b.as_str()].iter().chain(flags.iter()));
+        assert_error(&out, mentions);
+    }
+}
+
+#[test]
+fn ssim_refuses_images_smaller_than_its_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = fastrand::Rng::with_seed(3);
+    let (a, b) = (dir.path().join("a.png"), dir.path().join("b.png"));
+    for path in [&a, &b] {
+        let samples = random_samples(&mut rng, 10 * 20 * 3, false);
+        write_png(path, 10, 20, Layout::RGB8, &samples);
+    }
+    let out = diffimg([a.as_os_str(), b.as_os_str(), "--ssim".as_ref()]);
+    assert_error(&out, "11x11");
+    // FLIP has no such floor.
+    let out = diffimg([a.as_os_str(), b.as_os_str(), "--flip".as_ref()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn equal_images_have_flip_zero_and_ssim_one() {
+    let [a, _] = mario();
+    let v = json(&[&a, &a, "--flip", "--ssim"]);
+    let (width, height) = (v["width"].as_u64().unwrap(), v["height"].as_u64().unwrap());
+    let flip = &v["flip"];
+    assert_eq!(flip["mean"], 0.0);
+    assert_eq!(flip["max"], 0.0);
+    assert_eq!(flip["histogram"][0].as_u64(), Some(width * height));
+    assert_eq!(flip["dynamic_range"], "ldr");
+    assert_eq!(flip["max_at"], serde_json::json!({"x": 0, "y": 0}));
+    assert_eq!(v["ssim"]["mean"], 1.0);
+    assert_eq!(v["ssim"]["min_at"], serde_json::json!({"x": 5, "y": 5}));
+}
+
+#[test]
+fn figures_hang_together() {
+    let [a, b] = mario();
+    let v = json(&[&a, &b, "--max-flip", "p99.9=1", "--ssim"]);
+    let flip = &v["flip"];
+    let pixels = v["width"].as_u64().unwrap() * v["height"].as_u64().unwrap();
+    let histogram: Vec<u64> = serde_json::from_value(flip["histogram"].clone()).unwrap();
+    assert_eq!(histogram.len(), 100);
+    assert_eq!(histogram.iter().sum::<u64>(), pixels);
+    let p = |k: &str| {
+        flip["percentiles"][k]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{k}"))
+    };
+    let (min, max, mean) = (
+        flip["min"].as_f64().unwrap(),
+        flip["max"].as_f64().unwrap(),
+        flip["mean"].as_f64().unwrap(),
+    );
+    let order = [
+        min,
+        p("25"),
+        p("50"),
+        p("75"),
+        p("95"),
+        p("99"),
+        p("99.9"),
+        max,
+    ];
+    assert!(order.windows(2).all(|w| w[0] <= w[1]), "{order:?}");
+    assert!(
+        min <= mean && mean <= max && max > 0.0,
+        "{min} {mean} {max}"
+    );
+    // The bin of the median holds the pixel that reaches half of them.
+    let below: u64 = histogram[..(p("50") * 100.0) as usize].iter().sum();
+    assert!(below * 2 <= pixels, "{below} of {pixels}");
+    assert_eq!(flip["ppd"].as_f64(), Some(f64::from(67.020_645_f32)));
+    let ssim = &v["ssim"];
+    assert_eq!(ssim["channels"].as_array().map(Vec::len), Some(3));
+    let channels: Vec<f64> = serde_json::from_value(ssim["channels"].clone()).unwrap();
+    let mean = channels.iter().sum::<f64>() / 3.0;
+    assert!((ssim["mean"].as_f64().unwrap() - mean).abs() < 1e-15);
+    assert!(ssim["min"].as_f64().unwrap() < mean && mean < 1.0);
+}
+
+#[test]
+fn gates_decide_the_exit_status() {
+    let [a, b] = mario();
+    let status = |flags: &[&str]| {
+        let out = diffimg([a.as_str(), b.as_str()].iter().chain(flags.iter()));
+        out.status.code()
+    };
+    let v = json(&[&a, &b, "--flip", "--ssim"]);
+    let (mean, p99) = (
+        v["flip"]["mean"].as_f64().unwrap(),
+        v["flip"]["percentiles"]["99"].as_f64().unwrap(),
+    );
+    let ssim = v["ssim"]["mean"].as_f64().unwrap();
+    let above = |x: f64| format!("{}", x + 1e-9);
+    let below = |x: f64| format!("{}", x - 1e-9);
+    assert_eq!(status(&["--max-flip", &above(mean)]), Some(0));
+    assert_eq!(status(&["--max-flip", &below(mean)]), Some(1));
+    assert_eq!(
+        status(&["--max-flip", &format!("p99={}", above(p99))]),
+        Some(0)
+    );
+    assert_eq!(
+        status(&["--max-flip", &format!("p99={}", below(p99))]),
+        Some(1)
+    );
+    let both = [
+        "--max-flip",
+        "1",
+        "--max-flip",
+        &format!("p99={}", below(p99)),
+    ];
+    assert_eq!(status(&both), Some(1));
+    assert_eq!(status(&["--min-ssim", &below(ssim)]), Some(0));
+    assert_eq!(status(&["--min-ssim", &above(ssim)]), Some(1));
+}
+
+#[test]
+fn pixels_left_out_are_in_no_figure() {
+    let [a, b] = mario();
+    let all = json(&[&a, &b, "--flip", "--ssim"]);
+    let some = json(&[&a, &b, "--flip", "--ssim", "--ignore", "0,0,40,30"]);
+    let count = |v: &Value| -> u64 {
+        let h: Vec<u64> = serde_json::from_value(v["flip"]["histogram"].clone()).unwrap();
+        h.iter().sum()
+    };
+    assert_eq!(count(&all) - count(&some), 1200);
+    assert_eq!(some["ignored_pixels"], 1200);
+    assert_ne!(all["ssim"]["mean"], some["ssim"]["mean"]);
+    let at = &some["flip"]["max_at"];
+    let (x, y) = (at["x"].as_u64().unwrap(), at["y"].as_u64().unwrap());
+    assert!(x >= 40 || y >= 30, "{at}");
+}
+
+/// The FLIP map written as floats holds the values the figures pool: its mean, its largest
+/// value where `max_at` says; as PNG, each pixel is one of magma's 256 colours.
+#[test]
+fn flip_style_writes_the_map() {
+    let [a, b] = mario();
+    let dir = tempfile::tempdir().unwrap();
+    let exr = dir.path().join("map.exr");
+    let v = json(&[&a, &b, "--style", "flip", "-f", exr.to_str().unwrap()]);
+    let map = image::open(&exr).unwrap().to_rgba32f();
+    let (width, height) = map.dimensions();
+    let values: Vec<f64> = map.pixels().map(|p| f64::from(p[0])).collect();
+    let mean = values.iter().sum::<f64>() / values.len() as f64;
+    assert!((mean - v["flip"]["mean"].as_f64().unwrap()).abs() < 1e-9);
+    let at = &v["flip"]["max_at"];
+    let (x, y) = (
+        at["x"].as_u64().unwrap() as u32,
+        at["y"].as_u64().unwrap() as u32,
+    );
+    assert_eq!(
+        f64::from(map.get_pixel(x, y)[0]),
+        v["flip"]["max"].as_f64().unwrap()
+    );
+    let size = |k: &str| v[k].as_u64().unwrap() as u32;
+    assert_eq!((width, height), (size("width"), size("height")));
+
+    let png = dir.path().join("map.png");
+    let out = diffimg([&a, &b, "--style", "flip", "-f", png.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let drawn = image::open(&png).unwrap();
+    assert_eq!(drawn.color(), image::ColorType::Rgb8);
+    let drawn = drawn.to_rgb8();
+    for (p, &value) in drawn.pixels().zip(&values) {
+        let index = (value * 255.0 + 0.5) as usize;
+        assert_eq!(p.0, magma(index), "{value}");
+    }
+}
+
+/// Entry `i` of the magma table as drawn: black for 0, and the last entry for 255.
+fn magma(i: usize) -> [u8; 3] {
+    let table = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/style/magma.rgb"));
+    let table = table.unwrap();
+    [table[3 * i], table[3 * i + 1], table[3 * i + 2]]
+}
+
+#[test]
+fn ssim_style_draws_edges_as_equal() {
+    let [a, b] = mario();
+    let dir = tempfile::tempdir().unwrap();
+    let exr = dir.path().join("ssim.exr");
+    let v = json(&[&a, &b, "--style", "ssim", "-f", exr.to_str().unwrap()]);
+    let map = image::open(&exr).unwrap().to_rgba32f();
+    assert_eq!(map.get_pixel(0, 0)[0], 1.0);
+    let at = &v["ssim"]["min_at"];
+    let (x, y) = (
+        at["x"].as_u64().unwrap() as u32,
+        at["y"].as_u64().unwrap() as u32,
+    );
+    let min = v["ssim"]["min"].as_f64().unwrap();
+    assert!((f64::from(map.get_pixel(x, y)[0]) - min).abs() < 1e-6);
+}
+
+/// Each pair of a batch run gets the figures its single comparison gives, to the last bit.
+#[test]
+fn batch_records_match_single_comparisons() {
+    let dir = tempfile::tempdir().unwrap();
+    let (left, right) = (dir.path().join("a"), dir.path().join("b"));
+    std::fs::create_dir_all(&left).unwrap();
+    std::fs::create_dir_all(&right).unwrap();
+    let [a, b] = mario();
+    std::fs::copy(&a, left.join("m.png")).unwrap();
+    std::fs::copy(&b, right.join("m.png")).unwrap();
+    std::fs::copy(&a, left.join("same.png")).unwrap();
+    std::fs::copy(&a, right.join("same.png")).unwrap();
+    let flags = ["--flip", "--ssim", "--max-flip", "p97.5=1"];
+    let out = diffimg(
+        ["batch", left.to_str().unwrap(), right.to_str().unwrap()]
+            .iter()
+            .chain(&flags),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let records: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|r: &Value| r.get("name").is_some())
+        .collect();
+    for (name, a, b) in [("m.png", &a, &b), ("same.png", &a, &a)] {
+        let record = records.iter().find(|r| r["name"] == name).unwrap();
+        let single = json(
+            &[a.as_str(), b.as_str()]
+                .into_iter()
+                .chain(flags)
+                .collect::<Vec<_>>(),
+        );
+        assert_eq!(record["figures"]["flip"], single["flip"], "{name}");
+        assert_eq!(record["figures"]["ssim"], single["ssim"], "{name}");
+    }
+}
