@@ -3,6 +3,9 @@
 
 pub use crate::engine::choice::AutoOptions;
 pub use crate::engine::cpu::CpuEngine;
+pub use crate::engine::flip::{
+    DEFAULT_PPD, Exposures, FlipRule, LuminanceScan, Tonemapper, ppd_from_viewing, settle,
+};
 #[cfg(feature = "test-hooks")]
 pub use crate::engine::gpu::Fault;
 pub use crate::engine::gpu::{GpuEngine, probe};

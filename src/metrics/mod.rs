@@ -9,7 +9,7 @@ pub mod ssim;
 use std::path::Path;
 
 use crate::decode::{Header, RowSource};
-use crate::engine::flip::{Exposures, FlipRule, LuminanceScan};
+use crate::engine::flip::{self as rule, Exposures, FlipRule, LuminanceScan};
 use crate::engine::ssim::{RADIUS, SsimRule};
 use crate::engine::{Band, Engine};
 use crate::error::Error;
@@ -177,7 +177,7 @@ pub(crate) fn hdr_exposures(
             ));
         }
     };
-    Exposures::settle(
+    rule::settle(
         flip.exposure,
         flip.exposures,
         scan.as_ref(),
@@ -202,9 +202,10 @@ fn scan_luminance(reopen: Reopen) -> Result<LuminanceScan, Error> {
             scan.add(&samples, header.layout);
             y += rows;
         }
-        if !scan.next_pass() {
+        if !scan.needs_second_pass() {
             return Ok(scan);
         }
+        scan.second_pass();
     }
 }
 
