@@ -9,6 +9,7 @@ pub use crate::engine::flip::{
 #[cfg(feature = "test-hooks")]
 pub use crate::engine::gpu::Fault;
 pub use crate::engine::gpu::{GpuEngine, probe};
+pub use crate::engine::ssim::SsimRule;
 pub use crate::engine::trial::{Kernel, Measured, Side};
 pub use crate::engine::{Band, Bounds, Engine, EngineInfo, Stats};
 pub use crate::output::remove_unfinished;
