@@ -339,3 +339,44 @@ fn batch_records_match_single_comparisons() {
         assert_eq!(record["ssim"], single["ssim"], "{name}");
     }
 }
+
+/// With FLIP, the report's difference view of a pair is its FLIP map in magma, made in a
+/// scratch folder that is gone once the report is written.
+#[test]
+fn the_report_shows_flip_maps() {
+    let dir = tempfile::tempdir().unwrap();
+    let (left, right) = (dir.path().join("a"), dir.path().join("b"));
+    std::fs::create_dir_all(&left).unwrap();
+    std::fs::create_dir_all(&right).unwrap();
+    let [a, b] = mario();
+    std::fs::copy(&a, left.join("m.png")).unwrap();
+    std::fs::copy(&b, right.join("m.png")).unwrap();
+    let report = dir.path().join("report.html");
+    let out = diffimg([
+        "batch",
+        left.to_str().unwrap(),
+        right.to_str().unwrap(),
+        "--flip",
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let page = std::fs::read_to_string(&report).unwrap();
+    assert!(page.contains("data-sort=\"flip\""), "no FLIP column");
+    let view = image::open(dir.path().join("report_files/0-d.png")).unwrap();
+    let table = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/style/magma.rgb"));
+    let table = table.unwrap();
+    let colours: Vec<&[u8]> = table.chunks(3).collect();
+    let view = view.to_rgb8();
+    assert!(view.pixels().all(|p| colours.contains(&&p.0[..])));
+    assert!(
+        view.pixels().any(|p| p.0 != [0, 0, 4]),
+        "a map of a differing pair"
+    );
+    let left_over: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(left_over.is_empty(), "{left_over:?}");
+}

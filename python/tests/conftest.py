@@ -47,3 +47,21 @@ def in_tmp(tmp_path):
     os.chdir(tmp_path)
     yield tmp_path
     os.chdir(before)
+
+
+@pytest.fixture
+def gpu_or_skip():
+    """Call it to run a test on the GPU engine: skipped where no adapter is found, unless
+    DIFFIMG_REQUIRE_GPU=1 asks for one (then its absence fails)."""
+
+    def check():
+        import diffimg
+
+        try:
+            diffimg.compare(BLACK, WHITE, backend="gpu")
+        except diffimg.DiffimgError as e:
+            if os.environ.get("DIFFIMG_REQUIRE_GPU") == "1":
+                raise
+            pytest.skip(f"no GPU adapter: {e}")
+
+    return check

@@ -45,7 +45,7 @@ pub(super) fn previews(index: usize, record: &Record, dir: &Path) -> Images {
     };
     let a = record.a.as_deref().filter(|_| want_a).map(Path::new);
     let b = record.b.as_deref().filter(|_| want_b).map(Path::new);
-    let shrunk = match shrink(a, b) {
+    let shrunk = match shrink(a, b, record.map.as_deref()) {
         Ok(shrunk) => shrunk,
         Err(note) => {
             return Images {
@@ -73,12 +73,18 @@ pub(super) fn previews(index: usize, record: &Record, dir: &Path) -> Images {
 }
 
 /// The previews of the images at `a` and `b` (those given), and of their difference when both
-/// are of one size, read together band by band.
-fn shrink(a: Option<&Path>, b: Option<&Path>) -> Result<[Option<RgbaImage>; 3], String> {
+/// are of one size, read together band by band: the FLIP map at `map` when there is one, a
+/// view of the differing pixels otherwise.
+fn shrink(
+    a: Option<&Path>,
+    b: Option<&Path>,
+    map: Option<&Path>,
+) -> Result<[Option<RgbaImage>; 3], String> {
     let mut a = a.map(Side::open).transpose()?;
     let mut b = b.map(Side::open).transpose()?;
-    let mut diff = match (&a, &b) {
-        (Some(a), Some(b)) if a.size() == b.size() => Some(Shrink::new(a.size())),
+    let mut map = map.map(Side::open).transpose()?;
+    let mut diff = match (&a, &b, &map) {
+        (Some(a), Some(b), None) if a.size() == b.size() => Some(Shrink::new(a.size())),
         _ => None,
     };
     let height = [&a, &b]
@@ -88,7 +94,7 @@ fn shrink(a: Option<&Path>, b: Option<&Path>) -> Result<[Option<RgbaImage>; 3], 
     let mut marks = Vec::new();
     let mut faded = Vec::new();
     for y in (0..height.unwrap_or(0)).step_by(BAND_ROWS as usize) {
-        for side in [&mut a, &mut b].into_iter().flatten() {
+        for side in [&mut a, &mut b, &mut map].into_iter().flatten() {
             side.read_band(y)?;
         }
         let (Some(diff), Some(a), Some(b)) = (&mut diff, &a, &b) else {
@@ -111,7 +117,7 @@ fn shrink(a: Option<&Path>, b: Option<&Path>) -> Result<[Option<RgbaImage>; 3], 
     Ok([
         a.map(Side::finish),
         b.map(Side::finish),
-        diff.map(Shrink::finish),
+        map.map(Side::finish).or(diff.map(Shrink::finish)),
     ])
 }
 

@@ -55,6 +55,10 @@ pub struct Record {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     /// Notes the comparison printed (layout promotion, an engine falling back).
     pub notes: Vec<String>,
+    /// The pair's FLIP map (magma), for the report's difference view; not in the record's
+    /// JSON.
+    #[serde(skip)]
+    pub map: Option<std::path::PathBuf>,
 }
 
 impl Record {

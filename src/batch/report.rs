@@ -20,6 +20,41 @@ use crate::report::Figures;
 
 const PAGE: &str = include_str!("page.html");
 
+/// A folder for files the report is made from, removed when dropped (and, listed as
+/// unfinished, on a signal).
+pub struct Scratch {
+    dir: TempDir,
+    _listed: Listed,
+}
+
+impl Scratch {
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// A scratch folder beside the report at `path`.
+pub fn scratch(path: &Path) -> Result<Scratch, Error> {
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    Listed::make(
+        || {
+            tempfile::Builder::new()
+                .prefix(".diffimg-maps-")
+                .tempdir_in(folder)
+        },
+        TempDir::path,
+    )
+    .map(|(dir, listed)| Scratch {
+        dir,
+        _listed: listed,
+    })
+    .map_err(|e| Error::output(path, format!("cannot write in {}: {e}", folder.display())))
+}
+
 /// Writes the report of `records` to `path` (`.html`) and its images to the `_files` folder
 /// beside it, the previews of `jobs` pairs at a time. Stops, leaving nothing, when `cancel` is
 /// set.

@@ -24,6 +24,7 @@ use crate::decode::open_regular;
 use crate::error::Error;
 use crate::options::Options;
 use crate::report::{Figures, Gates};
+use crate::style::Style;
 
 /// How to run a batch.
 #[derive(Clone)]
@@ -41,6 +42,9 @@ pub struct RunOptions {
     pub jobs: usize,
     /// Set it to stop starting pairs; those under way finish.
     pub cancel: Arc<AtomicBool>,
+    /// With FLIP and no diff folder, where each differing pair's FLIP map (the `flip` style)
+    /// is written for the report's difference view, as `INDEX.png`.
+    pub maps: Option<PathBuf>,
 }
 
 impl Default for RunOptions {
@@ -52,6 +56,7 @@ impl Default for RunOptions {
             input_folders: Vec::new(),
             jobs: thread::available_parallelism().map_or(1, |n| n.get()),
             cancel: Arc::default(),
+            maps: None,
         }
     }
 }
@@ -83,11 +88,10 @@ pub fn run(
                 while !options.cancel.load(Ordering::Relaxed) {
                     let index = next.fetch_add(1, Ordering::Relaxed);
                     let Some(pair) = pairs.get(index) else { break };
-                    let record =
-                        catch_unwind(AssertUnwindSafe(|| compare_pair(pair, options, diff_dir)))
-                            .unwrap_or_else(|_| {
-                                error_record(pair, "internal error: the comparison panicked")
-                            });
+                    let compared = || compare_pair(index, pair, options, diff_dir);
+                    let record = catch_unwind(AssertUnwindSafe(compared)).unwrap_or_else(|_| {
+                        error_record(pair, "internal error: the comparison panicked")
+                    });
                     if send.send((index, record)).is_err() {
                         break;
                     }
@@ -103,7 +107,12 @@ pub fn run(
     Ok(done.into_iter().flatten().collect())
 }
 
-fn compare_pair(pair: &Pair, options: &RunOptions, diff_dir: Option<&PathBuf>) -> Record {
+fn compare_pair(
+    index: usize,
+    pair: &Pair,
+    options: &RunOptions,
+    diff_dir: Option<&PathBuf>,
+) -> Record {
     let (a, b) = match (&pair.a, &pair.b) {
         (Some(a), Some(b)) => (a, b),
         (Some(_), None) => return new_record(pair, Status::Removed),
@@ -143,9 +152,20 @@ fn compare_pair(pair: &Pair, options: &RunOptions, diff_dir: Option<&PathBuf>) -
         },
         None => None,
     };
-    let compare_options = Options {
-        diff_image: target.clone(),
-        ..options.compare.clone()
+    let map = match (&target, &options.maps) {
+        (None, Some(maps)) => Some(maps.join(format!("{index}.png"))),
+        _ => None,
+    };
+    let compare_options = match &map {
+        Some(map) => Options {
+            diff_image: Some(map.clone()),
+            style: Style::Flip,
+            ..options.compare.clone()
+        },
+        None => Options {
+            diff_image: target.clone(),
+            ..options.compare.clone()
+        },
     };
     let report = match compare(a, b, &compare_options) {
         Ok(report) => report,
@@ -153,11 +173,16 @@ fn compare_pair(pair: &Pair, options: &RunOptions, diff_dir: Option<&PathBuf>) -
     };
     let figures = report.figures();
     record.status = if figures.differing_pixels == 0 {
-        if let Some(target) = &target {
-            let _ = std::fs::remove_file(target);
+        for written in [&target, &map].into_iter().flatten() {
+            let _ = std::fs::remove_file(written);
         }
         Status::Equal
     } else {
+        record.map = map.or_else(|| {
+            target
+                .clone()
+                .filter(|_| options.compare.style == Style::Flip)
+        });
         record.diff = target.map(|t| t.to_string_lossy().into_owned());
         if options.gates.exceeded(&report) {
             Status::OverGate
@@ -184,6 +209,7 @@ fn new_record(pair: &Pair, status: Status) -> Record {
         diff: None,
         error: None,
         notes: Vec::new(),
+        map: None,
     }
 }
 

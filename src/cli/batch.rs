@@ -58,6 +58,12 @@ pub fn run(args: &BatchArgs) -> Result<u8, Error> {
     }
     let cancel = interrupt_flag();
     let (compare, gates) = args.options.settings();
+    // With FLIP, the report shows each pair's FLIP map: the diff folder's when it holds them,
+    // or maps written for the report into a folder beside it, removed once it is written.
+    let maps = match (&args.output.report, &args.output.diff_dir, &compare.flip) {
+        (Some(report), None, Some(_)) => Some(batch::report::scratch(report)?),
+        _ => None,
+    };
     let options = RunOptions {
         compare,
         gates,
@@ -68,6 +74,7 @@ pub fn run(args: &BatchArgs) -> Result<u8, Error> {
             .jobs
             .map_or(RunOptions::default().jobs, usize::from),
         cancel: cancel.clone(),
+        maps: maps.as_ref().map(|dir| dir.path().to_owned()),
     };
     let bar = (!args.quiet && std::io::stderr().is_terminal())
         .then(|| progress_bar(set.pairs.len() as u64));
