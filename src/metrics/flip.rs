@@ -379,7 +379,8 @@ mod tests {
 
     #[test]
     fn histogram_bins_and_extremes() {
-        let values = [0.0, 0.0099, 0.01, 0.5, 0.999, 1.0, 1.0, 0.0];
+        // 0.01 as f32 is just below 1/100: bin 0.
+        let values = [0.0, 0.0099, 0.01, 0.5, 0.999, 1.0, 1.0, 0.015];
         let report = pool(&values, 4).finish(&[], 67.0, None);
         assert_eq!(report.histogram[0], 3);
         assert_eq!(report.histogram[1], 1);
@@ -410,10 +411,10 @@ mod tests {
         ] {
             assert!(bad.parse::<FlipGate>().is_err(), "{bad}");
         }
-        let report = pool(&[0.0, 0.2, 0.4, 0.6], 4).finish(&[50.0], 67.0, None);
-        assert!(FlipGate::Mean(0.29).exceeded(&report));
-        assert!(!FlipGate::Mean(0.3).exceeded(&report));
-        assert!(FlipGate::Percentile(50.0, 0.19).exceeded(&report));
-        assert!(!FlipGate::Percentile(50.0, 0.2).exceeded(&report));
+        let report = pool(&[0.0, 0.25, 0.5, 0.75], 4).finish(&[50.0], 67.0, None);
+        assert!(FlipGate::Mean(0.37).exceeded(&report));
+        assert!(!FlipGate::Mean(0.375).exceeded(&report));
+        assert!(FlipGate::Percentile(50.0, 0.24).exceeded(&report));
+        assert!(!FlipGate::Percentile(50.0, 0.25).exceeded(&report));
     }
 }
