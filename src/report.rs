@@ -443,7 +443,7 @@ pub struct FiguresEngine {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct MeasuredFigures {
-    /// The kernel: `ratio` or `perceptual`.
+    /// The kernel: `ratio`, `perceptual`, `flip` or `ssim`.
     pub kernel: String,
     /// Millions of pixels per second on the GPU.
     pub gpu_mpixels_per_s: Option<f64>,

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 
 use common::{perturb, random_samples, skip_without_gpu, write_png};
 use diffimg::internals::{AutoOptions, Kernel, ReportInternals, Side};
-use diffimg::{Backend, Depth, Error, GpuOptions, Layout, Options, PerceptualOptions, Report};
+use diffimg::{
+    Backend, Depth, Error, FlipOptions, GpuOptions, Layout, Options, PerceptualOptions, Report,
+};
 
 struct Pair {
     _dir: tempfile::TempDir,
@@ -242,6 +244,8 @@ fn auto_measures_both_engines_then_keeps_one() {
         }),
         band_pixels: 20,
         diff_image: Some(diff(name)),
+        flip: Some(FlipOptions::default()),
+        ssim: true,
         // Bands of three rows: twenty of them.
         gpu: GpuOptions {
             batch_bytes: 3 * 20 * 4,
@@ -263,7 +267,18 @@ fn auto_measures_both_engines_then_keeps_one() {
     assert!(std::fs::read(diff("auto")).unwrap() == std::fs::read(diff("cpu")).unwrap());
     assert_eq!(auto.bands().0 + auto.bands().1, 20);
     let kernels: Vec<_> = auto.measured().iter().map(|m| m.kernel).collect();
-    assert_eq!(kernels, [Kernel::Ratio, Kernel::Perceptual]);
+    assert_eq!(kernels, Kernel::ALL);
+    // The render metrics within the engines' tolerances (the README's).
+    let (flip, cpu_flip) = (auto.flip().unwrap(), cpu.flip().unwrap());
+    assert!(
+        (flip.mean - cpu_flip.mean).abs() < 1e-6,
+        "{flip:?} {cpu_flip:?}"
+    );
+    let (ssim, cpu_ssim) = (auto.ssim().unwrap(), cpu.ssim().unwrap());
+    assert!(
+        (ssim.mean - cpu_ssim.mean).abs() < 1e-6,
+        "{ssim:?} {cpu_ssim:?}"
+    );
     for m in auto.measured() {
         let (gpu, cpu) = (m.gpu.unwrap(), m.cpu.unwrap());
         assert!(gpu > 0.0 && cpu > 0.0, "{m:?}");
@@ -280,6 +295,8 @@ fn auto_measures_both_engines_then_keeps_one() {
     let measured = &json["engine"]["measured"];
     assert_eq!(measured[0]["kernel"], "ratio");
     assert_eq!(measured[1]["kernel"], "perceptual");
+    assert_eq!(measured[2]["kernel"], "flip");
+    assert_eq!(measured[3]["kernel"], "ssim");
     assert!(measured[0]["gpu_mpixels_per_s"].as_f64().unwrap() > 0.0);
     assert_eq!(measured[0]["chosen"], ratio.chosen.unwrap().name());
 }

@@ -90,8 +90,8 @@ pub struct Choice {
     gpu_info: Option<EngineInfo>,
     gpu_bands: u64,
     cpu_bands: u64,
-    /// `Backend::Auto` with a GPU: the measurement of the ratio and the perceptual kernel.
-    trials: Option<[Trial; 2]>,
+    /// `Backend::Auto` with a GPU: the measurement of each kernel (in `Kernel::ALL`'s order).
+    trials: Option<[Trial; 4]>,
     /// Whether the last band's ratio ran on the GPU.
     last_on_gpu: bool,
     notes: Vec<String>,
@@ -167,7 +167,7 @@ impl Choice {
         self.gpu_info = Some(engine.info());
         self.gpu = Some(engine);
         if !self.strict {
-            self.trials = Some([Trial::new(Kernel::Ratio), Trial::new(Kernel::Perceptual)]);
+            self.trials = Some(Kernel::ALL.map(Trial::new));
         }
     }
 
@@ -310,15 +310,17 @@ impl Engine for Choice {
         }
     }
 
-    /// While the GPU takes the next ratio call, or the next call of a perceptual kernel that
-    /// has started.
+    /// While the GPU takes the next ratio call, or the next call of another kernel that has
+    /// started.
     fn waits_on_device(&self) -> bool {
-        let perceptual = match &self.trials {
-            Some([_, trial]) => trial.started(),
+        let started = |kernel: Kernel| match &self.trials {
+            Some(trials) => trials[kernel as usize].started(),
             None => true,
         };
         self.side(Kernel::Ratio) == Side::Gpu
-            || (perceptual && self.side(Kernel::Perceptual) == Side::Gpu)
+            || Kernel::ALL[1..]
+                .iter()
+                .any(|&k| started(k) && self.side(k) == Side::Gpu)
     }
 
     /// The GPU's, while one is there or looked for: the CPU diffs bands of any size alike.
@@ -350,10 +352,16 @@ impl Engine for Choice {
     }
 
     fn flip_band(&mut self, band: &Band, rule: &FlipRule, out: &mut Vec<f32>) -> Result<(), Error> {
-        self.cpu.flip_band(band, rule, out)
+        let pixels = u64::from(band.rows) * u64::from(band.width);
+        self.call(Kernel::Flip, pixels, |engine| {
+            engine.flip_band(band, rule, out)
+        })
     }
 
     fn ssim_band(&mut self, band: &Band, rule: &SsimRule, out: &mut Vec<f32>) -> Result<(), Error> {
-        self.cpu.ssim_band(band, rule, out)
+        let pixels = u64::from(band.rows) * u64::from(band.width);
+        self.call(Kernel::Ssim, pixels, |engine| {
+            engine.ssim_band(band, rule, out)
+        })
     }
 }

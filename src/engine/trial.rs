@@ -18,13 +18,25 @@ pub const CLEAR_MARGIN: f64 = 2.0;
 pub enum Kernel {
     Ratio,
     Perceptual,
+    Flip,
+    Ssim,
 }
 
 impl Kernel {
+    /// Every kernel, in the order of their discriminants.
+    pub const ALL: [Kernel; 4] = [
+        Kernel::Ratio,
+        Kernel::Perceptual,
+        Kernel::Flip,
+        Kernel::Ssim,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Kernel::Ratio => "ratio",
             Kernel::Perceptual => "perceptual",
+            Kernel::Flip => "flip",
+            Kernel::Ssim => "ssim",
         }
     }
 }
