@@ -125,7 +125,7 @@ mod tests {
 
     #[test]
     fn the_default_observer_is_the_references() {
-        assert_eq!(DEFAULT_PPD, 67.02064514160156);
+        assert_eq!(f64::from(DEFAULT_PPD), 67.02064514160156);
         assert_eq!(ppd_from_viewing(0.7, 3840.0, 0.7), DEFAULT_PPD);
         // 1 m from a 0.5 m wide display of 1000 pixels: 2000 pixels per metre, 1/57.3 m per
         // degree.
