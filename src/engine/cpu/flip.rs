@@ -3,7 +3,8 @@
 //! (to linear RGB, tone-mapped at the exposure for HDR, then YCxCz) and filtered along x into a
 //! ring of the last `2 * halo + 1` rows; each output row filters that ring along y and finishes
 //! pixel by pixel. The filter loops run over x on planar f32 rows, for the compiler to
-//! vectorise (with AVX2 where the CPU has it); taps are summed in the reference's order.
+//! vectorise (with AVX-512 or AVX2 where the CPU has them; no fused multiply-adds, so every
+//! path gives the same bits); taps are summed in the reference's order.
 
 use std::sync::OnceLock;
 
@@ -97,9 +98,16 @@ impl<'a> Kernel<'a> {
         }
     }
 
-    /// Fills `out` with the counted rows from `y0` on, with AVX2 where the CPU has it.
+    /// Fills `out` with the counted rows from `y0` on, with AVX-512 or AVX2 where the CPU has
+    /// them.
     fn task(&self, y0: isize, out: &mut [f32]) {
         let mut task = Task::new(self);
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has just been found to have AVX-512.
+            unsafe { run_avx512(&mut task, y0, out) };
+            return;
+        }
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has just been found to have AVX2.
@@ -111,66 +119,85 @@ impl<'a> Kernel<'a> {
 }
 
 #[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn run_avx512(task: &mut Task, y0: isize, out: &mut [f32]) {
+    task.run(y0, out);
+}
+
+#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn run_avx2(task: &mut Task, y0: isize, out: &mut [f32]) {
     task.run(y0, out);
 }
 
-/// Pixels filtered at once: accumulators that stay in registers.
-const LANES: usize = 16;
+/// Pixels filtered at once: accumulators that stay in registers, enough of them for the adds
+/// of one tap to overlap (four AVX-512 or eight AVX2 registers); then a narrower block and
+/// single pixels for the rest of a row.
+const LANES: usize = 64;
+const NARROW: usize = 8;
 
 /// `out[x] = Σ taps[k] * src[x + k]`, summed in tap order; `src` holds the row padded by the
 /// filter's radius on each side.
 #[inline(always)]
 fn convolve_x(out: &mut [f32], src: &[f32], taps: &[f32]) {
-    let w = out.len();
-    let src = &src[..w + taps.len() - 1];
-    let mut blocks = out.chunks_exact_mut(LANES);
+    let src = &src[..out.len() + taps.len() - 1];
+    let done = blocks_x::<LANES>(out, 0, src, taps);
+    let done = blocks_x::<NARROW>(out, done, src, taps);
+    blocks_x::<1>(out, done, src, taps);
+}
+
+/// `convolve_x` for the pixels from `start` in blocks of `L`; returns where they end.
+#[inline(always)]
+fn blocks_x<const L: usize>(out: &mut [f32], start: usize, src: &[f32], taps: &[f32]) -> usize {
+    let len = out.len();
+    let mut blocks = out[start..].chunks_exact_mut(L);
     for (i, block) in (&mut blocks).enumerate() {
-        let mut acc = [0.0f32; LANES];
+        let x = start + i * L;
+        let mut acc = [0.0f32; L];
         for (k, &t) in taps.iter().enumerate() {
-            let s = &src[i * LANES + k..][..LANES];
-            for l in 0..LANES {
+            let s = &src[x + k..][..L];
+            for l in 0..L {
                 acc[l] += t * s[l];
             }
         }
         block.copy_from_slice(&acc);
     }
-    let start = w - blocks.into_remainder().len();
-    for x in start..w {
-        let mut acc = 0.0f32;
-        for (k, &t) in taps.iter().enumerate() {
-            acc += t * src[x + k];
-        }
-        out[x] = acc;
-    }
+    len - blocks.into_remainder().len()
 }
 
 /// `out[x] = Σ taps[k] * src[rows[k] + x]`, summed in tap order: a filter along y over rows
 /// of `src` that start at `rows`.
 #[inline(always)]
 fn convolve_y(out: &mut [f32], src: &[f32], rows: &[usize], taps: &[f32]) {
-    let w = out.len();
     let rows = &rows[..taps.len()];
-    let mut blocks = out.chunks_exact_mut(LANES);
+    let done = blocks_y::<LANES>(out, 0, src, rows, taps);
+    let done = blocks_y::<NARROW>(out, done, src, rows, taps);
+    blocks_y::<1>(out, done, src, rows, taps);
+}
+
+/// `convolve_y` for the pixels from `start` in blocks of `L`; returns where they end.
+#[inline(always)]
+fn blocks_y<const L: usize>(
+    out: &mut [f32],
+    start: usize,
+    src: &[f32],
+    rows: &[usize],
+    taps: &[f32],
+) -> usize {
+    let len = out.len();
+    let mut blocks = out[start..].chunks_exact_mut(L);
     for (i, block) in (&mut blocks).enumerate() {
-        let mut acc = [0.0f32; LANES];
+        let x = start + i * L;
+        let mut acc = [0.0f32; L];
         for (&t, &row) in taps.iter().zip(rows) {
-            let s = &src[row + i * LANES..][..LANES];
-            for l in 0..LANES {
+            let s = &src[row + x..][..L];
+            for l in 0..L {
                 acc[l] += t * s[l];
             }
         }
         block.copy_from_slice(&acc);
     }
-    let start = w - blocks.into_remainder().len();
-    for x in start..w {
-        let mut acc = 0.0f32;
-        for (&t, &row) in taps.iter().zip(rows) {
-            acc += t * src[row + x];
-        }
-        out[x] = acc;
-    }
+    len - blocks.into_remainder().len()
 }
 
 /// The linear value of each 8-bit (`bits` 8) or 16-bit sRGB sample, clamped as the reference
