@@ -3,8 +3,8 @@
 //! layout; the colour constants, the filter taps and the sRGB table go with them, computed on
 //! the host as the CPU engine computes them. The counted rows are cut into tiles whose
 //! intermediate planes fit the device's buffers; each tile and exposure runs three passes
-//! (convert, filter along x, filter along y and finish), one submission per tile, and the map
-//! comes back in one read. Its pipelines are kept for the device, its buffers for the engine.
+//! (convert, filter along x, filter along y and finish) in a submission of its own, and the
+//! map comes back in one read. Its pipelines are kept for the device, its buffers for the engine.
 
 use std::sync::{Arc, OnceLock};
 
@@ -29,8 +29,9 @@ const PARAMS_STRIDE: u64 = 256;
 /// Planes of f32 per converted pixel: YCxCz of both images, and their x-filtered planes.
 const YCC_PLANES: u64 = 6;
 const FILTERED_PLANES: u64 = 14;
-/// Bytes of intermediate planes one tile may take, within what the device allows.
-const TILE_BUDGET: u64 = 96 << 20;
+/// Pixels one tile converts at most: one submission per tile and exposure, a fraction of a
+/// second even on a software adapter (lavapipe takes about 2 µs a pixel), within the timeout.
+const TILE_PIXELS: u64 = 1 << 19;
 
 shared_layout! {
     /// The uniform block of the shader, one per tile and exposure.
@@ -345,11 +346,14 @@ fn flip(
     let lo = -i64::from(band.halo_above).min(halo);
     let hi = i64::from(band.rows) + i64::from(band.halo_below).min(halo);
     let row_bytes = width * FILTERED_PLANES * 4;
-    let budget = limit.min(TILE_BUDGET) / row_bytes;
-    let tile_rows = (budget as i64 - 2 * halo).min(i64::from(kernel.max_tile_rows));
+    let budget = (limit / row_bytes).min(TILE_PIXELS / width) as i64;
+    let fits = limit / row_bytes > 2 * halo as u64;
+    let tile_rows = (budget - 2 * halo)
+        .max(1)
+        .min(i64::from(kernel.max_tile_rows));
     let (a, b) = (band.a.as_bytes(), band.b.as_bytes());
     let input = (a.len().max(b.len()) as u64).next_multiple_of(4).max(4);
-    if tile_rows < 1 || input > limit || pixels * 4 > limit || pixels > u64::from(u32::MAX) {
+    if !fits || input > limit || pixels * 4 > limit || pixels > u64::from(u32::MAX) {
         return Err(Error::Gpu(format!(
             "a band of {} rows of {} pixels is larger than the device's buffers allow",
             band.rows, band.width
@@ -443,26 +447,26 @@ fn flip(
             ],
         });
         let (sender, receiver) = std::sync::mpsc::channel();
-        let mut submissions = Vec::with_capacity(tiles.len());
+        let mut submissions = Vec::with_capacity(tiles.len() * exposures.len());
         for (t, tile) in tiles.iter().enumerate() {
-            let mut encoder = gpu
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
-            if t == 0 {
-                let upload = frame.upload.buffer();
-                for (offset, image, bytes) in [(0, &frame.a, a), (frame.input, &frame.b, b)] {
-                    let words = (bytes.len() as u64).next_multiple_of(4);
-                    encoder.copy_buffer_to_buffer(upload, offset, image, 0, words);
-                }
-                encoder.clear_buffer(&frame.flip, 0, Some(read_size));
-            }
             let converted = tile.converted * width;
             let counted = (tile.rows.end - tile.rows.start) as u64 * width;
             for e in 0..exposures.len() {
+                let mut encoder = gpu
+                    .device
+                    .create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
+                let first = t == 0 && e == 0;
+                if first {
+                    let upload = frame.upload.buffer();
+                    for (offset, image, bytes) in [(0, &frame.a, a), (frame.input, &frame.b, b)] {
+                        let words = (bytes.len() as u64).next_multiple_of(4);
+                        encoder.copy_buffer_to_buffer(upload, offset, image, 0, words);
+                    }
+                    encoder.clear_buffer(&frame.flip, 0, Some(read_size));
+                }
                 let offset = ((t * exposures.len() + e) as u64 * PARAMS_STRIDE) as u32;
-                for (pass, invocations) in
-                    pipeline.passes.iter().zip([converted, converted, counted])
-                {
+                let invocations = [converted, converted, counted];
+                for (pass, invocations) in pipeline.passes.iter().zip(invocations) {
                     let groups = invocations.div_ceil(u64::from(GROUP));
                     let groups_y = groups.div_ceil(u64::from(groups_x)) as u32;
                     let mut compute =
@@ -471,13 +475,13 @@ fn flip(
                     compute.set_bind_group(0, &bind, &[offset]);
                     compute.dispatch_workgroups(groups_x, groups_y, 1);
                 }
-            }
-            if t + 1 == tiles.len() {
-                encoder.copy_buffer_to_buffer(&frame.flip, 0, &frame.read, 0, read_size);
-            }
-            submissions.push(queue.submit([encoder.finish()]));
-            if t == 0 {
-                frame.upload.remap(sender.clone());
+                if submissions.len() + 1 == tiles.len() * exposures.len() {
+                    encoder.copy_buffer_to_buffer(&frame.flip, 0, &frame.read, 0, read_size);
+                }
+                submissions.push(queue.submit([encoder.finish()]));
+                if first {
+                    frame.upload.remap(sender.clone());
+                }
             }
         }
         let slice = frame.read.slice(..read_size);
@@ -487,8 +491,8 @@ fn flip(
         });
         let last = submissions.len() - 1;
         for (i, submission) in submissions.into_iter().enumerate() {
-            // Each tile's submission may take the whole timeout; the last one's wait also
-            // hears from the upload's mapping and the read-back's.
+            // Each submission may take the whole timeout; the last one's wait also hears from
+            // the upload's mapping and the read-back's.
             let maps = if i == last { 2 } else { 0 };
             wait(&gpu.device, submission, &receiver, maps, run.timeout)?;
         }
