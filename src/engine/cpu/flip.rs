@@ -240,7 +240,7 @@ fn spread<T: Copy>(
 /// One task's scratch rows.
 struct Task<'k, 'a> {
     k: &'k Kernel<'a>,
-    /// x-filtered rows, `ring` of them, `2 * X_PLANES` planes each.
+    /// x-filtered rows, `ring_rows` of them, `2 * X_PLANES` planes each.
     ring: Vec<f32>,
     ring_rows: usize,
     /// Per image, linear RGB of one row.
