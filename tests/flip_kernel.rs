@@ -1,13 +1,16 @@
 //! The FLIP kernel against the reference's maps (`tests/fixtures/flip/make.py` wrote them with
-//! flip-evaluator 1.7), and band by band against itself.
+//! flip-evaluator 1.7), band by band against itself, and the GPU engine's against the CPU's.
+//!
+//! Without an adapter the GPU tests are skipped, unless `DIFFIMG_REQUIRE_GPU=1`.
 
 mod common;
 
-use common::fixture;
+use common::{fixture, skip_without_gpu};
 use diffimg::internals::{
-    Band, CpuEngine, Engine, Exposures, FlipRule, LuminanceScan, Tonemapper, settle,
+    Band, CpuEngine, Engine, Exposures, FlipRule, GpuEngine, LuminanceScan, Tonemapper, probe,
+    settle,
 };
-use diffimg::{Depth, Layout, Samples};
+use diffimg::{Depth, GpuOptions, Layout, Samples};
 use serde_json::Value;
 
 /// One pair of the fixtures, with the reference's map.
@@ -243,4 +246,135 @@ fn identical_images_score_zero() {
     };
     let map = whole(&same, &FlipRule::default(), true);
     assert!(map.iter().all(|v| *v == 0.0));
+}
+
+/// A GPU engine, or `None` (after saying so) when there is no adapter and none is required.
+fn gpu(options: GpuOptions) -> Option<GpuEngine> {
+    if let Err(e) = probe() {
+        skip_without_gpu(&e.to_string());
+        return None;
+    }
+    Some(GpuEngine::new(options).expect("an adapter exists, so the GPU engine starts"))
+}
+
+/// Checks the GPU's map against the CPU's: per pixel within 1e-5 on 99.99% of pixels and
+/// within 1e-3 on all, the mean within 1e-6. Returns the largest difference.
+fn assert_close(gpu: &[f32], cpu: &[f32], what: &str) -> f32 {
+    assert_eq!(gpu.len(), cpu.len(), "{what}");
+    let errors: Vec<f32> = gpu.iter().zip(cpu).map(|(g, c)| (g - c).abs()).collect();
+    let max = errors.iter().fold(0.0f32, |m, e| m.max(*e));
+    let far = errors.iter().filter(|e| e.is_nan() || **e > 1e-5).count();
+    assert!(
+        far as f64 <= 1e-4 * gpu.len() as f64 && max <= 1e-3,
+        "{what}: {far} of {} pixels further than 1e-5, max {max}",
+        gpu.len()
+    );
+    let mean = |v: &[f32]| v.iter().map(|v| f64::from(*v)).sum::<f64>() / v.len() as f64;
+    let (g, c) = (mean(gpu), mean(cpu));
+    assert!((g - c).abs() <= 1e-6, "{what}: mean {g} against {c}");
+    max
+}
+
+/// The fixtures' pairs (8- and 16-bit, grey, alpha, narrow and short, HDR with each tone
+/// mapper) on the GPU, whole and in bands with halo rows, against the CPU.
+#[test]
+fn gpu_maps_match_the_cpu() {
+    let Some(mut engine) = gpu(GpuOptions::default()) else {
+        return;
+    };
+    let mut report = Vec::new();
+    for case in cases() {
+        let rule = rule(&case);
+        let cpu = whole(&case, &rule, true);
+        let mut map = Vec::new();
+        engine
+            .flip_band(&band(&case, 0..case.height, 0), &rule, &mut map)
+            .unwrap();
+        let max = assert_close(&map, &cpu, &case.name);
+        report.push(format!("{}: max {max:.1e}", case.name));
+        let halo = rule.halo();
+        let mut banded = Vec::new();
+        for y in (0..case.height).step_by(13) {
+            let rows = y..(y + 13).min(case.height);
+            let mut out = Vec::new();
+            engine
+                .flip_band(&band(&case, rows, halo), &rule, &mut out)
+                .unwrap();
+            banded.extend(out);
+        }
+        assert_eq!(banded, map, "{}: bands of 13 rows", case.name);
+    }
+    println!("{}", report.join("\n"));
+}
+
+/// Tiles of a few rows (a test hook's limit) give the map of one tile.
+#[test]
+fn gpu_tiles_give_the_whole_map() {
+    let Some(mut engine) = gpu(GpuOptions {
+        max_tile: Some((u32::MAX, 5)),
+        ..GpuOptions::default()
+    }) else {
+        return;
+    };
+    let Some(mut one) = gpu(GpuOptions::default()) else {
+        return;
+    };
+    for case in cases() {
+        if !["rgb8", "hdr-given", "narrow8"].contains(&case.name.as_str()) {
+            continue;
+        }
+        let rule = rule(&case);
+        let band = band(&case, 0..case.height, 0);
+        let (mut tiled, mut whole) = (Vec::new(), Vec::new());
+        engine.flip_band(&band, &rule, &mut tiled).unwrap();
+        one.flip_band(&band, &rule, &mut whole).unwrap();
+        assert_eq!(tiled, whole, "{}", case.name);
+    }
+}
+
+/// A larger pair of random-ish images, and identical ones, on the GPU against the CPU.
+#[test]
+fn gpu_matches_the_cpu_on_noise() {
+    let Some(mut engine) = gpu(GpuOptions::default()) else {
+        return;
+    };
+    let mut rng = fastrand::Rng::with_seed(7);
+    let (width, height) = (301u32, 77u32);
+    for layout in [
+        Layout::RGB8,
+        Layout::new(4, Depth::Sixteen),
+        Layout::new(1, Depth::Eight),
+    ] {
+        let len = (width * height) as usize * usize::from(layout.channels);
+        let sixteen = layout.depth == Depth::Sixteen;
+        let a = common::random_samples(&mut rng, len, sixteen);
+        let b = common::perturb(&mut rng, &a, 3);
+        let case = Case {
+            name: format!("{layout:?}"),
+            width,
+            height,
+            layout,
+            a: a.clone(),
+            b,
+            ppd: 50.0,
+            hdr: None,
+            flip: Vec::new(),
+            mean: 0.0,
+        };
+        let rule = FlipRule {
+            ppd: 50.0,
+            hdr: None,
+        };
+        let cpu = whole(&case, &rule, true);
+        let mut map = Vec::new();
+        engine
+            .flip_band(&band(&case, 0..height, 0), &rule, &mut map)
+            .unwrap();
+        assert_close(&map, &cpu, &case.name);
+        let same = Case { b: a, ..case };
+        engine
+            .flip_band(&band(&same, 0..height, 0), &rule, &mut map)
+            .unwrap();
+        assert!(map.iter().all(|v| *v == 0.0), "identical images");
+    }
 }

@@ -3,7 +3,8 @@
 //! (to linear RGB, tone-mapped at the exposure for HDR, then YCxCz) and filtered along x into a
 //! ring of the last `2 * halo + 1` rows; each output row filters that ring along y and finishes
 //! pixel by pixel. The filter loops run over x on planar f32 rows, for the compiler to
-//! vectorise (with AVX2 where the CPU has it); taps are summed in the reference's order.
+//! vectorise (with AVX-512 or AVX2 where the CPU has them; no fused multiply-adds, so every
+//! path gives the same bits); taps are summed in the reference's order.
 
 use std::sync::OnceLock;
 
@@ -97,9 +98,16 @@ impl<'a> Kernel<'a> {
         }
     }
 
-    /// Fills `out` with the counted rows from `y0` on, with AVX2 where the CPU has it.
+    /// Fills `out` with the counted rows from `y0` on, with AVX-512 or AVX2 where the CPU has
+    /// them.
     fn task(&self, y0: isize, out: &mut [f32]) {
         let mut task = Task::new(self);
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has just been found to have AVX-512.
+            unsafe { run_avx512(&mut task, y0, out) };
+            return;
+        }
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has just been found to have AVX2.
@@ -111,31 +119,90 @@ impl<'a> Kernel<'a> {
 }
 
 #[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn run_avx512(task: &mut Task, y0: isize, out: &mut [f32]) {
+    task.run(y0, out);
+}
+
+#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn run_avx2(task: &mut Task, y0: isize, out: &mut [f32]) {
     task.run(y0, out);
 }
 
-/// `acc[x] += w * src[x]` over a row.
+/// Pixels filtered at once: accumulators that stay in registers, enough of them for the adds
+/// of one tap to overlap (four AVX-512 or eight AVX2 registers); then a narrower block and
+/// single pixels for the rest of a row.
+const LANES: usize = 64;
+const NARROW: usize = 8;
+
+/// `out[x] = Σ taps[k] * src[x + k]`, summed in tap order; `src` holds the row padded by the
+/// filter's radius on each side.
 #[inline(always)]
-fn accumulate(acc: &mut [f32], src: &[f32], w: f32) {
-    for (a, s) in acc.iter_mut().zip(src) {
-        *a += w * s;
-    }
+fn convolve_x(out: &mut [f32], src: &[f32], taps: &[f32]) {
+    let src = &src[..out.len() + taps.len() - 1];
+    let done = blocks_x::<LANES>(out, 0, src, taps);
+    let done = blocks_x::<NARROW>(out, done, src, taps);
+    blocks_x::<1>(out, done, src, taps);
 }
 
-/// `out[x] = Σ taps[k] * padded[x + offset + k]`, summed in tap order.
+/// `convolve_x` for the pixels from `start` in blocks of `L`; returns where they end.
 #[inline(always)]
-fn convolve(out: &mut [f32], padded: &[f32], taps: &[f32], offset: usize) {
-    out.fill(0.0);
-    let width = out.len();
-    for (k, &w) in taps.iter().enumerate() {
-        accumulate(out, &padded[offset + k..offset + k + width], w);
+fn blocks_x<const L: usize>(out: &mut [f32], start: usize, src: &[f32], taps: &[f32]) -> usize {
+    let len = out.len();
+    let mut blocks = out[start..].chunks_exact_mut(L);
+    for (i, block) in (&mut blocks).enumerate() {
+        let x = start + i * L;
+        let mut acc = [0.0f32; L];
+        for (k, &t) in taps.iter().enumerate() {
+            let s = &src[x + k..][..L];
+            for l in 0..L {
+                acc[l] += t * s[l];
+            }
+        }
+        block.copy_from_slice(&acc);
     }
+    len - blocks.into_remainder().len()
 }
 
-/// The linear value of each 8-bit and 16-bit sRGB sample, clamped as the reference does.
-fn linear_table(bits: u32) -> &'static [f32] {
+/// `out[x] = Σ taps[k] * src[rows[k] + x]`, summed in tap order: a filter along y over rows
+/// of `src` that start at `rows`.
+#[inline(always)]
+fn convolve_y(out: &mut [f32], src: &[f32], rows: &[usize], taps: &[f32]) {
+    let rows = &rows[..taps.len()];
+    let done = blocks_y::<LANES>(out, 0, src, rows, taps);
+    let done = blocks_y::<NARROW>(out, done, src, rows, taps);
+    blocks_y::<1>(out, done, src, rows, taps);
+}
+
+/// `convolve_y` for the pixels from `start` in blocks of `L`; returns where they end.
+#[inline(always)]
+fn blocks_y<const L: usize>(
+    out: &mut [f32],
+    start: usize,
+    src: &[f32],
+    rows: &[usize],
+    taps: &[f32],
+) -> usize {
+    let len = out.len();
+    let mut blocks = out[start..].chunks_exact_mut(L);
+    for (i, block) in (&mut blocks).enumerate() {
+        let x = start + i * L;
+        let mut acc = [0.0f32; L];
+        for (&t, &row) in taps.iter().zip(rows) {
+            let s = &src[row + x..][..L];
+            for l in 0..L {
+                acc[l] += t * s[l];
+            }
+        }
+        block.copy_from_slice(&acc);
+    }
+    len - blocks.into_remainder().len()
+}
+
+/// The linear value of each 8-bit (`bits` 8) or 16-bit sRGB sample, clamped as the reference
+/// does.
+pub(crate) fn linear_table(bits: u32) -> &'static [f32] {
     static EIGHT: OnceLock<Vec<f32>> = OnceLock::new();
     static SIXTEEN: OnceLock<Vec<f32>> = OnceLock::new();
     let (table, max) = if bits == 8 {
@@ -150,10 +217,30 @@ fn linear_table(bits: u32) -> &'static [f32] {
     })
 }
 
+/// Spreads a row of `channels` samples per pixel into planes of red, green and blue,
+/// as `value` makes them; grey goes to all three, alpha is dropped.
+#[inline(always)]
+fn spread<T: Copy>(
+    row: &[T],
+    channels: usize,
+    [r, g, b]: [&mut [f32]; 3],
+    value: impl Fn(T) -> f32,
+) {
+    let pixels = row.chunks_exact(channels).zip(r).zip(g).zip(b);
+    for (((pixel, r), g), b) in pixels {
+        if channels >= 3 {
+            (*r, *g, *b) = (value(pixel[0]), value(pixel[1]), value(pixel[2]));
+        } else {
+            let v = value(pixel[0]);
+            (*r, *g, *b) = (v, v, v);
+        }
+    }
+}
+
 /// One task's scratch rows.
 struct Task<'k, 'a> {
     k: &'k Kernel<'a>,
-    /// x-filtered rows, `ring` of them, `2 * X_PLANES` planes each.
+    /// x-filtered rows, `ring_rows` of them, `2 * X_PLANES` planes each.
     ring: Vec<f32>,
     ring_rows: usize,
     /// Per image, linear RGB of one row.
@@ -162,8 +249,12 @@ struct Task<'k, 'a> {
     padded: [Vec<f32>; 4],
     /// y-filtered planes of one output row.
     acc: Vec<f32>,
+    /// Per image, X, Y and Z relative to white of one output row, then their CIELab roots.
+    roots: Vec<f32>,
     /// FLIP of one output row at one exposure.
     row: Vec<f32>,
+    /// Where each tap's row starts in `ring`, for one filter along y.
+    rows: Vec<usize>,
 }
 
 impl<'k, 'a> Task<'k, 'a> {
@@ -178,7 +269,9 @@ impl<'k, 'a> Task<'k, 'a> {
             rgb: [[plane(), plane(), plane()], [plane(), plane(), plane()]],
             padded: std::array::from_fn(|_| vec![0.0; w + 2 * k.halo]),
             acc: vec![0.0; 2 * Y_PLANES * w],
+            roots: vec![0.0; 6 * w],
             row: plane(),
+            rows: Vec::with_capacity(ring_rows),
         }
     }
 
@@ -236,13 +329,16 @@ impl<'k, 'a> Task<'k, 'a> {
         for image in 0..2 {
             self.load(image, held, exposure);
             let [r, g, b] = &self.rgb[image];
+            let (r, g, b) = (&r[..w], &g[..w], &b[..w]);
             let [py, pcx, pcz, pl] = &mut self.padded;
+            let (py, pcx) = (&mut py[halo..halo + w], &mut pcx[halo..halo + w]);
+            let (pcz, pl) = (&mut pcz[halo..halo + w], &mut pl[halo..halo + w]);
             for x in 0..w {
                 let c = colour::xyz_to_ycxcz(colour::rgb_to_xyz([r[x], g[x], b[x]]));
-                py[halo + x] = c[0];
-                pcx[halo + x] = c[1];
-                pcz[halo + x] = c[2];
-                pl[halo + x] = c[0] * (1.0 / 116.0) + 16.0 / 116.0;
+                py[x] = c[0];
+                pcx[x] = c[1];
+                pcz[x] = c[2];
+                pl[x] = c[0] * colour::ONE_OVER_116 + colour::SIXTEEN_OVER_116;
             }
             for p in &mut self.padded {
                 let (left, right) = (p[halo], p[halo + w - 1]);
@@ -258,11 +354,11 @@ impl<'k, 'a> Task<'k, 'a> {
             let feature = halo - f.feature_radius;
             let sources = [py, pcx, pcz, pcz];
             for (taps, src) in f.spatial.iter().zip(sources) {
-                convolve(planes.next().unwrap(), src, taps, spatial);
+                convolve_x(planes.next().unwrap(), &src[spatial..], taps);
             }
             let [g, dg, ddg] = &f.feature;
             for taps in [dg, ddg, g] {
-                convolve(planes.next().unwrap(), pl, taps, feature);
+                convolve_x(planes.next().unwrap(), &pl[feature..], taps);
             }
         }
     }
@@ -274,32 +370,24 @@ impl<'k, 'a> Task<'k, 'a> {
         let (w, c) = (self.k.width, self.k.channels);
         let range = held * w * c..(held + 1) * w * c;
         let [r, g, b] = &mut self.rgb[image];
-        let mut put = |f: &dyn Fn(usize) -> f32| {
-            for x in 0..w {
-                let i = x * c;
-                if c >= 3 {
-                    (r[x], g[x], b[x]) = (f(i), f(i + 1), f(i + 2));
-                } else {
-                    let v = f(i);
-                    (r[x], g[x], b[x]) = (v, v, v);
-                }
-            }
-        };
+        let (r, g, b) = (&mut r[..w], &mut g[..w], &mut b[..w]);
         match (self.k.images[image], exposure) {
             (Image::U8(s), None) => {
                 let table = linear_table(8);
-                put(&|i| table[usize::from(s[range.start + i])]);
+                spread(&s[range], c, [r, g, b], |v| table[usize::from(v)]);
             }
             (Image::U16(s), None) => {
                 let table = linear_table(16);
-                put(&|i| table[usize::from(s[range.start + i])]);
+                spread(&s[range], c, [r, g, b], |v| table[usize::from(v)]);
             }
-            (Image::F32(s), None) => {
-                put(&|i| colour::clamp01(colour::srgb_to_linear(s[range.start + i])));
+            (Image::F32(s), None) => spread(&s[range], c, [r, g, b], |v| {
+                colour::clamp01(colour::srgb_to_linear(v))
+            }),
+            (Image::U8(s), Some(_)) => spread(&s[range], c, [r, g, b], |v| f32::from(v) / 255.0),
+            (Image::U16(s), Some(_)) => {
+                spread(&s[range], c, [r, g, b], |v| f32::from(v) / 65535.0);
             }
-            (Image::U8(s), Some(_)) => put(&|i| f32::from(s[range.start + i]) / 255.0),
-            (Image::U16(s), Some(_)) => put(&|i| f32::from(s[range.start + i]) / 65535.0),
-            (Image::F32(s), Some(_)) => put(&|i| s[range.start + i]),
+            (Image::F32(s), Some(_)) => spread(&s[range], c, [r, g, b], |v| v),
         }
         if let Some((factor, tonemapper)) = exposure {
             let coefficients = tonemapper.coefficients();
@@ -317,60 +405,88 @@ impl<'k, 'a> Task<'k, 'a> {
         let k = self.k;
         let w = k.width;
         let f = &k.filters;
-        self.acc.fill(0.0);
         let ring_rows = self.ring_rows;
-        let row_of = |dy: isize| ((y + dy).clamp(k.lo, k.hi - 1) - k.lo) as usize % ring_rows;
+        let slot = |dy: isize| ((y + dy).clamp(k.lo, k.hi - 1) - k.lo) as usize % ring_rows;
         let (rs, rf) = (f.spatial_radius as isize, f.feature_radius as isize);
+        let [g, dg, ddg] = &f.feature;
         for image in 0..2 {
             let acc = &mut self.acc[image * Y_PLANES * w..(image + 1) * Y_PLANES * w];
-            let (colour, feature) = acc.split_at_mut(4 * w);
-            for (i, dy) in (-rs..=rs).enumerate() {
-                let planes = (row_of(dy) * 2 + image) * X_PLANES * w;
-                let src = &self.ring[planes..planes + 4 * w];
-                for p in 0..4 {
-                    let range = p * w..(p + 1) * w;
-                    accumulate(&mut colour[range.clone()], &src[range], f.spatial[p][i]);
-                }
+            let mut acc = acc.chunks_exact_mut(w);
+            let plane = |slot: usize, p: usize| ((slot * 2 + image) * X_PLANES + p) * w;
+            for p in 0..4 {
+                self.rows.clear();
+                self.rows.extend((-rs..=rs).map(|dy| plane(slot(dy), p)));
+                convolve_y(acc.next().unwrap(), &self.ring, &self.rows, &f.spatial[p]);
             }
-            let [g, dg, ddg] = &f.feature;
-            for (i, dy) in (-rf..=rf).enumerate() {
-                let planes = (row_of(dy) * 2 + image) * X_PLANES * w + 4 * w;
-                let src = &self.ring[planes..planes + 3 * w];
-                let (dx, rest) = feature.split_at_mut(w);
-                let (ddx, rest) = rest.split_at_mut(w);
-                let (dy_, ddy) = rest.split_at_mut(w);
-                accumulate(dx, &src[..w], g[i]);
-                accumulate(ddx, &src[w..2 * w], g[i]);
-                accumulate(dy_, &src[2 * w..], dg[i]);
-                accumulate(ddy, &src[2 * w..], ddg[i]);
+            // dx and ddx: the x-derivatives filtered by the Gaussian; dy and ddy: the
+            // Gaussian filtered by the y-derivatives.
+            for (p, taps) in [(4, g), (5, g), (6, dg), (6, ddg)] {
+                self.rows.clear();
+                self.rows.extend((-rf..=rf).map(|dy| plane(slot(dy), p)));
+                convolve_y(acc.next().unwrap(), &self.ring, &self.rows, taps);
             }
         }
     }
 
-    /// FLIP of each pixel of the row from `acc`, into `out`.
+    /// FLIP of each pixel of the row from `acc`, into `out`: in loops over the row, one
+    /// step of the colour pipeline each, that the compiler vectorises.
     #[inline(always)]
     fn finish(&mut self, out: &mut [f32], write: bool) {
         let w = self.k.width;
         let remap = self.k.remap;
-        let [a, b] = [0, 1].map(|image| &self.acc[image * Y_PLANES * w..][..Y_PLANES * w]);
-        let plane = |planes: &[f32], p: usize, x: usize| planes[p * w + x];
+        let mut planes = self.acc.chunks_exact(w);
+        let mut next = || planes.next().unwrap_or_default();
+        let [ay, acx, acz1, acz2, adx, addx, ady, addy] = [(); Y_PLANES].map(|()| next());
+        let [by, bcx, bcz1, bcz2, bdx, bddx, bdy, bddy] = [(); Y_PLANES].map(|()| next());
+        let mut roots = self.roots.chunks_exact_mut(w);
+        let mut next = || roots.next().unwrap_or_default();
+        let [rax, ray, raz, rbx, rby, rbz] = [(); 6].map(|()| next());
+        for (y, cx, cz1, cz2, [rx, ry, rz]) in [
+            (ay, acx, acz1, acz2, [&mut *rax, &mut *ray, &mut *raz]),
+            (by, bcx, bcz1, bcz2, [&mut *rbx, &mut *rby, &mut *rbz]),
+        ] {
+            let (cx, cz1, cz2) = (&cx[..w], &cz1[..w], &cz2[..w]);
+            let (rx, ry, rz) = (&mut rx[..w], &mut ry[..w], &mut rz[..w]);
+            for x in 0..w {
+                [rx[x], ry[x], rz[x]] = colour::filtered_to_white([y[x], cx[x], cz1[x] + cz2[x]]);
+            }
+        }
+        for v in &mut self.roots {
+            *v = colour::lab_root(*v);
+        }
+        let [rax, ray, raz, rbx, rby, rbz] = {
+            let mut roots = self.roots.chunks_exact(w);
+            [(); 6].map(|()| roots.next().unwrap_or_default())
+        };
+        let row = &mut self.row[..w];
+        let (ady, addy, bdx, bddx, bdy, bddy) = (
+            &ady[..w],
+            &addy[..w],
+            &bdx[..w],
+            &bddx[..w],
+            &bdy[..w],
+            &bddy[..w],
+        );
+        let (adx, addx) = (&adx[..w], &addx[..w]);
+        let (ray, raz, rbx, rby, rbz) = (&ray[..w], &raz[..w], &rbx[..w], &rby[..w], &rbz[..w]);
         for x in 0..w {
-            let ycxcz = |p: &[f32]| {
-                [
-                    plane(p, 0, x),
-                    plane(p, 1, x),
-                    plane(p, 2, x) + plane(p, 3, x),
-                ]
-            };
-            let colour_difference = remap.colour_difference(ycxcz(a), ycxcz(b));
-            let edge = [a, b].map(|p| colour::length(plane(p, 4, x), plane(p, 6, x)));
-            let point = [a, b].map(|p| colour::length(plane(p, 5, x), plane(p, 7, x)));
-            self.row[x] = colour::flip(colour_difference, edge, point);
+            let a = colour::hunted(colour::lab_of_roots(rax[x], ray[x], raz[x]));
+            let b = colour::hunted(colour::lab_of_roots(rbx[x], rby[x], rbz[x]));
+            let colour_difference = remap.remap(colour::hyab(a, b));
+            let edge = [
+                colour::length(adx[x], ady[x]),
+                colour::length(bdx[x], bdy[x]),
+            ];
+            let point = [
+                colour::length(addx[x], addy[x]),
+                colour::length(bddx[x], bddy[x]),
+            ];
+            row[x] = colour::flip(colour_difference, edge, point);
         }
         if write {
-            out.copy_from_slice(&self.row);
+            out.copy_from_slice(row);
         } else {
-            for (o, v) in out.iter_mut().zip(&self.row) {
+            for (o, v) in out.iter_mut().zip(row.iter()) {
                 if *v > *o {
                     *o = *v;
                 }

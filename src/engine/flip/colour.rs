@@ -1,8 +1,8 @@
 //! FLIP's colour transforms and per-pixel steps, in the reference's order of f32 operations.
 //! The CPU kernel calls them pixel by pixel; `shaders/flip.wgsl` repeats them line by line.
 
-/// π as the reference spells it in f32.
-pub(crate) const PI: f32 = 3.141_592_7;
+/// π as the reference spells it (3.14159265358979f), the same f32.
+pub(crate) const PI: f32 = std::f32::consts::PI;
 
 /// The exponent of the colour difference (q_c).
 pub(crate) const GQC: f32 = 0.7;
@@ -16,11 +16,11 @@ pub(crate) const GW: f32 = 0.082;
 pub(crate) const GQF: f32 = 0.5;
 
 /// The D65 white point and its reciprocal.
-const ILLUMINANT: [f32; 3] = [0.950_428_55, 1.0, 1.088_900_4];
-const INV_ILLUMINANT: [f32; 3] = [1.052_156_9, 1.0, 0.918_357_7];
+pub(crate) const ILLUMINANT: [f32; 3] = [0.950_428_55, 1.0, 1.088_900_4];
+pub(crate) const INV_ILLUMINANT: [f32; 3] = [1.052_156_9, 1.0, 0.918_357_7];
 
 /// Linear sRGB to XYZ (D65), as exact fractions rounded to f32.
-const RGB_TO_XYZ: [[f32; 3]; 3] = [
+pub(crate) const RGB_TO_XYZ: [[f32; 3]; 3] = [
     [
         10135552.0 / 24577794.0,
         8788810.0 / 24577794.0,
@@ -39,7 +39,7 @@ const RGB_TO_XYZ: [[f32; 3]; 3] = [
 ];
 
 /// XYZ (D65) to linear sRGB.
-const XYZ_TO_RGB: [[f32; 3]; 3] = [
+pub(crate) const XYZ_TO_RGB: [[f32; 3]; 3] = [
     [3.241_003_3, -1.537_398_9, -0.498_615_87],
     [-0.969_224_33, 1.875_930_1, 0.041_554_224],
     [0.055_639_423, -0.204_011_2, 1.057_148_9],
@@ -63,6 +63,68 @@ pub(crate) fn clamp01(v: f32) -> f32 {
     min(max(v, 0.0), 1.0)
 }
 
+/// The exponent of CIELab's cube root.
+pub(crate) const ONE_THIRD: f32 = 1.0 / 3.0;
+
+/// `2 / ln 2 / (2k + 1)` for k = 0 to 4: log2(m) = s · Σ c_k s^2k with s = (m - 1) / (m + 1).
+pub(crate) const LOG2_SERIES: [f32; 5] = [2.88539, 0.9617967, 0.57707804, 0.41219857, 0.3205989];
+/// `ln(2)^k / k!` for k = 1 to 7: 2^f = 1 + Σ c_k f^k.
+pub(crate) const EXP2_SERIES: [f32; 7] = [
+    std::f32::consts::LN_2,
+    0.2402265,
+    0.05550411,
+    0.009618129,
+    0.0013333558,
+    0.0001540353,
+    1.5252734e-05,
+];
+
+/// log2 of a positive `x`, to about 1e-7: the exponent, and an odd series for the mantissa
+/// taken into [√½, √2). The branches are selects, so that loops of it vectorise, and the GPU
+/// engine's shader computes it alike.
+#[inline(always)]
+pub(crate) fn log2(x: f32) -> f32 {
+    let tiny = x < f32::MIN_POSITIVE;
+    let x = if tiny { x * 16_777_216.0 } else { x };
+    let bits = x.to_bits();
+    let exponent = ((bits >> 23) & 0xff) as i32 - if tiny { 127 + 24 } else { 127 };
+    let mantissa = f32::from_bits((bits & 0x007f_ffff) | 0x3f80_0000);
+    let big = mantissa > std::f32::consts::SQRT_2;
+    let m = if big { mantissa * 0.5 } else { mantissa };
+    let e = if big { exponent + 1 } else { exponent };
+    let s = (m - 1.0) / (m + 1.0);
+    let s2 = s * s;
+    let c = LOG2_SERIES;
+    let series = c[0] + s2 * (c[1] + s2 * (c[2] + s2 * (c[3] + s2 * c[4])));
+    e as f32 + s * series
+}
+
+const ROUND: f32 = 12_582_912.0;
+
+/// 2^z to about 2 ulp; 0 below 2^-126.
+#[inline(always)]
+pub(crate) fn exp2(z: f32) -> f32 {
+    let z = min(max(z, -127.0), 127.0);
+    // Adding 1.5 * 2^23 rounds z to an integer n, held in the low bits of the sum.
+    let shifted = z + ROUND;
+    let n = shifted - ROUND;
+    let f = z - n;
+    let c = EXP2_SERIES;
+    let p = 1.0
+        + f * (c[0] + f * (c[1] + f * (c[2] + f * (c[3] + f * (c[4] + f * (c[5] + f * c[6]))))));
+    let n = shifted.to_bits().wrapping_sub(ROUND.to_bits());
+    p * f32::from_bits(n.wrapping_add(127) << 23)
+}
+
+/// `x^y` for `x >= 0` and `y >= 0`, as exp2(y log2 x): the one power both engines compute
+/// alike, for FLIP's cube roots and exponents. 0^0 is 1, 0^y is 0.
+#[inline(always)]
+pub(crate) fn pow(x: f32, y: f32) -> f32 {
+    let p = exp2(y * log2(x));
+    let zero = if y == 0.0 { 1.0 } else { 0.0 };
+    if x == 0.0 { zero } else { p }
+}
+
 /// One sRGB-encoded value to linear.
 pub(crate) fn srgb_to_linear(v: f32) -> f32 {
     if v <= 0.04045 {
@@ -74,7 +136,8 @@ pub(crate) fn srgb_to_linear(v: f32) -> f32 {
 
 #[inline(always)]
 fn times(m: &[[f32; 3]; 3], c: [f32; 3]) -> [f32; 3] {
-    m.map(|row| row[0] * c[0] + row[1] * c[1] + row[2] * c[2])
+    let row = |r: [f32; 3]| r[0] * c[0] + r[1] * c[1] + r[2] * c[2];
+    [row(m[0]), row(m[1]), row(m[2])]
 }
 
 /// Linear RGB to XYZ.
@@ -92,7 +155,9 @@ pub(crate) fn xyz_to_rgb(xyz: [f32; 3]) -> [f32; 3] {
 /// XYZ to the opponent space YCxCz.
 #[inline(always)]
 pub(crate) fn xyz_to_ycxcz(xyz: [f32; 3]) -> [f32; 3] {
-    let [x, y, z] = [0, 1, 2].map(|i| xyz[i] * INV_ILLUMINANT[i]);
+    let x = xyz[0] * INV_ILLUMINANT[0];
+    let y = xyz[1] * INV_ILLUMINANT[1];
+    let z = xyz[2] * INV_ILLUMINANT[2];
     [116.0 * y - 16.0, 500.0 * (x - y), 200.0 * (y - z)]
 }
 
@@ -109,23 +174,54 @@ pub(crate) fn ycxcz_to_xyz(c: [f32; 3]) -> [f32; 3] {
     ]
 }
 
+const DELTA: f32 = 6.0 / 29.0;
+const DELTA_SQUARE: f32 = DELTA * DELTA;
+/// Where CIELab's cube root gives way to a line, the line's slope and its offset.
+pub(crate) const DELTA_CUBE: f32 = DELTA * DELTA_SQUARE;
+pub(crate) const LAB_FACTOR: f32 = 1.0 / (3.0 * DELTA_SQUARE);
+pub(crate) const LAB_TERM: f32 = 4.0 / 29.0;
+
+/// The normalisation of L* for the feature filters: L* / 116 + 16 / 116.
+pub(crate) const ONE_OVER_116: f32 = 1.0 / 116.0;
+pub(crate) const SIXTEEN_OVER_116: f32 = 16.0 / 116.0;
+
+/// CIELab's cube root of one XYZ component relative to white, a line near black.
+#[inline(always)]
+pub(crate) fn lab_root(v: f32) -> f32 {
+    let root = pow(v, ONE_THIRD);
+    let line = LAB_FACTOR * v + LAB_TERM;
+    if v > DELTA_CUBE { root } else { line }
+}
+
+/// XYZ relative to white: what `lab_root` takes.
+#[inline(always)]
+pub(crate) fn relative_to_white(xyz: [f32; 3]) -> [f32; 3] {
+    [
+        xyz[0] * INV_ILLUMINANT[0],
+        xyz[1] * INV_ILLUMINANT[1],
+        xyz[2] * INV_ILLUMINANT[2],
+    ]
+}
+
+/// CIELab from the roots of X, Y and Z relative to white.
+#[inline(always)]
+pub(crate) fn lab_of_roots(x: f32, y: f32, z: f32) -> [f32; 3] {
+    [116.0 * y - 16.0, 500.0 * (x - y), 200.0 * (y - z)]
+}
+
 /// XYZ to CIELab.
 #[inline(always)]
 pub(crate) fn xyz_to_lab(xyz: [f32; 3]) -> [f32; 3] {
-    const DELTA: f32 = 6.0 / 29.0;
-    const DELTA_SQUARE: f32 = DELTA * DELTA;
-    const DELTA_CUBE: f32 = DELTA * DELTA_SQUARE;
-    const FACTOR: f32 = 1.0 / (3.0 * DELTA_SQUARE);
-    const TERM: f32 = 4.0 / 29.0;
-    let [x, y, z] = [0, 1, 2].map(|i| {
-        let v = xyz[i] * INV_ILLUMINANT[i];
-        if v > DELTA_CUBE {
-            v.powf(1.0 / 3.0)
-        } else {
-            FACTOR * v + TERM
-        }
-    });
-    [116.0 * y - 16.0, 500.0 * (x - y), 200.0 * (y - z)]
+    let [x, y, z] = relative_to_white(xyz);
+    lab_of_roots(lab_root(x), lab_root(y), lab_root(z))
+}
+
+/// A filtered YCxCz colour as linear RGB clamped into [0, 1], then as XYZ relative to white:
+/// the colour pipeline up to CIELab's roots.
+#[inline(always)]
+pub(crate) fn filtered_to_white(c: [f32; 3]) -> [f32; 3] {
+    let [r, g, b] = xyz_to_rgb(ycxcz_to_xyz(c));
+    relative_to_white(rgb_to_xyz([clamp01(r), clamp01(g), clamp01(b)]))
 }
 
 /// Hunt's adjustment of a chroma by lightness.
@@ -141,18 +237,23 @@ pub(crate) fn hyab(p: [f32; 3], q: [f32; 3]) -> f32 {
     (p[0] - q[0]).abs() + (da * da + db * db).sqrt()
 }
 
-/// Linear RGB to Lab with Hunt's adjustment.
+/// Lab with Hunt's adjustment.
 #[inline(always)]
-pub(crate) fn rgb_to_hunt_lab(rgb: [f32; 3]) -> [f32; 3] {
-    let [l, a, b] = xyz_to_lab(rgb_to_xyz(rgb));
+pub(crate) fn hunted(lab: [f32; 3]) -> [f32; 3] {
+    let [l, a, b] = lab;
     [l, hunt(l, a), hunt(l, b)]
+}
+
+/// Linear RGB to Lab with Hunt's adjustment.
+pub(crate) fn rgb_to_hunt_lab(rgb: [f32; 3]) -> [f32; 3] {
+    hunted(xyz_to_lab(rgb_to_xyz(rgb)))
 }
 
 /// The largest colour difference after the exponent: green against blue (c_max).
 pub(crate) fn max_distance() -> f32 {
     let green = rgb_to_hunt_lab([0.0, 1.0, 0.0]);
     let blue = rgb_to_hunt_lab([0.0, 0.0, 1.0]);
-    hyab(green, blue).powf(GQC)
+    pow(hyab(green, blue), GQC)
 }
 
 /// The colour remap's constants: c_max and the knee p_c · c_max.
@@ -171,16 +272,24 @@ impl Remap {
         }
     }
 
-    /// The colour difference of two filtered YCxCz colours, in [0, 1].
+    /// The colour difference of two colours' HyAB distance, remapped into [0, 1].
     #[inline(always)]
+    pub fn remap(&self, hyab: f32) -> f32 {
+        let d = pow(hyab, GQC);
+        let below = d * (GPT / self.pccmax);
+        let above = GPT + ((d - self.pccmax) / (self.cmax - self.pccmax)) * (1.0 - GPT);
+        if d < self.pccmax { below } else { above }
+    }
+
+    /// The colour difference of two filtered YCxCz colours, as the CPU kernel computes it
+    /// step by step.
+    #[cfg(test)]
     pub fn colour_difference(&self, reference: [f32; 3], test: [f32; 3]) -> f32 {
-        let lab = |c: [f32; 3]| rgb_to_hunt_lab(xyz_to_rgb(ycxcz_to_xyz(c)).map(clamp01));
-        let d = hyab(lab(reference), lab(test)).powf(GQC);
-        if d < self.pccmax {
-            d * (GPT / self.pccmax)
-        } else {
-            GPT + ((d - self.pccmax) / (self.cmax - self.pccmax)) * (1.0 - GPT)
-        }
+        let lab = |c: [f32; 3]| {
+            let [x, y, z] = filtered_to_white(c);
+            hunted(lab_of_roots(lab_root(x), lab_root(y), lab_root(z)))
+        };
+        self.remap(hyab(lab(reference), lab(test)))
     }
 }
 
@@ -188,10 +297,14 @@ impl Remap {
 /// from it and the colour difference.
 #[inline(always)]
 pub(crate) fn flip(colour: f32, edge: [f32; 2], point: [f32; 2]) -> f32 {
-    let normalisation = 1.0 / 2.0f32.sqrt();
-    let feature =
-        (normalisation * max((edge[0] - edge[1]).abs(), (point[0] - point[1]).abs())).powf(GQF);
-    colour.powf(1.0 - feature)
+    let difference = max((edge[0] - edge[1]).abs(), (point[0] - point[1]).abs());
+    let feature = pow(normalisation() * difference, GQF);
+    pow(colour, 1.0 - feature)
+}
+
+/// The feature difference's scale, 1 / √2.
+pub(crate) fn normalisation() -> f32 {
+    1.0 / 2.0f32.sqrt()
 }
 
 /// The length of a 2-vector, as the reference computes it.
@@ -206,9 +319,16 @@ pub(crate) fn tonemap(rgb: [f32; 3], k: &[f32; 6], reinhard: bool) -> [f32; 3] {
     if reinhard {
         let luminance = luminance(rgb);
         let factor = 1.0 / (1.0 + luminance);
-        return rgb.map(|c| clamp01(c * factor));
+        let [r, g, b] = rgb;
+        return [
+            clamp01(r * factor),
+            clamp01(g * factor),
+            clamp01(b * factor),
+        ];
     }
-    rgb.map(|c| clamp01(((c * c) * k[0] + c * k[1] + k[2]) / (c * c * k[3] + c * k[4] + k[5])))
+    let curve =
+        |c: f32| clamp01(((c * c) * k[0] + c * k[1] + k[2]) / (c * c * k[3] + c * k[4] + k[5]));
+    [curve(rgb[0]), curve(rgb[1]), curve(rgb[2])]
 }
 
 /// The luminance of a linear RGB colour.
@@ -223,6 +343,35 @@ mod tests {
 
     fn close(a: [f32; 3], b: [f32; 3], tolerance: f32) -> bool {
         a.iter().zip(b).all(|(a, b)| (a - b).abs() <= tolerance)
+    }
+
+    #[test]
+    fn the_shared_power_is_close_to_libm() {
+        let mut worst = [0.0f64; 3];
+        for i in 1..20000 {
+            let x = i as f32 / 17000.0;
+            let exact = f64::from(x).log2();
+            worst[0] = worst[0].max((f64::from(log2(x)) - exact).abs());
+            for (slot, y) in [(1, 1.0 / 3.0), (2, 0.7f32)] {
+                let exact = f64::from(x).powf(f64::from(y));
+                let relative = (f64::from(pow(x, y)) - exact).abs() / exact;
+                worst[slot] = worst[slot].max(relative);
+            }
+        }
+        // log2 to a few ulp of values up to 14 in size; powers to a few ulp.
+        assert!(
+            worst[0] < 1e-6 && worst[1] < 5e-7 && worst[2] < 5e-7,
+            "{worst:?}"
+        );
+        assert_eq!((log2(1.0), log2(0.25), log2(8.0)), (0.0, -2.0, 3.0));
+        assert_eq!((exp2(0.0), exp2(-3.0), exp2(5.0)), (1.0, 0.125, 32.0));
+        let tiny = 1e-40f32;
+        assert!((f64::from(log2(tiny)) - f64::from(tiny).log2()).abs() < 2e-5);
+        assert_eq!(exp2(-200.0), 0.0);
+        assert_eq!(
+            (pow(0.0, 0.5), pow(0.0, 0.0), pow(1.0, 0.3), pow(0.3, 0.0)),
+            (0.0, 1.0, 1.0, 1.0)
+        );
     }
 
     #[test]

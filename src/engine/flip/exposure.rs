@@ -149,8 +149,9 @@ impl LuminanceScan {
         }
     }
 
-    /// Adds whole rows of the reference image, in `layout`, to the pass under way. Integer
-    /// samples count as linear values in [0, 1] (v / 255, v / 65535).
+    /// Adds whole rows of the reference image, in `layout`, to the pass under way: each pixel
+    /// of the image once per pass (counted rows, not halo rows), in any order. Integer samples
+    /// count as linear values in [0, 1] (v / 255, v / 65535).
     pub fn add(&mut self, samples: &Samples, layout: Layout) {
         let channels = usize::from(layout.channels);
         match samples {
@@ -268,8 +269,9 @@ impl LuminanceScan {
         let stop = (f64::from(x / median)).log2() as f32;
         if !start.is_finite() || !stop.is_finite() {
             return Err(format!(
-                "the reference image is too dark to work out HDR-FLIP's exposures (largest \
-                 luminance {max}, median {median}); give them with --exposure START,STOP"
+                "cannot work out HDR-FLIP's exposures from the reference image (largest \
+                 luminance {max}, median {median}: mostly black?); give them with --exposure \
+                 START,STOP"
             ));
         }
         Ok((start, stop))

@@ -2,9 +2,16 @@
 //! filters and colour transforms of NVIDIA's reference implementation (`flip-evaluator` 1.7),
 //! in its order of f32 operations.
 //!
-//! Integer samples (8-bit /255, 16-bit /65535) are sRGB and compared by LDR-FLIP;
-//! floating-point samples are linear RGB and compared by HDR-FLIP at the exposures of
-//! `FlipRule::hdr`. Grey is replicated into RGB; alpha is dropped, not composited.
+//! Samples are values in [0, 1] (8-bit / 255, 16-bit / 65535, floating point as they are).
+//! LDR-FLIP (`FlipRule::hdr` is `None`, meant for integer samples) reads them as sRGB;
+//! HDR-FLIP (meant for floating-point samples) reads them as linear RGB and tone-maps them at
+//! each exposure of `FlipRule::hdr`, keeping each pixel's largest value. Grey is replicated
+//! into RGB; alpha is dropped, not composited.
+//!
+//! The CPU engine computes the powers of the colour pipeline (CIELab's cube roots, the
+//! exponents of the colour and feature differences) with one exp2-of-log2 written in f32
+//! arithmetic (`colour::pow`), which the GPU engine's shader repeats: both agree with the
+//! reference to about 1e-5 and with each other to rounding.
 //!
 //! HDR-FLIP's exposures come from the reference image's luminance (`LuminanceScan`): its largest
 //! value and its upper median. The scan needs one pass over image 1, and a second one only when
@@ -125,7 +132,7 @@ mod tests {
 
     #[test]
     fn the_default_observer_is_the_references() {
-        assert_eq!(DEFAULT_PPD, 67.02064514160156);
+        assert_eq!(f64::from(DEFAULT_PPD), 67.02064514160156);
         assert_eq!(ppd_from_viewing(0.7, 3840.0, 0.7), DEFAULT_PPD);
         // 1 m from a 0.5 m wide display of 1000 pixels: 2000 pixels per metre, 1/57.3 m per
         // degree.

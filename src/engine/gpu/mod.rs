@@ -1,12 +1,14 @@
 //! The GPU engine: the context every kernel shares (`context`: the device, its limits and
 //! health), the memory layouts host and shaders share (`layout`), the upload buffers kept from
 //! batch to batch (`staging`), and one module per kernel, each with its own pipelines, buffers
-//! and shader in `shaders/` of the same name: the ratio kernel (`ratio`) and the perceptual
-//! kernel (`perceptual`). A new kernel is one more module and one more shader: its pipelines
-//! kept for the device (`Gpu::kept`), its buffers in a struct the engine holds, its fault
-//! points asked through `Run::fails_at`. Results equal the CPU engine's bit for bit.
+//! and shader in `shaders/` of the same name: the ratio kernel (`ratio`), the perceptual
+//! kernel (`perceptual`) and the FLIP kernel (`flip`). A new kernel is one more module and one
+//! more shader: its pipelines kept for the device (`Gpu::kept`), its buffers in a struct the
+//! engine holds, its fault points asked through `Run::fails_at`. Results equal the CPU
+//! engine's bit for bit, but for FLIP's floating point, which agrees within rounding.
 
 mod context;
+mod flip;
 mod layout;
 mod perceptual;
 mod ratio;
@@ -24,6 +26,7 @@ use crate::hooks::{self, Hook};
 use crate::pixel::Samples;
 pub use context::{DEFAULT_TIMEOUT, hardware_possible, probe};
 use context::{Gpu, gpu};
+use flip::Flip;
 #[cfg(feature = "test-hooks")]
 pub use hooks::Fault;
 use perceptual::Perceptual;
@@ -108,6 +111,7 @@ pub struct GpuEngine {
     batch_bytes: u64,
     ratio: Ratio,
     perceptual: Perceptual,
+    flip: Flip,
 }
 
 impl GpuEngine {
@@ -130,6 +134,7 @@ impl GpuEngine {
         Ok(GpuEngine {
             ratio: Ratio::new(&gpu, max_tile)?,
             perceptual: Perceptual::new(&gpu)?,
+            flip: Flip::new(&gpu, max_tile.1)?,
             run: Run {
                 gpu,
                 timeout: options.timeout,
@@ -144,6 +149,7 @@ impl GpuEngine {
     fn give_up(&mut self) {
         self.ratio.clear();
         self.perceptual.clear();
+        self.flip.clear();
         context::forget(&self.run.gpu);
     }
 }
@@ -202,8 +208,16 @@ impl Engine for GpuEngine {
 
     fn flip_band(&mut self, band: &Band, rule: &FlipRule, out: &mut Vec<f32>) -> Result<(), Error> {
         check_band(band)?;
-        crate::engine::cpu::flip::flip_band(band, rule, true, out);
-        Ok(())
+        let run = &self.run;
+        let result = run
+            .gpu
+            .health
+            .check()
+            .and_then(|()| self.flip.flip_band(run, band, rule, out));
+        if result.is_err() {
+            self.give_up();
+        }
+        result
     }
 
     fn ssim_band(&mut self, band: &Band, rule: &SsimRule, out: &mut Vec<f32>) -> Result<(), Error> {
