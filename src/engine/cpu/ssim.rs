@@ -1,10 +1,10 @@
-//! The SSIM kernel on the CPU, in f64 as scikit-image computes it. The window means of x, y,
-//! x², y² and xy are filtered along each row, then down the columns through a ring of the last
-//! 11 filtered rows, one strip of columns of one channel at a time so that the ring stays in
-//! the first-level cache. The loops run over whole strips for the compiler to vectorise (with
-//! AVX2 where the CPU has it; no FMA, so every CPU gets the same bits), and the counted rows
-//! are split between rayon's threads. A pixel's result depends only on its window, so bands of
-//! any height give the same bits.
+//! The SSIM kernel on the CPU, in f64 as scikit-image computes it. The window sums of x, y,
+//! x², y² and xy (x from image a, y from image b) are weighed along each row, then down the
+//! columns through a ring of the last 11 weighed rows per colour channel, one strip of 64
+//! columns at a time so that the rings stay in the second-level cache. The loops run over
+//! whole strips for the compiler to vectorise (with AVX2 where the CPU has it; no FMA, so every
+//! CPU gets the same bits), and the counted rows are split between rayon's threads. A pixel's
+//! result depends only on its window, so bands of any height give the same bits.
 
 use rayon::prelude::*;
 
@@ -14,26 +14,26 @@ use crate::pixel::Samples;
 
 const R: usize = RADIUS as usize;
 
-/// Output columns filtered together: 11 rows of five quantities of a strip of three channels
+/// Output columns weighed together: 11 rows of five quantities of a strip of three channels
 /// fill 84 KiB.
 const STRIP: usize = 64;
 
 /// Output columns weighed together, in registers.
-const LANES: usize = 8;
+const LANES: usize = 16;
 
 /// Input columns a strip reads.
 const SPAN: usize = STRIP + TAPS - 1;
 
-/// Fewest rows a task takes: a task filters 10 rows beyond its own along the rows.
+/// Fewest rows a task takes: a task weighs 10 rows beyond its own along the rows.
 const MIN_TASK_ROWS: usize = 16;
 
-/// Rows ahead of the filtered one whose strip is asked for early.
+/// Rows ahead of the weighed one whose strip is asked for early.
 const AHEAD: usize = 4;
 
 /// The five window quantities: x, y, x², y², xy.
 const QUANTITIES: usize = 5;
 
-/// Five quantities of one filtered row of a strip.
+/// Five quantities of one weighed row of a strip.
 type Filtered = [[f64; STRIP]; QUANTITIES];
 
 /// See `Engine::ssim_band`.
@@ -146,7 +146,7 @@ impl<'a, T: Copy + Into<f64> + Sync, const C: usize> Frame<'a, T, C> {
     #[inline(always)]
     fn rows(&self, first: usize, out: &mut [f32]) {
         let count = out.len() / (self.width * self.channels);
-        // Per channel, the filtered rows: held row y at y % TAPS.
+        // Per channel, the weighed rows: held row y at y % TAPS.
         let mut rings = vec![[[[0.0; STRIP]; QUANTITIES]; TAPS]; self.channels];
         let mut means = [[0.0; STRIP]; QUANTITIES];
         // Held rows of the first and past the last output row.
@@ -155,7 +155,7 @@ impl<'a, T: Copy + Into<f64> + Sync, const C: usize> Frame<'a, T, C> {
             for y in top - R..end + R {
                 self.prefetch(y + AHEAD, x0);
                 for (channel, ring) in rings.iter_mut().enumerate() {
-                    self.filter_row(y, channel, x0, &mut ring[y % TAPS]);
+                    self.weigh_row(y, channel, x0, &mut ring[y % TAPS]);
                     if y >= top + R {
                         self.column_means(ring, y - R, &mut means);
                         self.write(&means, (y - R - top) * self.width, channel, x0, out);
@@ -185,10 +185,11 @@ impl<'a, T: Copy + Into<f64> + Sync, const C: usize> Frame<'a, T, C> {
         }
     }
 
-    /// Filters along held row `y` the five quantities of `channel` for the strip of output
+    /// Weighs along held row `y` the five quantities of `channel` for the strip of output
     /// columns from `R + x0`.
     #[inline(always)]
-    fn filter_row(&self, y: usize, channel: usize, x0: usize, dst: &mut Filtered) {
+    fn weigh_row(&self, y: usize, channel: usize, x0: usize, dst: &mut Filtered) {
+        // x from image a, v from image b (y is the row).
         let mut x = [0.0; SPAN];
         let mut v = [0.0; SPAN];
         let start = y * self.width + x0;
@@ -216,7 +217,7 @@ impl<'a, T: Copy + Into<f64> + Sync, const C: usize> Frame<'a, T, C> {
         }
     }
 
-    /// The means of the windows centred on held row `y`, from the ring of filtered rows.
+    /// The means of the windows centred on held row `y`, from the ring of weighed rows.
     #[inline(always)]
     fn column_means(&self, ring: &[Filtered; TAPS], y: usize, means: &mut Filtered) {
         for (q, dst) in means.iter_mut().enumerate() {
