@@ -6,8 +6,8 @@ use std::thread;
 use std::time::Instant;
 
 use super::cpu::CpuEngine;
-use super::flip::FlipRule;
 use super::gpu::{self, GpuEngine, GpuOptions};
+use super::flip::FlipRule;
 use super::perceptual::{Planes, Rule};
 use super::ssim::SsimRule;
 use super::trial::{Kernel, Measured, Side, Trial};

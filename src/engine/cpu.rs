@@ -5,9 +5,9 @@
 pub(crate) mod flip;
 mod float;
 mod perceptual;
+pub(crate) mod ssim;
 #[cfg(target_arch = "x86_64")]
 mod sse2;
-pub(crate) mod ssim;
 
 use rayon::prelude::*;
 

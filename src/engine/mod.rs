@@ -171,10 +171,12 @@ pub trait Engine {
     /// Fills `out` (resized to `rows * width`) with the FLIP value of each pixel of the counted
     /// rows of `band`, in [0, 1]. The filters read `rule.halo()` rows and columns beyond a
     /// pixel: the band's halo rows, or the image's edge repeated where it has none.
-    fn flip_band(&mut self, band: &Band, rule: &FlipRule, out: &mut Vec<f32>) -> Result<(), Error>;
+    fn flip_band(&mut self, band: &Band, rule: &FlipRule, out: &mut Vec<f32>)
+    -> Result<(), Error>;
 
     /// Fills `out` (resized to `rows * width * rule.channels(layout)`) with the SSIM of each
     /// pixel of the counted rows of `band`, per colour channel, pixel by pixel. A pixel whose
     /// 11x11 window does not lie inside the band with its halo rows, or inside the width, gets 1.
-    fn ssim_band(&mut self, band: &Band, rule: &SsimRule, out: &mut Vec<f32>) -> Result<(), Error>;
+    fn ssim_band(&mut self, band: &Band, rule: &SsimRule, out: &mut Vec<f32>)
+    -> Result<(), Error>;
 }
