@@ -1,12 +1,16 @@
 //! The SSIM kernel against scikit-image (the fixtures of `fixtures/ssim/make.py`): each pixel's
 //! SSIM per colour channel, and the mean over the pixels whose window lies in the image; bands
-//! of every height with their halo rows against the whole image, bit for bit.
+//! of every height with their halo rows against the whole image, bit for bit. Then the GPU
+//! engine (f32) against the CPU engine (f64): the fixtures, flat pictures with a little noise,
+//! and bands cut into tiles.
+//!
+//! Without an adapter the GPU tests are skipped, unless `DIFFIMG_REQUIRE_GPU=1`.
 
 mod common;
 
-use common::fixture;
-use diffimg::internals::{Band, CpuEngine, Engine, SsimRule};
-use diffimg::{Depth, Layout, Samples};
+use common::{fixture, skip_without_gpu};
+use diffimg::internals::{Band, CpuEngine, Engine, GpuEngine, SsimRule, probe};
+use diffimg::{Depth, GpuOptions, Layout, Samples};
 
 /// Rows and columns of context on each side of a pixel.
 const RADIUS: usize = 5;
@@ -89,7 +93,7 @@ fn samples(depth: Depth, bytes: &[u8]) -> Samples {
 fn cases() -> Vec<Case> {
     let table: serde_json::Value = serde_json::from_slice(&read("cases.json")).unwrap();
     let table = table.as_object().unwrap();
-    assert_eq!(table.len(), 10, "every case of make.py");
+    assert_eq!(table.len(), 11, "every case of make.py");
     table
         .iter()
         .map(|(name, case)| {
@@ -229,5 +233,180 @@ fn too_few_halo_rows_or_columns_give_one() {
         let out = ssim(&band, &rule, true);
         assert_eq!(out.len(), width * height * 3);
         assert!(out.iter().all(|&s| s == 1.0));
+    }
+}
+
+/// A GPU engine whose tiles hold at most `max_rows` rows, or `None` (after saying so) when
+/// there is no adapter and none is required.
+fn gpu(max_rows: u32) -> Option<GpuEngine> {
+    if let Err(e) = probe() {
+        skip_without_gpu(&e.to_string());
+        return None;
+    }
+    let options = GpuOptions {
+        max_tile: Some((u32::MAX, max_rows)),
+        ..GpuOptions::default()
+    };
+    Some(GpuEngine::new(options).expect("an adapter exists, so the GPU engine starts"))
+}
+
+/// Checks the GPU's SSIM of `band` against the CPU's: 1 where the window does not lie in the
+/// band, each other value within 1e-5, and their mean per channel within 1e-6. Returns how many
+/// pixels have a window.
+fn assert_near_cpu(gpu: &mut GpuEngine, band: &Band, rule: &SsimRule, what: &str) -> usize {
+    let want = ssim(band, rule, true);
+    let mut got = vec![f32::NAN; 5];
+    gpu.ssim_band(band, rule, &mut got).unwrap();
+    assert_eq!(got.len(), want.len(), "{what}");
+    let colours = rule.channels(band.layout);
+    let (width, held) = (
+        band.width as usize,
+        band.halo_above + band.rows + band.halo_below,
+    );
+    let windowed = |x: usize, row: usize| {
+        let y = band.halo_above as usize + row;
+        (RADIUS..width - RADIUS.min(width)).contains(&x)
+            && (RADIUS..(held as usize).saturating_sub(RADIUS)).contains(&y)
+    };
+    let mut sums = [[0.0f64; 2]; 3];
+    let mut windows = 0;
+    for (i, (&g, &w)) in got.iter().zip(&want).enumerate() {
+        let (pixel, c) = (i / colours, i % colours);
+        let (x, row) = (pixel % width, pixel / width);
+        if !windowed(x, row) {
+            assert_eq!((g, w), (1.0, 1.0), "{what}: ({x}, {row}) channel {c}");
+            continue;
+        }
+        assert!(
+            (g - w).abs() <= 1e-5,
+            "{what}: ({x}, {row}) channel {c}: GPU {g}, CPU {w}"
+        );
+        sums[c][0] += f64::from(g);
+        sums[c][1] += f64::from(w);
+        windows += usize::from(c == 0);
+    }
+    for (c, [g, w]) in sums.iter().enumerate().take(colours) {
+        let n = windows.max(1) as f64;
+        assert!(
+            (g - w).abs() / n <= 1e-6,
+            "{what}: channel {c}: means {} and {}",
+            g / n,
+            w / n
+        );
+    }
+    windows
+}
+
+#[test]
+fn gpu_matches_the_cpu_on_the_fixtures() {
+    let Some(mut gpu) = gpu(u32::MAX) else {
+        return;
+    };
+    for case in cases() {
+        let windows = assert_near_cpu(&mut gpu, &case.whole(), &case.rule(), &case.name);
+        assert_eq!(
+            windows,
+            (case.width - 10) * (case.height - 10),
+            "{}",
+            case.name
+        );
+    }
+}
+
+/// A `width` x `height` picture of `layout` at `level` (of the range) with noise of up to
+/// `noise` (of the range) added, or `None` at `level` 0: noise over the whole range.
+fn noisy(
+    rng: &mut fastrand::Rng,
+    layout: Layout,
+    size: (usize, usize),
+    level: f64,
+    noise: f64,
+) -> Samples {
+    let len = size.0 * size.1 * usize::from(layout.channels);
+    let mut value = || (level + noise * (2.0 * rng.f64() - 1.0)).clamp(0.0, 1.0);
+    match layout.depth {
+        Depth::Eight => Samples::U8((0..len).map(|_| (value() * 255.0).round() as u8).collect()),
+        Depth::Sixteen => Samples::U16(
+            (0..len)
+                .map(|_| (value() * 65535.0).round() as u16)
+                .collect(),
+        ),
+        Depth::Float => Samples::F32((0..len).map(|_| value() as f32).collect()),
+    }
+}
+
+fn range(depth: Depth) -> f64 {
+    match depth {
+        Depth::Eight => 255.0,
+        Depth::Sixteen => 65535.0,
+        Depth::Float => 1.0,
+    }
+}
+
+#[test]
+fn gpu_matches_the_cpu_on_flat_pictures() {
+    let Some(mut gpu) = gpu(u32::MAX) else {
+        return;
+    };
+    let mut rng = fastrand::Rng::with_seed(3);
+    // Variances far below the squared means, where f32 sums of x² would lose them.
+    let layouts = [Layout::RGB8, Layout::L16, Layout::RGBAF, Layout::LA8];
+    for layout in layouts {
+        for (level, noise) in [(0.8, 3.0 / 255.0), (0.5, 1e-3), (0.98, 2e-4)] {
+            let (width, height) = (37, 29);
+            let band = Band {
+                width: width as u32,
+                y: 0,
+                rows: height as u32,
+                halo_above: 0,
+                halo_below: 0,
+                layout,
+                a: noisy(&mut rng, layout, (width, height), level, noise),
+                b: noisy(&mut rng, layout, (width, height), level, noise),
+            };
+            let rule = SsimRule {
+                range: range(layout.depth),
+            };
+            let what = format!("{layout:?} at {level} with noise {noise}");
+            assert_eq!(assert_near_cpu(&mut gpu, &band, &rule, &what), 27 * 19);
+        }
+    }
+}
+
+#[test]
+fn gpu_tiles_and_bands_match_the_cpu() {
+    let Some(mut gpu) = gpu(7) else {
+        return;
+    };
+    let mut rng = fastrand::Rng::with_seed(5);
+    for layout in [Layout::RGBA8, Layout::RGB16, Layout::L8, Layout::RGBAF] {
+        // Several workgroups across, and rows that are no multiple of a tile's or a group's.
+        let (width, height) = (53, 47);
+        let (a, b) = (
+            noisy(&mut rng, layout, (width, height), 0.5, 0.5),
+            noisy(&mut rng, layout, (width, height), 0.5, 0.5),
+        );
+        let case = Case {
+            name: format!("{layout:?}"),
+            width,
+            height,
+            layout,
+            range: range(layout.depth),
+            a,
+            b,
+            map: Vec::new(),
+            means: Vec::new(),
+        };
+        let rule = case.rule();
+        assert_near_cpu(&mut gpu, &case.whole(), &rule, &case.name);
+        for rows in [3, 16, 20] {
+            let mut windows = 0;
+            for y in (0..height).step_by(rows) {
+                let band = case.band(y, rows.min(height - y), RADIUS);
+                let what = format!("{}: band of {rows} rows at {y}", case.name);
+                windows += assert_near_cpu(&mut gpu, &band, &rule, &what);
+            }
+            assert_eq!(windows, (width - 10) * (height - 10));
+        }
     }
 }

@@ -1,10 +1,10 @@
-//! The SSIM kernel on the CPU, in f64 as scikit-image computes it. The window means of x, y,
-//! x², y² and xy are filtered along each row, then down the columns through a ring of the last
-//! 11 filtered rows, one strip of columns of one channel at a time so that the ring stays in
-//! the first-level cache. The loops run over whole strips for the compiler to vectorise (with
-//! AVX2 where the CPU has it; no FMA, so every CPU gets the same bits), and the counted rows
-//! are split between rayon's threads. A pixel's result depends only on its window, so bands of
-//! any height give the same bits.
+//! The SSIM kernel on the CPU, in f64 as scikit-image computes it. The window sums of x, y,
+//! x², y² and xy (x from image a, y from image b) are weighed along each row, then down the
+//! columns through a ring of the last 11 weighed rows per colour channel, one strip of 64
+//! columns at a time so that the rings stay in the second-level cache. The loops run over
+//! whole strips for the compiler to vectorise (with AVX2 where the CPU has it; no FMA, so every
+//! CPU gets the same bits), and the counted rows are split between rayon's threads. A pixel's
+//! result depends only on its window, so bands of any height give the same bits.
 
 use rayon::prelude::*;
 
@@ -14,19 +14,26 @@ use crate::pixel::Samples;
 
 const R: usize = RADIUS as usize;
 
-/// Output columns filtered together: 11 rows of five quantities of a strip fill 28 KiB.
+/// Output columns weighed together: 11 rows of five quantities of a strip of three channels
+/// fill 84 KiB.
 const STRIP: usize = 64;
+
+/// Output columns weighed together, in registers.
+const LANES: usize = 16;
 
 /// Input columns a strip reads.
 const SPAN: usize = STRIP + TAPS - 1;
 
-/// Fewest rows a task takes: a task filters 10 rows beyond its own along the rows.
+/// Fewest rows a task takes: a task weighs 10 rows beyond its own along the rows.
 const MIN_TASK_ROWS: usize = 16;
+
+/// Rows ahead of the weighed one whose strip is asked for early.
+const AHEAD: usize = 4;
 
 /// The five window quantities: x, y, x², y², xy.
 const QUANTITIES: usize = 5;
 
-/// Five quantities of one filtered row of a strip.
+/// Five quantities of one weighed row of a strip.
 type Filtered = [[f64; STRIP]; QUANTITIES];
 
 /// See `Engine::ssim_band`.
@@ -35,20 +42,35 @@ pub fn ssim_band(band: &Band, rule: &SsimRule, parallel: bool, out: &mut Vec<f32
     out.clear();
     out.resize(band.rows as usize * band.width as usize * channels, 1.0);
     match (&band.a, &band.b) {
-        (Samples::U8(a), Samples::U8(b)) => Frame::new(band, rule, a, b).run(parallel, out),
-        (Samples::U16(a), Samples::U16(b)) => Frame::new(band, rule, a, b).run(parallel, out),
-        (Samples::F32(a), Samples::F32(b)) => Frame::new(band, rule, a, b).run(parallel, out),
+        (Samples::U8(a), Samples::U8(b)) => by_channels(band, rule, a, b, parallel, out),
+        (Samples::U16(a), Samples::U16(b)) => by_channels(band, rule, a, b, parallel, out),
+        (Samples::F32(a), Samples::F32(b)) => by_channels(band, rule, a, b, parallel, out),
         _ => unreachable!("both images of a band share one layout"),
     }
 }
 
+fn by_channels<T: Copy + Into<f64> + Sync>(
+    band: &Band,
+    rule: &SsimRule,
+    a: &[T],
+    b: &[T],
+    parallel: bool,
+    out: &mut [f32],
+) {
+    match band.layout.channels {
+        1 => Frame::<T, 1>::new(band, rule, a, b).run(parallel, out),
+        2 => Frame::<T, 2>::new(band, rule, a, b).run(parallel, out),
+        3 => Frame::<T, 3>::new(band, rule, a, b).run(parallel, out),
+        _ => Frame::<T, 4>::new(band, rule, a, b).run(parallel, out),
+    }
+}
+
 /// Both images of a band, halo rows included, and what every task shares.
-struct Frame<'a, T> {
-    a: &'a [T],
-    b: &'a [T],
+struct Frame<'a, T, const C: usize> {
+    /// Pixels of `C` samples.
+    a: &'a [[T; C]],
+    b: &'a [[T; C]],
     width: usize,
-    /// Samples per pixel in the band's layout.
-    stride: usize,
     /// Colour channels compared (and written per pixel).
     channels: usize,
     halo_above: usize,
@@ -62,14 +84,13 @@ struct Frame<'a, T> {
     c2: f64,
 }
 
-impl<'a, T: Copy + Into<f64> + Sync> Frame<'a, T> {
-    fn new(band: &Band, rule: &SsimRule, a: &'a [T], b: &'a [T]) -> Frame<'a, T> {
+impl<'a, T: Copy + Into<f64> + Sync, const C: usize> Frame<'a, T, C> {
+    fn new(band: &Band, rule: &SsimRule, a: &'a [T], b: &'a [T]) -> Frame<'a, T, C> {
         let w = weights();
         Frame {
-            a,
-            b,
+            a: a.as_chunks().0,
+            b: b.as_chunks().0,
             width: band.width as usize,
-            stride: usize::from(band.layout.channels),
             channels: rule.channels(band.layout),
             halo_above: band.halo_above as usize,
             held: (band.halo_above + band.rows + band.halo_below) as usize,
@@ -125,15 +146,18 @@ impl<'a, T: Copy + Into<f64> + Sync> Frame<'a, T> {
     #[inline(always)]
     fn rows(&self, first: usize, out: &mut [f32]) {
         let count = out.len() / (self.width * self.channels);
-        let mut ring: Box<[Filtered; TAPS]> = Box::new([[[0.0; STRIP]; QUANTITIES]; TAPS]);
+        // Per channel, the weighed rows: held row y at y % TAPS.
+        let mut rings = vec![[[[0.0; STRIP]; QUANTITIES]; TAPS]; self.channels];
+        let mut means = [[0.0; STRIP]; QUANTITIES];
         // Held rows of the first and past the last output row.
         let (top, end) = (self.halo_above + first, self.halo_above + first + count);
-        for channel in 0..self.channels {
-            for x0 in (0..self.width - 2 * R).step_by(STRIP) {
-                for y in top - R..end + R {
-                    self.filter_row(y, channel, x0, &mut ring[y % TAPS]);
+        for x0 in (0..self.width - 2 * R).step_by(STRIP) {
+            for y in top - R..end + R {
+                self.prefetch(y + AHEAD, x0);
+                for (channel, ring) in rings.iter_mut().enumerate() {
+                    self.weigh_row(y, channel, x0, &mut ring[y % TAPS]);
                     if y >= top + R {
-                        let means = self.column_means(&ring, y - R);
+                        self.column_means(ring, y - R, &mut means);
                         self.write(&means, (y - R - top) * self.width, channel, x0, out);
                     }
                 }
@@ -141,21 +165,41 @@ impl<'a, T: Copy + Into<f64> + Sync> Frame<'a, T> {
         }
     }
 
-    /// Filters along held row `y` the five quantities of `channel` for the strip of output
+    /// Asks the cache for the strip of held row `y` (when held) of both images: rows lie a row
+    /// of samples apart, a stride the hardware's prefetcher does not follow.
+    #[inline(always)]
+    fn prefetch(&self, y: usize, x0: usize) {
+        #[cfg(target_arch = "x86_64")]
+        if y < self.held {
+            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+            let start = y * self.width + x0;
+            let end = (start + SPAN).min((y + 1) * self.width);
+            for pixels in [&self.a[start..end], &self.b[start..end]] {
+                let first = pixels.as_ptr().cast::<i8>();
+                let bytes = std::mem::size_of_val(pixels);
+                for offset in (0..bytes).step_by(64).chain([bytes - 1]) {
+                    // SAFETY: every x86-64 CPU has SSE, and a prefetch reads nothing.
+                    unsafe { _mm_prefetch::<_MM_HINT_T0>(first.wrapping_add(offset)) };
+                }
+            }
+        }
+    }
+
+    /// Weighs along held row `y` the five quantities of `channel` for the strip of output
     /// columns from `R + x0`.
     #[inline(always)]
-    fn filter_row(&self, y: usize, channel: usize, x0: usize, dst: &mut Filtered) {
+    fn weigh_row(&self, y: usize, channel: usize, x0: usize, dst: &mut Filtered) {
+        // x from image a, v from image b (y is the row).
         let mut x = [0.0; SPAN];
         let mut v = [0.0; SPAN];
-        let start = (y * self.width + x0) * self.stride + channel;
+        let start = y * self.width + x0;
         let len = SPAN.min(self.width - x0);
-        let samples = self.a[start..]
-            .iter()
-            .zip(&self.b[start..])
-            .step_by(self.stride);
-        for ((x, v), (a, b)) in x.iter_mut().zip(&mut v).zip(samples).take(len) {
-            *x = (*a).into();
-            *v = (*b).into();
+        let (a, b) = (&self.a[start..start + len], &self.b[start..start + len]);
+        for (x, a) in x.iter_mut().zip(a) {
+            *x = a[channel].into();
+        }
+        for (v, b) in v.iter_mut().zip(b) {
+            *v = b[channel].into();
         }
         let (mut xx, mut vv, mut xv) = ([0.0; SPAN], [0.0; SPAN], [0.0; SPAN]);
         for i in 0..SPAN {
@@ -164,38 +208,22 @@ impl<'a, T: Copy + Into<f64> + Sync> Frame<'a, T> {
             xv[i] = x[i] * v[i];
         }
         for (src, dst) in [&x, &v, &xx, &vv, &xv].into_iter().zip(dst) {
-            self.filter(|i| src[i], dst);
+            let taps = std::array::from_fn(|j| {
+                src[j..j + STRIP]
+                    .try_into()
+                    .expect("a span holds a strip and 10 columns")
+            });
+            weigh(&self.half, taps, dst);
         }
     }
 
-    /// The means of the windows centred on held row `y`, from the ring of filtered rows.
+    /// The means of the windows centred on held row `y`, from the ring of weighed rows.
     #[inline(always)]
-    fn column_means(&self, ring: &[Filtered; TAPS], y: usize) -> Filtered {
-        let mut means = [[0.0; STRIP]; QUANTITIES];
+    fn column_means(&self, ring: &[Filtered; TAPS], y: usize, means: &mut Filtered) {
         for (q, dst) in means.iter_mut().enumerate() {
             // Held row y - R + j is in the ring at (y - R + j) % TAPS.
-            let rows: [&[f64; STRIP]; TAPS] =
-                std::array::from_fn(|j| &ring[(y + j + TAPS - R) % TAPS][q]);
-            for (u, dst) in dst.iter_mut().enumerate() {
-                let mut sum = self.half[0] * rows[R][u];
-                for d in 1..=R {
-                    sum += self.half[d] * (rows[R - d][u] + rows[R + d][u]);
-                }
-                *dst = sum;
-            }
-        }
-        means
-    }
-
-    /// Weighs 11 taps of `src` (by index from the window's first column) into each of `dst`.
-    #[inline(always)]
-    fn filter(&self, src: impl Fn(usize) -> f64, dst: &mut [f64; STRIP]) {
-        for (u, dst) in dst.iter_mut().enumerate() {
-            let mut sum = self.half[0] * src(u + R);
-            for d in 1..=R {
-                sum += self.half[d] * (src(u + R - d) + src(u + R + d));
-            }
-            *dst = sum;
+            let taps = std::array::from_fn(|j| &ring[(y + j + TAPS - R) % TAPS][q]);
+            weigh(&self.half, taps, dst);
         }
     }
 
@@ -214,5 +242,21 @@ impl<'a, T: Copy + Into<f64> + Sync> Frame<'a, T> {
         for (dst, s) in dst.zip(&s).take(len) {
             *dst = *s as f32;
         }
+    }
+}
+
+/// `dst = half[0] taps[R] + half[d] (taps[R - d] + taps[R + d])` for d from 1 to R, added in
+/// that order: one axis of the window, over a strip.
+#[inline(always)]
+fn weigh(half: &[f64; R + 1], taps: [&[f64; STRIP]; TAPS], dst: &mut [f64; STRIP]) {
+    for (b, dst) in dst.as_chunks_mut::<LANES>().0.iter_mut().enumerate() {
+        let tap = |j: usize, l: usize| taps[j][b * LANES + l];
+        let mut sum: [f64; LANES] = std::array::from_fn(|l| half[0] * tap(R, l));
+        for (d, w) in half.iter().enumerate().skip(1) {
+            for (l, sum) in sum.iter_mut().enumerate() {
+                *sum += w * (tap(R - d, l) + tap(R + d, l));
+            }
+        }
+        *dst = sum;
     }
 }

@@ -2,16 +2,18 @@
 //! health), the memory layouts host and shaders share (`layout`), the upload buffers kept from
 //! batch to batch (`staging`), and one module per kernel, each with its own pipelines, buffers
 //! and shader in `shaders/` of the same name: the ratio kernel (`ratio`), the perceptual
-//! kernel (`perceptual`) and the FLIP kernel (`flip`). A new kernel is one more module and one
-//! more shader: its pipelines kept for the device (`Gpu::kept`), its buffers in a struct the
-//! engine holds, its fault points asked through `Run::fails_at`. Results equal the CPU
-//! engine's bit for bit, but for FLIP's floating point, which agrees within rounding.
+//! kernel (`perceptual`), the FLIP kernel (`flip`) and the SSIM kernel (`ssim`). A new kernel
+//! is one more module and one more shader: its pipelines kept for the device (`Gpu::kept`), its
+//! buffers in a struct the engine holds, its fault points asked through `Run::fails_at`.
+//! Results equal the CPU engine's bit for bit, but for the render metrics' floating point:
+//! FLIP agrees within rounding, SSIM (f32 here, f64 on the CPU) within 1e-5.
 
 mod context;
 mod flip;
 mod layout;
 mod perceptual;
 mod ratio;
+mod ssim;
 mod staging;
 
 use std::sync::Arc;
@@ -31,6 +33,7 @@ use flip::Flip;
 pub use hooks::Fault;
 use perceptual::Perceptual;
 use ratio::Ratio;
+use ssim::Ssim;
 
 /// Options of the GPU engine.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -112,6 +115,7 @@ pub struct GpuEngine {
     ratio: Ratio,
     perceptual: Perceptual,
     flip: Flip,
+    ssim: Ssim,
 }
 
 impl GpuEngine {
@@ -135,6 +139,7 @@ impl GpuEngine {
             ratio: Ratio::new(&gpu, max_tile)?,
             perceptual: Perceptual::new(&gpu)?,
             flip: Flip::new(&gpu, max_tile.1)?,
+            ssim: Ssim::new(&gpu, max_tile.1)?,
             run: Run {
                 gpu,
                 timeout: options.timeout,
@@ -150,6 +155,7 @@ impl GpuEngine {
         self.ratio.clear();
         self.perceptual.clear();
         self.flip.clear();
+        self.ssim.clear();
         context::forget(&self.run.gpu);
     }
 }
@@ -222,8 +228,16 @@ impl Engine for GpuEngine {
 
     fn ssim_band(&mut self, band: &Band, rule: &SsimRule, out: &mut Vec<f32>) -> Result<(), Error> {
         check_band(band)?;
-        crate::engine::cpu::ssim::ssim_band(band, rule, true, out);
-        Ok(())
+        let run = &self.run;
+        let result = run
+            .gpu
+            .health
+            .check()
+            .and_then(|()| self.ssim.ssim_band(run, band, rule, out));
+        if result.is_err() {
+            self.give_up();
+        }
+        result
     }
 }
 
