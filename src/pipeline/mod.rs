@@ -31,6 +31,9 @@ use crate::style::{self, Style};
 const BANDS_AHEAD: usize = 6;
 /// Rows of context the anti-aliasing test reads on each side of a band.
 pub(crate) const HALO: u32 = 2;
+/// With the render metrics, bands hold at least this many times the rows their filters reach
+/// beyond a band, which the kernels read (and filter) again for each band.
+const METRIC_BAND_HALOS: u64 = 4;
 
 /// How a comparison's bands are cut and reported.
 pub(crate) struct Plan<'a> {
@@ -79,11 +82,13 @@ pub(crate) fn run_bands(
     writer: Option<DiffWriter>,
     extras: Extras,
 ) -> Result<Found, Error> {
+    let metrics_halo = extras.metrics.as_ref().map_or(0, Metrics::halo);
     let band_pixels = plan
         .band_pixels
         .max(engine.band_bytes() / header.layout.bytes_per_pixel() as u64);
-    let rows_per_band =
-        (band_pixels / u64::from(header.width)).clamp(1, u64::from(header.height)) as u32;
+    let rows_per_band = (band_pixels / u64::from(header.width))
+        .max(METRIC_BAND_HALOS * u64::from(metrics_halo))
+        .clamp(1, u64::from(header.height)) as u32;
     let (rows_out, spent_diffs, writing) = match writer {
         Some(writer) => {
             let (rows_tx, rows_rx) = sync_channel(BANDS_AHEAD);
@@ -100,7 +105,7 @@ pub(crate) fn run_bands(
         Some(p) if p.options.aa => HALO,
         _ => 0,
     }
-    .max(extras.metrics.as_ref().map_or(0, Metrics::halo));
+    .max(metrics_halo);
     let pipeline = Pipeline {
         header,
         rows_per_band,
@@ -421,7 +426,9 @@ impl<'e> Pipeline<'_, 'e> {
                 Step::Wait
             };
         };
-        let may_decode = shared.decoded[i] < self.bands && shared.waiting[i].len() <= BANDS_AHEAD;
+        // Enough bands are decoded ahead to hold the rows the kernels read below a band.
+        let limit = BANDS_AHEAD.max(self.halo.div_ceil(self.rows_per_band) as usize + 1);
+        let may_decode = shared.decoded[i] < self.bands && shared.waiting[i].len() <= limit;
         let ahead = shared.decoded[i] >= shared.decoded[1 - i];
         if ready && !shared.on_device && (ahead || !may_decode) {
             return Step::Diff;
