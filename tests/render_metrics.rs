@@ -260,6 +260,22 @@ fn flip_style_writes_the_map() {
     let size = |k: &str| v[k].as_u64().unwrap() as u32;
     assert_eq!((width, height), (size("width"), size("height")));
 
+    // The same values as TIFF, one 32-bit float channel.
+    let tif = dir.path().join("map.tif");
+    let out = diffimg([&a, &b, "--style", "flip", "-f", tif.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let mut decoder = tiff::decoder::Decoder::new(std::fs::File::open(&tif).unwrap()).unwrap();
+    assert_eq!(decoder.colortype().unwrap(), tiff::ColorType::Gray(32));
+    let tiff::decoder::DecodingResult::F32(from_tiff) = decoder.read_image().unwrap() else {
+        panic!("not 32-bit floats");
+    };
+    assert!(
+        from_tiff
+            .iter()
+            .map(|&v| f64::from(v))
+            .eq(values.iter().copied())
+    );
+
     let png = dir.path().join("map.png");
     let out = diffimg([&a, &b, "--style", "flip", "-f", png.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));

@@ -287,7 +287,7 @@ pub struct ComparisonOptions {
     max_diff: Option<f64>,
     /// What the diff image shows: raw |a - b|, highlight, mask, heatmap, flip (FLIP through the
     /// magma colour map) or ssim (1 - SSIM through it); flip and ssim write the values
-    /// themselves, one float channel, into .exr.
+    /// themselves, one float channel, into .exr and .tif.
     #[arg(long, default_value = "raw", value_parser = named::<Style>(&Style::NAMES))]
     style: Style,
     /// Changed pixels in the highlight and mask styles, as #rrggbb.

@@ -10,7 +10,7 @@ use image::codecs::pnm::{PnmEncoder, PnmSubtype, SampleEncoding};
 use image::{DynamicImage, ImageBuffer, ImageEncoder, ImageFormat};
 
 use crate::decode::Header;
-use crate::pixel::Samples;
+use crate::pixel::{Layout, Samples};
 
 /// A diff image's format, from its file name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,9 +53,14 @@ impl Format {
         }
     }
 
-    /// Whether this format holds floating-point samples (OpenEXR).
-    pub(crate) fn holds_floats(self) -> bool {
-        self == Format::Whole(ImageFormat::OpenExr, None)
+    /// Whether this format holds floating-point samples in `layout`: OpenEXR any, TIFF one
+    /// grey channel (a render metric's map).
+    pub(crate) fn holds_floats(self, layout: Layout) -> bool {
+        match self {
+            Format::Whole(ImageFormat::OpenExr, None) => true,
+            Format::Whole(ImageFormat::Tiff, None) => layout.channels == 1,
+            _ => false,
+        }
     }
 
     /// Refuses, before anything is compared, a diff image of `header` that this format cannot
@@ -121,6 +126,9 @@ impl Format {
         if format == ImageFormat::OpenExr {
             return super::exr::encode(header, samples, out);
         }
+        if let (ImageFormat::Tiff, Samples::F32(values)) = (format, &samples) {
+            return float_grey_tiff(header, values, out);
+        }
         // A .pnm file is a greymap or a pixmap, as the image is grey or not.
         let pnm = match pnm {
             None if format == ImageFormat::Pnm && header.layout.has_colour() => {
@@ -150,6 +158,21 @@ impl Format {
             }
         }
     }
+}
+
+/// One grey channel of 32-bit floats as TIFF (the `image` crate has no such type).
+fn float_grey_tiff(header: Header, values: &[f32], out: &mut impl Write) -> Result<(), String> {
+    let mut seekable = std::io::Cursor::new(Vec::new());
+    tiff::encoder::TiffEncoder::new(&mut seekable)
+        .and_then(|mut tiff| {
+            tiff.write_image::<tiff::encoder::colortype::Gray32Float>(
+                header.width,
+                header.height,
+                values,
+            )
+        })
+        .map_err(|e| e.to_string())?;
+    out.write_all(seekable.get_ref()).map_err(|e| e.to_string())
 }
 
 /// Samples of a whole image as the `image` crate's type.

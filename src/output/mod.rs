@@ -22,10 +22,10 @@ use target::Target;
 pub use target::remove_unfinished;
 pub(crate) use target::{Listed, folder_of, unfinished};
 
-/// Whether the diff image at `target` is written in a format that holds floating-point
-/// samples (a render metric's style then writes the values themselves).
+/// Whether the diff image at `target` is written in a format that holds one channel of
+/// floating-point samples (a render metric's style then writes the values themselves).
 pub(crate) fn holds_floats(target: &Path) -> bool {
-    Format::of(target).is_ok_and(Format::holds_floats)
+    Format::of(target).is_ok_and(|f| f.holds_floats(Layout::new(1, Depth::Float)))
 }
 
 /// How hard the PNG encoder works on the diff image.
@@ -99,7 +99,7 @@ impl DiffWriter {
         palette: Option<Vec<[u8; 4]>>,
     ) -> Result<DiffWriter, Error> {
         let format = Format::of(target).map_err(|cause| Error::output(target, cause))?;
-        let clamp = header.layout.depth == Depth::Float && !format.holds_floats();
+        let clamp = header.layout.depth == Depth::Float && !format.holds_floats(header.layout);
         let header = match clamp {
             true => Header {
                 layout: Layout {

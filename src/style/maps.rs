@@ -1,7 +1,7 @@
 //! The render metrics' diff images: FLIP per pixel through the magma colour map that FLIP's
 //! reference tool draws with (`flip`), and 1 - SSIM through the same map (`ssim`, SSIM of 1 or
 //! more black, 0 or less the brightest); or, into a floating-point format, the values
-//! themselves as one channel: FLIP, or SSIM (the mean over colour channels).
+//! themselves as one channel (OpenEXR, TIFF): FLIP, or SSIM (the mean over colour channels).
 
 use crate::metrics::ssim::SsimPool;
 use crate::pixel::{Depth, Samples};
