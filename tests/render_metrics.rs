@@ -396,3 +396,34 @@ fn the_report_shows_flip_maps() {
         .collect();
     assert!(left_over.is_empty(), "{left_over:?}");
 }
+
+/// The GPU engine's figures are the CPU's within the tolerances of docs/render-metrics.md.
+#[test]
+fn gpu_figures_are_the_cpus_within_tolerance() {
+    let [a, b] = mario();
+    let cpu = json(&[&a, &b, "--flip", "--ssim", "--backend", "cpu"]);
+    let out = diffimg([&a, &b, "--flip", "--ssim", "--backend", "gpu", "--json"]);
+    if out.status.code() == Some(2) {
+        return common::skip_without_gpu(&stderr(&out));
+    }
+    let gpu: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(gpu["engine"]["kind"], "gpu");
+    let close = |path: &[&str], tolerance: f64| {
+        let get = |v: &Value| {
+            path.iter()
+                .fold(v.clone(), |v, k| v[k].clone())
+                .as_f64()
+                .unwrap()
+        };
+        let (g, c) = (get(&gpu), get(&cpu));
+        assert!((g - c).abs() <= tolerance, "{path:?}: gpu {g}, cpu {c}");
+    };
+    close(&["flip", "mean"], 1e-6);
+    close(&["flip", "max"], 1e-5);
+    close(&["flip", "min"], 1e-5);
+    for p in ["25", "50", "75", "95", "99"] {
+        close(&["flip", "percentiles", p], 1e-6 + 1.0 / 65536.0);
+    }
+    close(&["ssim", "mean"], 1e-6);
+    close(&["ssim", "min"], 1e-5);
+}
