@@ -427,3 +427,57 @@ fn gpu_figures_are_the_cpus_within_tolerance() {
     close(&["ssim", "mean"], 1e-6);
     close(&["ssim", "min"], 1e-5);
 }
+
+/// OpenEXR pairs get HDR-FLIP: exposures found from image 1 (read again before the
+/// comparison) or given; a black reference has no exposure range and is refused.
+#[test]
+fn floating_point_images_get_hdr_flip() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, scale: f32| {
+        let path = dir.path().join(name);
+        exr::prelude::write_rgb_file(&path, 40, 30, |x, y| {
+            let v = scale * (0.05 + ((x * 7 + y * 13) % 29) as f32 / 4.0);
+            (v, v * 0.5, v * 0.25)
+        })
+        .unwrap();
+        path.display().to_string()
+    };
+    let (a, b, black) = (
+        write("a.exr", 1.0),
+        write("b.exr", 1.1),
+        write("black.exr", 0.0),
+    );
+    let v = json(&[&a, &b, "--flip"]);
+    let flip = &v["flip"];
+    assert_eq!(flip["dynamic_range"], "hdr");
+    assert_eq!(flip["tonemapper"], "aces");
+    let count = flip["exposures"]["count"].as_u64().unwrap();
+    let (start, stop) = (
+        flip["exposures"]["start"].as_f64().unwrap(),
+        flip["exposures"]["stop"].as_f64().unwrap(),
+    );
+    assert!(start < stop && count >= 2, "{flip}");
+    assert_eq!(count, ((stop - start).ceil() as u64).max(2));
+    assert!(flip["mean"].as_f64().unwrap() > 0.0);
+    let given = json(&[
+        &a,
+        &b,
+        "--exposure",
+        "-1,2",
+        "--exposures",
+        "3",
+        "--tonemapper",
+        "hable",
+    ]);
+    let exposures = &given["flip"]["exposures"];
+    assert_eq!(
+        *exposures,
+        serde_json::json!({"start": -1.0, "stop": 2.0, "count": 3})
+    );
+    assert_eq!(given["flip"]["tonemapper"], "hable");
+    assert_error(&diffimg([&black, &b, "--flip"]), "--exposure");
+    assert_error(
+        &diffimg([&a, &b, "--exposure", "0,1", "--exposures", "1"]),
+        "--exposures",
+    );
+}

@@ -331,7 +331,7 @@ pub struct ComparisonOptions {
     viewing: Option<f64>,
     /// HDR-FLIP's first and last exposure, in stops [default: from image 1's luminance, as
     /// NVIDIA's tool finds them]; turns FLIP on.
-    #[arg(long, value_name = "START,STOP", allow_negative_numbers = true, value_parser = exposure, help_heading = "Render metrics")]
+    #[arg(long, value_name = "START,STOP", allow_hyphen_values = true, value_parser = exposure, help_heading = "Render metrics")]
     exposure: Option<(f32, f32)>,
     /// HDR-FLIP's number of exposures: 2 or more, or 1 with START equal to STOP [default: from
     /// the range]; turns FLIP on.
