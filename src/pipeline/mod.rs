@@ -7,6 +7,7 @@
 //! which waits for the rows below it to be decoded.
 
 mod halo;
+mod union;
 
 use std::collections::VecDeque;
 use std::path::Path;
@@ -14,9 +15,8 @@ use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::thread;
 
-use crate::canvas::only_one_stats;
 use crate::decode::{Header, RowSource};
-use crate::engine::{Band, Bounds, Engine, Stats};
+use crate::engine::{Band, Engine, Stats};
 use crate::error::Error;
 use crate::hooks::{self, Hook};
 use crate::ignore::Ignored;
@@ -537,43 +537,6 @@ impl<'e> Pipeline<'_, 'e> {
             })?;
         }
         Ok(stats)
-    }
-
-    /// On a union canvas, the pixels of rows `y..y + rows` that only one image covers
-    /// (`missing`) and those that neither covers (`uncovered`).
-    fn coverage(&self, y: u32, rows: u32, missing: &mut Vec<usize>, uncovered: &mut Vec<usize>) {
-        missing.clear();
-        uncovered.clear();
-        let Some(sizes) = self.covered else {
-            return;
-        };
-        let full = self.header.width as usize;
-        for row in y..y + rows {
-            let base = (row - y) as usize * full;
-            // The width each image covers in this row.
-            let [a, b] = sizes.map(|(w, h)| if row < h { w as usize } else { 0 });
-            missing.extend((a.min(b)..a.max(b)).map(|x| base + x));
-            uncovered.extend((a.max(b)..full).map(|x| base + x));
-        }
-    }
-
-    /// The ratio's figures for pixels only one image covers.
-    fn missing_stats(&self, band: &Band, missing: &[usize]) -> Stats {
-        let width = band.width as usize;
-        let at = |i: usize| ((i % width) as u32, band.y + (i / width) as u32);
-        let bounds = missing.iter().fold(None, |bounds: Option<Bounds>, &i| {
-            let (x, y) = at(i);
-            let point = Bounds {
-                x0: x,
-                y0: y,
-                x1: x,
-                y1: y,
-            };
-            Some(bounds.map_or(point, |b| b.union(point)))
-        });
-        // Indices are in row order.
-        let first = missing.first().map(|&i| at(i));
-        only_one_stats(band.layout, missing.len() as u64, bounds, first)
     }
 
     fn lock(&self) -> MutexGuard<'_, Shared<'e>> {
