@@ -2,9 +2,10 @@
 //! pair of bands goes to the engine as soon as both images have it (diffed on the CPU by
 //! whichever of the two threads is ahead, or handed to the GPU by a thread of its own), and its
 //! diff rows to a writer thread. Decoding, diffing and encoding overlap, and only a few bands
-//! are held at any moment. With the perceptual count, each band also goes through the
-//! perceptual kernel first, with two halo rows of its neighbours when anti-aliasing is tested,
-//! which waits for the rows below it to be decoded.
+//! are held at any moment. With the perceptual count or the render metrics (FLIP, SSIM), each
+//! band also goes through those kernels first, with the rows of its neighbours that they read
+//! (two for the anti-aliasing test, the filters' reach for the metrics), which waits for the
+//! rows below it to be decoded.
 
 mod halo;
 mod union;
