@@ -126,13 +126,16 @@ impl Engine for CpuEngine {
         Ok(())
     }
 
+    /// On every core whatever `parallel` says: the filters cost many times what decoding does,
+    /// so the decoders leave cores idle meanwhile.
     fn flip_band(&mut self, band: &Band, rule: &FlipRule, out: &mut Vec<f32>) -> Result<(), Error> {
-        flip::flip_band(band, rule, self.parallel, out);
+        flip::flip_band(band, rule, true, out);
         Ok(())
     }
 
+    /// On every core, as `flip_band`.
     fn ssim_band(&mut self, band: &Band, rule: &SsimRule, out: &mut Vec<f32>) -> Result<(), Error> {
-        ssim::ssim_band(band, rule, self.parallel, out);
+        ssim::ssim_band(band, rule, true, out);
         Ok(())
     }
 }
