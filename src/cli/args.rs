@@ -42,7 +42,8 @@ const USAGE: &str = "diffimg [OPTIONS] IMAGE1 IMAGE2           (diffimg compare)
 const AFTER_HELP: &str = "\
 Without a command, two images are compared as by `diffimg compare`, and two folders or
 --pairs FILE as by `diffimg batch`; `diffimg help COMMAND` lists a command's options.
-Exit status: 0 compared (and within the gates), 1 over --max-ratio, --max-changed or --max-diff, 2 error.";
+Exit status: 0 compared (and within the gates), 1 over a gate (--max-ratio, --max-changed, --max-diff,
+--max-flip, --min-ssim), 2 error.";
 
 pub enum Command {
     Compare(CompareArgs),
@@ -142,7 +143,8 @@ pub struct CompareArgs {
 const COMPARE_HELP: &str = "\
 Example: diffimg compare before.png after.png --json -f diff.png --max-ratio 0.01
 (`diffimg before.png after.png` is the same.)
-Exit status: 0 compared (and within the gates), 1 over --max-ratio, --max-changed or --max-diff, 2 error.
+Exit status: 0 compared (and within the gates), 1 over a gate (--max-ratio, --max-changed, --max-diff,
+--max-flip, --min-ssim), 2 error.
 PNG inputs are decoded and diffed band by band in little memory; other formats, and the image
 that --resize resizes, are decoded whole.";
 
@@ -197,7 +199,7 @@ Example: diffimg batch expected/ actual/ --diff-dir diffs --report report.html -
 (`diffimg expected/ actual/` and `diffimg --pairs list.jsonl` are the same as with `batch`.)
 The comparison options apply to every pair; a --mask of another size than a pair's images
 makes that pair an error record.
-Exit status: 0 every pair equal or within the gates; 1 a pair over --max-ratio, --max-changed or --max-diff, or added or
+Exit status: 0 every pair equal or within the gates; 1 a pair over a gate, or added or
 removed (unless --allow-missing); 2 a pair in error or the run could not start; 130 interrupted.";
 
 /// What a batch writes besides its records.
