@@ -426,6 +426,30 @@ fn gpu_figures_are_the_cpus_within_tolerance() {
     }
     close(&["ssim", "mean"], 1e-6);
     close(&["ssim", "min"], 1e-5);
+    // The histograms differ only by the pixels whose values differ, seen in both maps.
+    let dir = tempfile::tempdir().unwrap();
+    let maps = ["cpu", "gpu"].map(|backend| {
+        let path = dir.path().join(format!("{backend}.exr"));
+        let path = path.to_str().unwrap();
+        let out = diffimg([&a, &b, "--style", "flip", "--backend", backend, "-f", path]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        exr_values(Path::new(path)).2
+    });
+    let differing = maps[0].iter().zip(&maps[1]).filter(|(c, g)| c != g).count();
+    let histogram =
+        |v: &Value| -> Vec<i64> { serde_json::from_value(v["flip"]["histogram"].clone()).unwrap() };
+    let moved: i64 = histogram(&cpu)
+        .iter()
+        .zip(histogram(&gpu))
+        .map(|(c, g)| (c - g).abs())
+        .sum();
+    assert!(moved as usize <= 2 * differing, "{moved} {differing}");
+    let worst = maps[0]
+        .iter()
+        .zip(&maps[1])
+        .map(|(c, g)| (c - g).abs())
+        .fold(0.0, f32::max);
+    assert!(worst <= 1e-3, "{worst}");
 }
 
 /// OpenEXR pairs get HDR-FLIP: exposures found from image 1 (read again before the
