@@ -349,4 +349,49 @@ fn report_works_in_a_real_browser() {
     if let Some(path) = std::env::var_os("DIFFIMG_SCREENSHOT") {
         std::fs::write(path, &png).unwrap();
     }
+
+    // The same folders with the render metrics: FLIP and SSIM columns, sorted by FLIP, and the
+    // pair's figures in its facts.
+    let metrics = dir.path().join("metrics.html");
+    let out = common::command()
+        .args([&dir.path().join("a"), &dir.path().join("b")])
+        .args([OsStr::new("--report"), metrics.as_os_str()])
+        .args(["--flip", "--ssim"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", common::stderr(&out));
+    let url = format!("file://{}", metrics.canonicalize().unwrap().display());
+    tab.navigate_to(&url)
+        .unwrap()
+        .wait_until_navigated()
+        .unwrap();
+    images_loaded(&tab);
+    tab.find_element("th[data-sort=flip]")
+        .unwrap()
+        .click()
+        .unwrap();
+    let flips = eval(
+        &tab,
+        "return Array.from(document.querySelectorAll('#pairs tbody tr')).map(r => pairs[r.dataset.i].flip ?? -1);",
+    );
+    let flips: Vec<f64> = flips
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert!(flips.windows(2).all(|w| w[0] >= w[1]), "{flips:?}");
+    assert!(flips[0] > 0.0, "{flips:?}");
+    let changed = row_of(&tab, "login.png");
+    tab.find_element(&format!("tr[data-i=\"{changed}\"]"))
+        .unwrap()
+        .click()
+        .unwrap();
+    let facts = eval(&tab, "return document.getElementById('facts').textContent;");
+    let facts = facts.as_str().unwrap();
+    assert!(
+        facts.contains("FLIP 0.") && facts.contains("SSIM 0."),
+        "{facts}"
+    );
+    assert_eq!(eval(&tab, "return window.__errors;"), serde_json::json!([]));
 }
