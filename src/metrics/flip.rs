@@ -213,7 +213,7 @@ impl FlipPool {
             // The kernels give values in [0, 1]; anything else is clamped into it.
             let v = values[i].clamp(0.0, 1.0);
             let v = if v.is_nan() { 1.0 } else { v };
-            self.sum += (f64::from(v) * UNIT).round() as u128;
+            self.sum += (f64::from(v) * UNIT) as u64 as u128;
             self.count += 1;
             let fine = ((f64::from(v) * FINE as f64) as usize).min(FINE);
             self.fine[fine] += 1;

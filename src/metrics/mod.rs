@@ -25,8 +25,9 @@ const HALO_BYTES: u64 = 256 << 20;
 /// filters' planes.
 const KERNEL_BYTES_PER_PIXEL: u64 = 64;
 
-/// Fixed-point units per 1 in the pools' sums: a sum of values each rounded to 2^-40 is exact
-/// in 128 bits and the same in any order.
+/// Fixed-point units per 1 in the pools' sums: each value is cut to a multiple of 2^-40
+/// (towards zero, one instruction), and their sum is exact in 128 bits and the same in any
+/// order.
 const UNIT: f64 = (1u64 << 40) as f64;
 
 /// The render metrics of a comparison in progress: each kernel's rule and pool, and the

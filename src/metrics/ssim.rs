@@ -97,7 +97,7 @@ impl SsimPool {
             let pixel = &values[i * self.channels..(i + 1) * self.channels];
             let mut total = 0.0;
             for (sum, &v) in self.sums.iter_mut().zip(pixel) {
-                *sum += (f64::from(v) * UNIT).round() as i128;
+                *sum += i128::from((f64::from(v) * UNIT) as i64);
                 total += f64::from(v);
             }
             self.count += 1;
