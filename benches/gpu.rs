@@ -195,7 +195,12 @@ impl Metric {
         }
     }
 
-    fn band(self, engine: &mut dyn Engine, band: &Band, out: &mut Vec<f32>) -> Result<(), BoxError> {
+    fn band(
+        self,
+        engine: &mut dyn Engine,
+        band: &Band,
+        out: &mut Vec<f32>,
+    ) -> Result<(), BoxError> {
         match self {
             Metric::Flip => engine.flip_band(band, &FlipRule::default(), out)?,
             Metric::Ssim => engine.ssim_band(band, &SsimRule { range: 255.0 }, out)?,
