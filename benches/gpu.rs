@@ -9,7 +9,10 @@
 //! sets the side of the square noise pair (default 4096; cached under `target/bench-data/`),
 //! `BENCH_RUNS` the runs per row (default 5; medians are shown). Band throughput counts the
 //! bytes of both images per second through `diff_band` (upload, compute pass and read-back of
-//! the figures; the compute pass alone is not timed apart). Without `--bench` (as `cargo test
+//! the figures; the compute pass alone is not timed apart). The render metrics' kernels are timed
+//! the same way on both engines (`flip_band`, `ssim_band` on the GPU engine and on the CPU
+//! engine, the same band), with the largest gap between their values, and as whole comparisons
+//! (`--flip`, `--ssim` with `gpu` and `cpu`) with their means. Without `--bench` (as `cargo test
 //! --benches` runs it) it makes one quick pass over a 256x256 pair.
 
 mod common;
@@ -19,8 +22,10 @@ use std::time::{Duration, Instant};
 
 use common::BoxError;
 use common::floor::{decode_pair, decode_rows};
-use diffimg::internals::{AutoOptions, Band, Engine, GpuEngine, ReportInternals};
-use diffimg::{Backend, GpuOptions, Layout, Options, Samples};
+use diffimg::internals::{
+    AutoOptions, Band, CpuEngine, Engine, FlipRule, GpuEngine, ReportInternals, SsimRule,
+};
+use diffimg::{Backend, FlipOptions, GpuOptions, Layout, Options, Samples};
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
@@ -170,6 +175,96 @@ fn run(full: bool) -> Result<(), BoxError> {
             "{name}: {took:.2?}, {:.2}x the floor ({engine})",
             took.as_secs_f64() / floor.as_secs_f64()
         );
+    }
+    render_kernels(&mut engine, &band, runs)?;
+    render_comparisons(&a, &b, floor, runs)
+}
+
+/// Which render-metric kernel a band or comparison runs.
+#[derive(Clone, Copy)]
+enum Metric {
+    Flip,
+    Ssim,
+}
+
+impl Metric {
+    fn name(self) -> &'static str {
+        match self {
+            Metric::Flip => "flip",
+            Metric::Ssim => "ssim",
+        }
+    }
+
+    fn band(
+        self,
+        engine: &mut dyn Engine,
+        band: &Band,
+        out: &mut Vec<f32>,
+    ) -> Result<(), BoxError> {
+        match self {
+            Metric::Flip => engine.flip_band(band, &FlipRule::default(), out)?,
+            Metric::Ssim => engine.ssim_band(band, &SsimRule { range: 255.0 }, out)?,
+        }
+        Ok(())
+    }
+}
+
+/// The FLIP and SSIM kernels on one band, GPU engine against CPU engine: time per band, pixel
+/// throughput, and the largest gap between the values they give.
+fn render_kernels(gpu: &mut GpuEngine, band: &Band, runs: usize) -> Result<(), BoxError> {
+    let pixels = f64::from(band.width) * f64::from(band.rows);
+    let mut cpu = CpuEngine::default();
+    for metric in [Metric::Flip, Metric::Ssim] {
+        let (mut on_gpu, mut on_cpu) = (Vec::new(), Vec::new());
+        let start = Instant::now();
+        metric.band(gpu, band, &mut on_gpu)?;
+        let first = start.elapsed();
+        let gpu_time = time(runs, || metric.band(gpu, band, &mut on_gpu))?;
+        let cpu_time = time(runs, || metric.band(&mut cpu, band, &mut on_cpu))?;
+        let gap = on_gpu
+            .iter()
+            .zip(&on_cpu)
+            .map(|(g, c)| (g - c).abs())
+            .fold(0.0f32, f32::max);
+        let rate = |t: Duration| pixels / t.as_secs_f64() / 1e6;
+        println!(
+            "{} band: gpu {gpu_time:.2?} ({:.0} Mpixel/s; first {first:.2?}), cpu {cpu_time:.2?} \
+             ({:.0} Mpixel/s), gpu/cpu time {:.2}x, largest gap {gap:.2e}",
+            metric.name(),
+            rate(gpu_time),
+            rate(cpu_time),
+            gpu_time.as_secs_f64() / cpu_time.as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+/// Whole `--flip` and `--ssim` comparisons of the pair on each engine, with their means.
+fn render_comparisons(a: &Path, b: &Path, floor: Duration, runs: usize) -> Result<(), BoxError> {
+    for metric in [Metric::Flip, Metric::Ssim] {
+        for (name, backend) in [("gpu", Backend::Gpu), ("cpu", Backend::Cpu)] {
+            let options = Options {
+                backend,
+                flip: matches!(metric, Metric::Flip).then(FlipOptions::default),
+                ssim: matches!(metric, Metric::Ssim),
+                ..Options::default()
+            };
+            let mut mean = None;
+            let took = time(runs, || {
+                let report = diffimg::compare(a, b, &options)?;
+                mean = match metric {
+                    Metric::Flip => report.flip().map(|f| f.mean),
+                    Metric::Ssim => report.ssim().map(|s| s.mean),
+                };
+                Ok(())
+            })?;
+            println!(
+                "--{} {name}: {took:.2?}, {:.2}x the floor (mean {})",
+                metric.name(),
+                took.as_secs_f64() / floor.as_secs_f64(),
+                mean.map_or("-".into(), |m| format!("{m:.7}"))
+            );
+        }
     }
     Ok(())
 }

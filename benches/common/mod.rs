@@ -1,7 +1,8 @@
 //! Helpers the end-to-end benchmarks share: image generators and a streaming PNG writer
 //! (`scene`), anti-aliased drawings (`drawing`), the PNG decoding floor (`floor`), running a
 //! command and measuring its wall time, CPU time and peak RSS (`measure`), the perceptual
-//! peers (`peers`), the table they print (`table`), and a TIFF writer (`tiff_file`).
+//! peers (`peers`), a render-like scene and its reference tools (`render`, `references`), the
+//! table they print (`table`), and a TIFF writer (`tiff_file`).
 
 // Each benchmark uses part of this module.
 #![allow(dead_code)]
@@ -10,6 +11,8 @@ pub mod drawing;
 pub mod floor;
 pub mod measure;
 pub mod peers;
+pub mod references;
+pub mod render;
 pub mod scene;
 pub mod table;
 pub mod tiff_file;
