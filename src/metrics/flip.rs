@@ -208,29 +208,42 @@ impl FlipPool {
         if let Some(map) = &mut self.map {
             map.extend_from_slice(values);
         }
-        let width_px = width as usize;
-        for i in counted(values.len(), left_out) {
-            // The kernels give values in [0, 1]; anything else is clamped into it.
-            let v = values[i].clamp(0.0, 1.0);
-            let v = if v.is_nan() { 1.0 } else { v };
-            self.sum += (f64::from(v) * UNIT) as u64 as u128;
-            self.count += 1;
-            let fine = ((f64::from(v) * FINE as f64) as usize).min(FINE);
-            self.fine[fine] += 1;
-            self.fine_min[fine] = self.fine_min[fine].min(v);
-            self.coarse[((f64::from(v) * 100.0) as usize).min(99)] += 1;
-            let at = || {
-                Some(At {
-                    x: (i % width_px) as u32,
-                    y: y + (i / width_px) as u32,
-                })
-            };
-            if v < self.min.0 {
-                self.min = (v, at());
+        let at = |i: usize| {
+            let width = width as usize;
+            Some(At {
+                x: (i % width) as u32,
+                y: y + (i / width) as u32,
+            })
+        };
+        if left_out.is_empty() {
+            for (i, &v) in values.iter().enumerate() {
+                self.take(v, i, at);
             }
-            if v > self.max.0 {
-                self.max = (v, at());
+        } else {
+            for i in counted(values.len(), left_out) {
+                self.take(values[i], i, at);
             }
+        }
+    }
+
+    /// Counts value `v` of the band's pixel `i`, at `at(i)` in the image.
+    #[inline(always)]
+    fn take(&mut self, v: f32, i: usize, at: impl Fn(usize) -> Option<At>) {
+        // The kernels give values in [0, 1]; anything else is clamped into it.
+        let v = if v.is_nan() { 1.0 } else { v.clamp(0.0, 1.0) };
+        self.sum += (f64::from(v) * UNIT) as u64 as u128;
+        self.count += 1;
+        let fine = ((v * FINE as f32) as usize).min(FINE);
+        self.fine[fine] += 1;
+        if v < self.fine_min[fine] {
+            self.fine_min[fine] = v;
+        }
+        self.coarse[((f64::from(v) * 100.0) as usize).min(99)] += 1;
+        if v < self.min.0 {
+            self.min = (v, at(i));
+        }
+        if v > self.max.0 {
+            self.max = (v, at(i));
         }
     }
 

@@ -31,7 +31,8 @@ const KERNEL_BYTES_PER_PIXEL: u64 = 64;
 const UNIT: f64 = (1u64 << 40) as f64;
 
 /// The render metrics of a comparison in progress: each kernel's rule and pool, and the
-/// values of the band in hand (which the diff image's styles draw).
+/// values of the band in hand (which the diff image's styles draw). A band's values are pooled
+/// while the kernels compute the next band's.
 pub(crate) struct Metrics {
     pub(crate) flip: Option<(FlipRule, FlipPool)>,
     pub(crate) ssim: Option<(SsimRule, SsimPool)>,
@@ -39,6 +40,39 @@ pub(crate) struct Metrics {
     pub(crate) flip_values: Vec<f32>,
     /// SSIM per pixel and colour channel of the band in hand.
     pub(crate) ssim_values: Vec<f32>,
+    /// The last band's values, not pooled yet.
+    flip_pending: Pending,
+    ssim_pending: Pending,
+}
+
+/// A band's values waiting to be pooled.
+#[derive(Default)]
+struct Pending {
+    /// Whether it holds a band.
+    held: bool,
+    y: u32,
+    width: u32,
+    values: Vec<f32>,
+    left_out: Vec<usize>,
+}
+
+impl Pending {
+    /// Takes a copy of the band at row `y` whose values are `values`.
+    fn hold(&mut self, y: u32, width: u32, values: &[f32], left_out: &[usize]) {
+        self.held = true;
+        (self.y, self.width) = (y, width);
+        self.values.clear();
+        self.values.extend_from_slice(values);
+        self.left_out.clear();
+        self.left_out.extend_from_slice(left_out);
+    }
+
+    /// Hands the band held, if any, to `pool`, as (row, width, values, left out).
+    fn pool(&mut self, pool: impl FnOnce(u32, u32, &[f32], &[usize])) {
+        if std::mem::take(&mut self.held) {
+            pool(self.y, self.width, &self.values, &self.left_out);
+        }
+    }
 }
 
 impl Metrics {
@@ -86,11 +120,19 @@ impl Metrics {
             ssim,
             flip_values: Vec::new(),
             ssim_values: Vec::new(),
+            flip_pending: Pending::default(),
+            ssim_pending: Pending::default(),
         }))
     }
 
     /// The figures: FLIP's with the percentiles `options` ask for, and SSIM's.
     pub(crate) fn finish(&mut self, options: &Options) -> (Option<FlipReport>, Option<SsimReport>) {
+        if let Some((_, pool)) = &mut self.flip {
+            self.flip_pending.pool(|y, w, v, l| pool.add(y, w, v, l));
+        }
+        if let Some((_, pool)) = &mut self.ssim {
+            self.ssim_pending.pool(|y, _, v, l| pool.add(y, v, l));
+        }
         let flip = self.flip.as_mut().map(|(rule, pool)| {
             let extra = options
                 .flip
@@ -111,9 +153,10 @@ impl Metrics {
         flip.max(ssim)
     }
 
-    /// Runs the kernels on `band` (with its context rows) and pools their values but for the
-    /// pixels `left_out`. When both images are equal on the band and its context the values
-    /// are known without the kernels: FLIP 0 and SSIM 1 everywhere.
+    /// Runs the kernels on `band` (with its context rows), pooling the last band's values
+    /// meanwhile, and keeps this band's values (but for the pixels `left_out`) to pool. When
+    /// both images are equal on the band and its context the values are known without the
+    /// kernels: FLIP 0 and SSIM 1 everywhere.
     pub(crate) fn measure(
         &mut self,
         engine: &mut (dyn Engine + Send),
@@ -123,23 +166,36 @@ impl Metrics {
     ) -> Result<(), Error> {
         let pixels = band.rows as usize * band.width as usize;
         if let Some((rule, pool)) = &mut self.flip {
-            if equal {
-                self.flip_values.clear();
-                self.flip_values.resize(pixels, 0.0);
-            } else {
-                engine.flip_band(band, rule, &mut self.flip_values)?;
-            }
-            pool.add(band.y, band.width, &self.flip_values, left_out);
+            let (values, pending) = (&mut self.flip_values, &mut self.flip_pending);
+            let (computed, ()) = rayon::join(
+                || match equal {
+                    true => {
+                        values.clear();
+                        values.resize(pixels, 0.0);
+                        Ok(())
+                    }
+                    false => engine.flip_band(band, rule, values),
+                },
+                || pending.pool(|y, w, v, l| pool.add(y, w, v, l)),
+            );
+            computed?;
+            pending.hold(band.y, band.width, values, left_out);
         }
         if let Some((rule, pool)) = &mut self.ssim {
-            if equal {
-                self.ssim_values.clear();
-                self.ssim_values
-                    .resize(pixels * rule.channels(band.layout), 1.0);
-            } else {
-                engine.ssim_band(band, rule, &mut self.ssim_values)?;
-            }
-            pool.add(band.y, &self.ssim_values, left_out);
+            let (values, pending) = (&mut self.ssim_values, &mut self.ssim_pending);
+            let (computed, ()) = rayon::join(
+                || match equal {
+                    true => {
+                        values.clear();
+                        values.resize(pixels * rule.channels(band.layout), 1.0);
+                        Ok(())
+                    }
+                    false => engine.ssim_band(band, rule, values),
+                },
+                || pending.pool(|y, _, v, l| pool.add(y, v, l)),
+            );
+            computed?;
+            pending.hold(band.y, band.width, values, left_out);
         }
         Ok(())
     }

@@ -33,8 +33,11 @@ const BANDS_AHEAD: usize = 6;
 /// Rows of context the anti-aliasing test reads on each side of a band.
 pub(crate) const HALO: u32 = 2;
 /// With the render metrics, bands hold at least this many times the rows their filters reach
-/// beyond a band, which the kernels read (and filter) again for each band.
+/// beyond a band, which the kernels read (and filter) again for each band and each thread...
 const METRIC_BAND_HALOS: u64 = 4;
+/// ... and up to this many times, to make bands of about `METRIC_BAND_PIXELS`.
+const METRIC_BAND_HALOS_MAX: u64 = 16;
+const METRIC_BAND_PIXELS: u64 = 1 << 20;
 
 /// How a comparison's bands are cut and reported.
 pub(crate) struct Plan<'a> {
@@ -88,7 +91,10 @@ pub(crate) fn run_bands(
         .band_pixels
         .max(engine.band_bytes() / header.layout.bytes_per_pixel() as u64);
     let rows_per_band = (band_pixels / u64::from(header.width))
-        .max(METRIC_BAND_HALOS * u64::from(metrics_halo))
+        .max((METRIC_BAND_PIXELS / u64::from(header.width)).clamp(
+            METRIC_BAND_HALOS * u64::from(metrics_halo),
+            METRIC_BAND_HALOS_MAX * u64::from(metrics_halo),
+        ))
         .clamp(1, u64::from(header.height)) as u32;
     let (rows_out, spent_diffs, writing) = match writer {
         Some(writer) => {
