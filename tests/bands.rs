@@ -288,10 +288,10 @@ fn auto_measures_both_engines_then_keeps_one() {
 
 /// `auto` measures the render metrics' kernels apart, as it does the others, and their figures
 /// are the CPU's within the engines' tolerances whichever engine took which band. Bands of a
-/// narrow image hold sixteen times the rows the filters reach: here 80 rows, for SSIM's 5.
+/// narrow image hold 32 times the rows the filters reach: here 160 rows, for SSIM's 5.
 #[test]
 fn auto_measures_the_render_metrics() {
-    let p = pair(17, 24, 800, Layout::RGB8, Layout::RGB8);
+    let p = pair(17, 24, 1600, Layout::RGB8, Layout::RGB8);
     let options = |backend| Options {
         backend,
         auto: AutoOptions {
@@ -300,7 +300,7 @@ fn auto_measures_the_render_metrics() {
         },
         band_pixels: 24,
         gpu: GpuOptions {
-            batch_bytes: 24 * 80 * 3,
+            batch_bytes: 24 * 160 * 3,
             ..GpuOptions::default()
         },
         flip: Some(FlipOptions {

@@ -35,8 +35,9 @@ pub(crate) const HALO: u32 = 2;
 /// With the render metrics, bands hold at least this many times the rows their filters reach
 /// beyond a band, which the kernels read (and filter) again for each band and each thread...
 const METRIC_BAND_HALOS: u64 = 4;
-/// ... and up to this many times, to make bands of about `METRIC_BAND_PIXELS`.
-const METRIC_BAND_HALOS_MAX: u64 = 16;
+/// ... and up to this many times, to make bands of about `METRIC_BAND_PIXELS`: fewer rows
+/// filtered twice, and more rows for each thread's task.
+const METRIC_BAND_HALOS_MAX: u64 = 32;
 const METRIC_BAND_PIXELS: u64 = 1 << 20;
 
 /// How a comparison's bands are cut and reported.
