@@ -149,6 +149,21 @@ impl GpuEngine {
         })
     }
 
+    /// Runs a kernel's `call` on `band`, checked, on a healthy device; a failure gives the
+    /// device up.
+    fn guarded(
+        &mut self,
+        band: &Band,
+        call: impl FnOnce(&mut GpuEngine) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        check_band(band)?;
+        let result = self.run.gpu.health.check().and_then(|()| call(self));
+        if result.is_err() {
+            self.give_up();
+        }
+        result
+    }
+
     /// After a failure: buffers may still be mapped or in an unknown state, and the device
     /// lost or hung, so this engine starts afresh and the next one opens a new device.
     fn give_up(&mut self) {
@@ -199,45 +214,17 @@ impl Engine for GpuEngine {
     }
 
     fn perceive_band(&mut self, band: &Band, rule: &Rule, out: &mut Planes) -> Result<(), Error> {
-        check_band(band)?;
-        let run = &self.run;
-        let result = run
-            .gpu
-            .health
-            .check()
-            .and_then(|()| self.perceptual.perceive_band(run, band, rule, out));
-        if result.is_err() {
-            self.give_up();
-        }
-        result
+        self.guarded(band, |e| {
+            e.perceptual.perceive_band(&e.run, band, rule, out)
+        })
     }
 
     fn flip_band(&mut self, band: &Band, rule: &FlipRule, out: &mut Vec<f32>) -> Result<(), Error> {
-        check_band(band)?;
-        let run = &self.run;
-        let result = run
-            .gpu
-            .health
-            .check()
-            .and_then(|()| self.flip.flip_band(run, band, rule, out));
-        if result.is_err() {
-            self.give_up();
-        }
-        result
+        self.guarded(band, |e| e.flip.flip_band(&e.run, band, rule, out))
     }
 
     fn ssim_band(&mut self, band: &Band, rule: &SsimRule, out: &mut Vec<f32>) -> Result<(), Error> {
-        check_band(band)?;
-        let run = &self.run;
-        let result = run
-            .gpu
-            .health
-            .check()
-            .and_then(|()| self.ssim.ssim_band(run, band, rule, out));
-        if result.is_err() {
-            self.give_up();
-        }
-        result
+        self.guarded(band, |e| e.ssim.ssim_band(&e.run, band, rule, out))
     }
 }
 
